@@ -1,0 +1,71 @@
+"""brainbatch: run batches of LLM prompts from Jupyter, fast, cheap and safe.
+
+The core (no notebook imports)::
+
+    import asyncio, brainbatch as bb
+
+    job = bb.BatchManager().create_batch(
+        [bb.BatchRequest(prompt="Say hi", model="gpt-4o-mini", custom_id="a")]
+    )
+    asyncio.run(bb.ParallelExecutor(max_concurrent=8).execute(job, bb.SimulatedProvider()))
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    AuthenticationError,
+    BrainbatchError,
+    BudgetExceeded,
+    ConfigurationError,
+    ConnectionFailed,
+    InputError,
+    PermanentError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+    StopJob,
+    StoreError,
+    TransientError,
+)
+from .executors import Executor, MockExecutor, ParallelExecutor, SequentialExecutor
+from .manager import BatchManager, job_stats
+from .models import BatchJob, BatchRequest, BatchResult, BatchStatus, ProviderResponse
+from .pricing import Cost, Price, cost_of, price_of, set_price
+from .providers import Provider, SimulatedProvider
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationError",
+    "BatchJob",
+    "BatchManager",
+    "BatchRequest",
+    "BatchResult",
+    "BatchStatus",
+    "BrainbatchError",
+    "BudgetExceeded",
+    "ConfigurationError",
+    "ConnectionFailed",
+    "Cost",
+    "Executor",
+    "InputError",
+    "MockExecutor",
+    "ParallelExecutor",
+    "PermanentError",
+    "Price",
+    "Provider",
+    "ProviderError",
+    "ProviderResponse",
+    "RateLimitError",
+    "SequentialExecutor",
+    "ServerError",
+    "SimulatedProvider",
+    "StopJob",
+    "StoreError",
+    "TransientError",
+    "__version__",
+    "cost_of",
+    "job_stats",
+    "price_of",
+    "set_price",
+]
