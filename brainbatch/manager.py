@@ -69,9 +69,6 @@ class BatchManager:
     def __repr__(self) -> str:
         return f"BatchManager(jobs={len(self._jobs)})"
 
-    def __len__(self) -> int:
-        return len(self._jobs)
-
     def create_batch(
         self,
         requests: Iterable[BatchRequest],
