@@ -1,0 +1,22 @@
+"""A simulated OpenAI/Anthropic-compatible HTTP server, for tests, demos and offline work.
+
+``with SimServer(latency_ms=50, http_503=0.05) as sim:`` serves ``/v1/chat/completions``,
+``/v1/messages`` and ``/v1/models`` on a free loopback port with the same answers as
+:class:`~brainbatch.providers.simulated.SimulatedProvider`, injected faults, RPM/TPM limits
+and a request log. From a shell: ``python -m brainbatch.sim --port 8000``.
+"""
+
+from .config import FAULT_KINDS, SimConfig
+from .runner import SimServer
+from .server import SIM_STATE, build_app
+from .state import RequestRecord, SimState
+
+__all__ = [
+    "FAULT_KINDS",
+    "SIM_STATE",
+    "RequestRecord",
+    "SimConfig",
+    "SimServer",
+    "SimState",
+    "build_app",
+]

@@ -1,0 +1,128 @@
+"""Configuration of the simulated server: latency, fault injection, limits and the API key."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InputError
+
+__all__ = ["FAULT_KINDS", "SimConfig"]
+
+#: The randomly injected faults, in the order a single random draw is matched against them.
+FAULT_KINDS = ("http_500", "http_502", "http_503", "rate_limit_429", "hang", "drop", "malformed")
+
+DEFAULT_MODELS = (
+    "gpt-4o-mini",
+    "gpt-4o",
+    "gpt-4.1-mini",
+    "claude-haiku-4-5",
+    "claude-sonnet-4-6",
+    "sim",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """How a :class:`~brainbatch.sim.SimServer` behaves. Immutable: change it with
+    ``SimServer.configure(**changes)`` (which validates the new values).
+
+    Latency:
+        latency_ms: median server-side delay before each answer (0 = answer at once).
+        latency_sigma: lognormal spread of that delay (0 = always exactly ``latency_ms``).
+
+    Answers:
+        seed: changes every answer (same meaning as ``SimulatedProvider(seed=...)``) and
+            seeds the server's random draws (latency, faults).
+        mean_output_tokens: typical answer length, as for ``SimulatedProvider``.
+
+    Random faults (each a fraction of requests, 0..1; together at most 1):
+        http_500, http_502, http_503: answer with that status and the provider's error JSON.
+        rate_limit_429: answer 429 with ``Retry-After`` (whole seconds, rounded up) and
+            ``retry-after-ms`` headers saying ``retry_after`` seconds.
+        hang: never answer; the connection stays open until the client gives up, the server
+            stops, or ``max_hang_s`` passes (then the connection is closed without a response).
+        drop: close the connection without any response.
+        malformed: answer 200 with a truncated, unparsable JSON body.
+
+    Deterministic faults:
+        fail_first_n: the first ``n`` attempts of every distinct request body (same bytes) fail
+            with ``fail_status`` (429s carry ``Retry-After`` like above); the next attempt
+            succeeds. Retry tests need no randomness.
+
+    Limits (a sliding 60 s window shared by all endpoints; only requests that get an answer
+    count):
+        rpm: requests per minute; over it: 429 with ``Retry-After`` from the window.
+        tpm: tokens (prompt + completion of the answer) per minute; same.
+        When set, every answer carries the ``x-ratelimit-*`` headers (OpenAI paths) or
+        ``anthropic-ratelimit-*`` headers (``/v1/messages``).
+
+    Auth:
+        api_key: when set, requests must carry it (``Authorization: Bearer`` on OpenAI paths,
+            ``x-api-key`` on Anthropic paths) or get 401. Never shown in reprs.
+    """
+
+    latency_ms: float = 0.0
+    latency_sigma: float = 0.0
+    seed: int = 0
+    mean_output_tokens: int = 60
+    http_500: float = 0.0
+    http_502: float = 0.0
+    http_503: float = 0.0
+    rate_limit_429: float = 0.0
+    hang: float = 0.0
+    drop: float = 0.0
+    malformed: float = 0.0
+    retry_after: float = 1.0
+    max_hang_s: float = 30.0
+    fail_first_n: int = 0
+    fail_status: int = 500
+    rpm: int | None = None
+    tpm: int | None = None
+    api_key: str | None = field(default=None, repr=False)
+    models: tuple[str, ...] = DEFAULT_MODELS
+
+    def __post_init__(self) -> None:
+        if self.latency_ms < 0:
+            raise InputError(f"SimConfig latency_ms must be >= 0, got {self.latency_ms!r}")
+        if self.latency_sigma < 0:
+            raise InputError(f"SimConfig latency_sigma must be >= 0, got {self.latency_sigma!r}")
+        if self.mean_output_tokens < 1:
+            raise InputError(
+                f"SimConfig mean_output_tokens must be >= 1, got {self.mean_output_tokens!r}"
+            )
+        for kind in FAULT_KINDS:
+            rate = getattr(self, kind)
+            if not 0.0 <= rate <= 1.0:
+                raise InputError(f"SimConfig {kind} must be between 0 and 1, got {rate!r}")
+        if self.fault_rate > 1.0 + 1e-9:
+            raise InputError(
+                f"SimConfig fault rates add up to {self.fault_rate:.3f}; they must be <= 1"
+            )
+        if self.retry_after < 0:
+            raise InputError(f"SimConfig retry_after must be >= 0, got {self.retry_after!r}")
+        if self.max_hang_s < 0:
+            raise InputError(f"SimConfig max_hang_s must be >= 0, got {self.max_hang_s!r}")
+        if self.fail_first_n < 0:
+            raise InputError(f"SimConfig fail_first_n must be >= 0, got {self.fail_first_n!r}")
+        if not 400 <= self.fail_status <= 599:
+            raise InputError(
+                f"SimConfig fail_status must be an HTTP error status, got {self.fail_status!r}"
+            )
+        for name in ("rpm", "tpm"):
+            limit = getattr(self, name)
+            if limit is not None and limit < 1:
+                raise InputError(f"SimConfig {name} must be >= 1 or None, got {limit!r}")
+
+    @property
+    def fault_rate(self) -> float:
+        """The share of requests that get a random fault."""
+        return float(sum(getattr(self, kind) for kind in FAULT_KINDS))
+
+    def replace(self, **changes: Any) -> SimConfig:
+        """A copy with ``changes`` applied (unknown names are an :class:`InputError`)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise InputError(f"unknown SimConfig settings {sorted(unknown)}")
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,319 @@
+"""The simulated OpenAI/Anthropic-compatible HTTP app (aiohttp.web).
+
+Routes: ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic; needs the
+``anthropic-version`` header), ``GET /v1/models`` and ``GET /v1/models/{id}`` (Anthropic's
+list shape when the request carries ``anthropic-version``, else OpenAI's).
+
+Extending the app (e.g. native Batch API routes in :mod:`brainbatch.sim.batches`):
+``build_app(config)`` stores one :class:`~brainbatch.sim.state.SimState` under the AppKey
+:data:`SIM_STATE`. Route modules read it with ``state = request.app[SIM_STATE]`` and use
+
+* ``state.config``: the current :class:`~brainbatch.sim.config.SimConfig` (read it once per
+  request; ``SimServer.configure`` swaps it), including ``seed`` and ``mean_output_tokens``;
+* ``state.record(t, path, status, body_hash, user_text, custom_id, fault)``: append to the
+  request log (``t`` from ``time.monotonic()``, ``body_hash`` from
+  :func:`~brainbatch.sim.state.body_hash`); never log credentials;
+* ``state.new_id(prefix)``: unique ids;
+* :func:`~brainbatch.sim.wire.complete_chat` / :func:`~brainbatch.sim.wire.complete_message`
+  (``body, state.config, id``): validated answers identical to the real-time routes (they raise
+  :class:`~brainbatch.sim.wire.WireError` with ``status``/``message``/``param`` for bad bodies);
+* :func:`check_auth` for the same API-key rule as the real-time routes.
+
+The hot path is lean on purpose (orjson, no access log, no per-request logging): the server
+must not be the bottleneck of client benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..providers.simulated import simulate_answer
+from .config import SimConfig
+from .state import SimState, body_hash, last_user_text
+from .wire import (
+    WireError,
+    anthropic_error,
+    anthropic_message,
+    chat_completion,
+    openai_error,
+    parse_chat,
+    parse_message,
+)
+
+__all__ = ["SIM_STATE", "STOPPING", "build_app", "check_auth"]
+
+#: The app's shared :class:`SimState`.
+SIM_STATE = web.AppKey("brainbatch_sim_state", SimState)
+#: Set when the app shuts down: hanging requests give up and drop their connection.
+STOPPING = web.AppKey("brainbatch_sim_stopping", asyncio.Event)
+
+_JSON = "application/json"
+_CUSTOM_ID = "x-brainbatch-custom-id"
+_FAULT_STATUS = {"http_500": 500, "http_502": 502, "http_503": 503, "rate_limit_429": 429}
+_FAULT_MESSAGE = {
+    500: "The server had an error while processing your request.",
+    502: "Bad gateway.",
+    503: "The engine is currently overloaded, please try again later.",
+    429: "Rate limit reached (simulated). Please try again later.",
+}
+
+
+def check_auth(request: web.Request, config: SimConfig, anthropic: bool) -> bool:
+    """Whether ``request`` carries the configured API key (always true without one)."""
+    key = config.api_key
+    if key is None:
+        return True
+    if anthropic:
+        return request.headers.get("x-api-key") == key
+    return request.headers.get("Authorization") == f"Bearer {key}"
+
+
+def _go_duration(seconds: float) -> str:
+    """OpenAI's reset format: ``"120ms"``, ``"2.4s"``, ``"1m0s"``."""
+    if seconds < 1:
+        return f"{max(0, math.ceil(seconds * 1000))}ms"
+    if seconds < 60:
+        return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}m{rest:.0f}s"
+
+
+def _rate_headers(state: SimState, now: float, anthropic: bool, headers: dict[str, str]) -> None:
+    snap = state.limiter.snapshot(now)
+    if anthropic:
+        wall = datetime.now(UTC)
+        for what in ("requests", "tokens"):
+            if f"limit_{what}" in snap:
+                reset = wall + timedelta(seconds=snap[f"reset_{what}"])
+                prefix = f"anthropic-ratelimit-{what}-"
+                headers[prefix + "limit"] = str(int(snap[f"limit_{what}"]))
+                headers[prefix + "remaining"] = str(int(snap[f"remaining_{what}"]))
+                headers[prefix + "reset"] = reset.strftime("%Y-%m-%dT%H:%M:%SZ")
+    else:
+        for what in ("requests", "tokens"):
+            if f"limit_{what}" in snap:
+                headers[f"x-ratelimit-limit-{what}"] = str(int(snap[f"limit_{what}"]))
+                headers[f"x-ratelimit-remaining-{what}"] = str(int(snap[f"remaining_{what}"]))
+                headers[f"x-ratelimit-reset-{what}"] = _go_duration(snap[f"reset_{what}"])
+
+
+def _retry_headers(seconds: float, headers: dict[str, str]) -> None:
+    headers["Retry-After"] = str(math.ceil(seconds))
+    headers["retry-after-ms"] = str(math.ceil(seconds * 1000))
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection without answering (aiohttp then skips the write quietly)."""
+    protocol = request.protocol
+    if protocol is not None:
+        protocol.force_close()
+    return web.Response()
+
+
+async def _hang(request: web.Request, max_s: float) -> web.Response:
+    stopping = request.app[STOPPING]
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), max_s)
+    return _drop(request)
+
+
+async def _generate(request: web.Request, anthropic: bool) -> web.Response:
+    """Shared handler of ``/v1/chat/completions`` and ``/v1/messages``."""
+    t = time.monotonic()
+    state = request.app[SIM_STATE]
+    cfg = state.config
+    raw = await request.read()
+    h = body_hash(raw)
+    path = request.path
+    custom_id = request.headers.get(_CUSTOM_ID)
+    rid = state.new_id("req_")
+    headers = {"Content-Type": _JSON, ("request-id" if anthropic else "x-request-id"): rid}
+    err = anthropic_error if anthropic else None
+
+    def fail(
+        status: int,
+        message: str,
+        fault: str,
+        text: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> web.Response:
+        state.record(t, path, status, h, text, custom_id, fault)
+        body = (
+            anthropic_error(status, message) if err else openai_error(status, message, param, code)
+        )
+        return web.Response(status=status, body=body, headers=headers)
+
+    if cfg.api_key is not None and not check_auth(request, cfg, anthropic):
+        if anthropic:
+            return fail(401, "invalid x-api-key", "auth")
+        return fail(
+            401,
+            "Incorrect API key provided. You can find your API key in your account settings.",
+            "auth",
+            code="invalid_api_key",
+        )
+    if anthropic and "anthropic-version" not in request.headers:
+        return fail(400, "anthropic-version: header is required", "invalid")
+    try:
+        body: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return fail(
+            400, "We could not parse the JSON body of your request.", "invalid", code="invalid_json"
+        )
+    text = last_user_text(body.get("messages")) if isinstance(body, dict) else None
+    try:
+        model, messages, system, params = (parse_message if anthropic else parse_chat)(body)
+    except WireError as e:
+        return fail(e.status, e.message, "invalid", text, e.param, e.code)
+
+    # deterministic faults first, then random ones, then the limits
+    fault: str | None = None
+    if cfg.fail_first_n:
+        seen = state.attempts[h]
+        state.attempts[h] = seen + 1
+        if seen < cfg.fail_first_n:
+            fault = "fail_first_n"
+    if fault is None:
+        fault = state.draw_fault()
+    answer = None
+    if fault is None:
+        answer = simulate_answer(model, messages, system, params, cfg.seed, cfg.mean_output_tokens)
+        limiter = state.limiter
+        if limiter.rpm is not None or limiter.tpm is not None:
+            refused, wait = limiter.admit(t, answer.input_tokens + answer.output_tokens)
+            _rate_headers(state, t, anthropic, headers)
+            if refused is not None:
+                _retry_headers(wait, headers)
+                what = "requests" if refused == "rpm" else "tokens"
+                return fail(
+                    429,
+                    f"Rate limit reached for {what} per minute (simulated "
+                    f"{refused}); retry in {wait:.3f}s.",
+                    refused,
+                    text,
+                    code="rate_limit_exceeded",
+                )
+
+    delay = state.draw_latency_s()
+    if fault == "hang":
+        state.record(t, path, 0, h, text, custom_id, fault)
+        return await _hang(request, cfg.max_hang_s)
+    if delay:
+        await asyncio.sleep(delay)
+    if fault is None or fault == "malformed":
+        if answer is None:
+            answer = simulate_answer(
+                model, messages, system, params, cfg.seed, cfg.mean_output_tokens
+            )
+        if anthropic:
+            obj = anthropic_message(state.new_id("msg_"), model, answer)
+        else:
+            obj = chat_completion(state.new_id("chatcmpl-"), model, answer)
+        out = orjson.dumps(obj)
+        if fault == "malformed":
+            out = out[: len(out) // 2]
+        state.record(t, path, 200, h, text, custom_id, fault)
+        return web.Response(body=out, headers=headers)
+    if fault == "drop":
+        state.record(t, path, 0, h, text, custom_id, fault)
+        return _drop(request)
+    status = cfg.fail_status if fault == "fail_first_n" else _FAULT_STATUS[fault]
+    if status == 429:
+        _retry_headers(cfg.retry_after, headers)
+    message = _FAULT_MESSAGE.get(status, f"Simulated failure (HTTP {status}).")
+    return fail(status, message, fault, text, code="rate_limit_exceeded" if status == 429 else None)
+
+
+async def chat_completions(request: web.Request) -> web.Response:
+    """``POST /v1/chat/completions``: an OpenAI chat completion."""
+    return await _generate(request, anthropic=False)
+
+
+async def messages(request: web.Request) -> web.Response:
+    """``POST /v1/messages``: an Anthropic message."""
+    return await _generate(request, anthropic=True)
+
+
+def _model_entry(model_id: str, anthropic: bool) -> dict[str, Any]:
+    if anthropic:
+        return {
+            "type": "model",
+            "id": model_id,
+            "display_name": model_id,
+            "created_at": "2025-01-01T00:00:00Z",
+        }
+    return {"id": model_id, "object": "model", "created": 1735689600, "owned_by": "brainbatch-sim"}
+
+
+async def models(request: web.Request) -> web.Response:
+    """``GET /v1/models`` and ``GET /v1/models/{model}``."""
+    t = time.monotonic()
+    state = request.app[SIM_STATE]
+    cfg = state.config
+    anthropic = "anthropic-version" in request.headers
+    rid = state.new_id("req_")
+    headers = {"Content-Type": _JSON, ("request-id" if anthropic else "x-request-id"): rid}
+    custom_id = request.headers.get(_CUSTOM_ID)
+    status, body = 200, b""
+    wanted = request.match_info.get("model")
+    if not check_auth(request, cfg, anthropic):
+        status = 401
+        body = (
+            anthropic_error(401, "invalid x-api-key")
+            if anthropic
+            else openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
+        )
+    elif wanted is not None and wanted not in cfg.models:
+        status = 404
+        message = f"The model '{wanted}' does not exist"
+        body = (
+            anthropic_error(404, message)
+            if anthropic
+            else openai_error(404, message, "model", "model_not_found")
+        )
+    elif wanted is not None:
+        body = orjson.dumps(_model_entry(wanted, anthropic))
+    elif anthropic:
+        data = [_model_entry(m, True) for m in cfg.models]
+        body = orjson.dumps(
+            {
+                "data": data,
+                "has_more": False,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+        )
+    else:
+        body = orjson.dumps(
+            {"object": "list", "data": [_model_entry(m, False) for m in cfg.models]}
+        )
+    state.record(
+        t, request.path, status, body_hash(b""), None, custom_id, "auth" if status == 401 else None
+    )
+    return web.Response(status=status, body=body, headers=headers)
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    app[STOPPING].set()
+
+
+def build_app(config: SimConfig | None = None) -> web.Application:
+    """The simulated server's aiohttp app, with its :class:`SimState` at ``app[SIM_STATE]``."""
+    app = web.Application(client_max_size=256 * 1024**2)
+    app[SIM_STATE] = SimState(config or SimConfig())
+    app[STOPPING] = asyncio.Event()  # binds to the serving loop on first use
+    app.on_shutdown.append(_on_shutdown)
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/messages", messages)
+    app.router.add_get("/v1/models", models)
+    app.router.add_get("/v1/models/{model}", models)
+    return app
