@@ -1,0 +1,400 @@
+"""The journal: results written to the store in small groups, off the event loop.
+
+One background thread per store (:class:`Writer`, with its own SQLite connection) commits
+everything queued since its last commit in one transaction: results as they arrive, new cache
+entries, and any change of a journaled job's status or metadata (which is how native batch ids
+in ``job.metadata["provider_batches"]`` reach the disk). It commits when ``flush_size`` items are
+waiting, when a request asks to wait for durability (see :meth:`Journal.wrap`), and at the
+latest every ``flush_interval`` seconds.
+
+What a hard kill (SIGKILL, dead kernel) can lose
+------------------------------------------------
+* With :meth:`Journal.wrap` around the ``process_fn`` (what :meth:`JobStore.execute` does), a
+  request does not start until every result recorded before it is committed. So each executor
+  slot holds at most one result that is not on disk yet, and that result's slot has not taken
+  its next request: a kill loses at most ``max_concurrent`` answers, namely the requests in
+  flight (sent, or answered but not yet committed). Only those are sent again on resume.
+* Without the wrapper (listener only), results are committed within ``flush_interval``
+  (default 0.1 s) of arriving: a kill loses at most the results of that last interval plus the
+  requests in flight.
+
+Committed transactions survive a process crash (WAL, ``synchronous=NORMAL``); a power loss can
+take back the last few commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ..errors import StopJob, StoreError
+from ..models import BatchJob, BatchRequest, BatchResult, BatchStatus, ProviderResponse
+from . import _codec
+from ._db import connect
+
+if TYPE_CHECKING:
+    from ..executors import ProcessFn
+
+__all__ = ["Journal", "JournalError", "Writer"]
+
+log = logging.getLogger("brainbatch.store")
+
+
+class JournalError(StoreError, StopJob):
+    """The journal cannot write: the job stops (nothing more is sent) and keeps its results."""
+
+    job_status = "failed"
+    request_sent = False
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.isoformat()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+# One queued write: ("result", job_id, BatchResult) or ("cache", key, namespace, hash, response)
+_Item = tuple[Any, ...]
+# A journaled job's change: (status fields or None, metadata JSON or None)
+_Change = tuple[tuple[Any, ...] | None, bytes | None]
+
+
+class Writer:
+    """The store's background committer. Thread-safe; started lazily, stopped by ``close``."""
+
+    def __init__(self, path: Path, busy_timeout_s: float, flush_interval: float, flush_size: int):
+        self.path = path
+        self.flush_interval = flush_interval
+        self.flush_size = flush_size
+        self._busy_timeout_s = busy_timeout_s
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._queue: list[_Item] = []
+        self._seq = 0  # items ever queued
+        self._committed = 0  # items known to be on disk
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._journals: list[Journal] = []
+        self._wake = threading.Event()
+        self._stopping = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self.commits = 0
+
+    # -- producer side (any thread, usually the event loop) --------------------------------
+
+    def put(self, item: _Item) -> None:
+        """Queue one write; wakes the thread once a group is full."""
+        with self._lock:
+            self._queue.append(item)
+            self._seq += 1
+            full = len(self._queue) >= self.flush_size
+        if self._thread is None:
+            self._start()
+        if full:
+            self._wake.set()
+
+    async def wait_durable(self) -> None:
+        """Return once everything queued so far is committed.
+
+        Raises:
+            JournalError: the last commit failed (disk full, store locked for too long).
+        """
+        if self._committed >= self._seq:
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            if self._error is not None:
+                raise JournalError(f"journal {self.path}: {self._error}")
+            target = self._seq
+            if self._committed >= target:
+                return
+            self._waiters.append((target, loop, fut))
+        self._wake.set()
+        await fut
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Block until everything queued so far (and the jobs' status) is committed."""
+        if self._thread is None:
+            self._start()
+        with self._cond:
+            target = self._seq
+            goal = self.commits + 1  # at least one full pass after this call
+            self._wake.set()
+            deadline = time.monotonic() + timeout
+            while self._committed < target or self.commits < goal:
+                if self._error is not None:
+                    raise StoreError(f"journal {self.path}: {self._error}")
+                if not self._cond.wait(max(0.0, deadline - time.monotonic())):
+                    raise StoreError(f"journal {self.path}: flush timed out after {timeout}s")
+
+    def register(self, journal: Journal) -> None:
+        with self._lock:
+            self._journals.append(journal)
+        if self._thread is None:
+            self._start()
+
+    def unregister(self, journal: Journal) -> None:
+        with self._lock:
+            if journal in self._journals:
+                self._journals.remove(journal)
+
+    def close(self) -> None:
+        """Commit what is queued and stop the thread."""
+        thread = self._thread
+        if thread is None:
+            return
+        if thread.is_alive():
+            with contextlib.suppress(StoreError):
+                self.flush()
+        self._stopping = True
+        self._wake.set()
+        thread.join(timeout=30)
+        self._thread = None
+
+    # -- the thread ------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            conn = connect(self.path, self._busy_timeout_s)
+            self._stopping = False
+            self._thread = threading.Thread(
+                target=self._run,
+                args=(conn,),
+                name=f"brainbatch-journal:{self.path.name}",
+                daemon=True,
+            )
+            self._thread.start()
+
+    def _run(self, conn: sqlite3.Connection) -> None:
+        try:
+            while True:
+                self._wake.wait(self.flush_interval)
+                self._wake.clear()
+                self._commit_once(conn)
+                if self._stopping:
+                    return
+        finally:
+            conn.close()
+
+    def _commit_once(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            items, self._queue = self._queue, []
+            upto = self._seq
+            journals = list(self._journals)
+        try:
+            changes = [j._snapshot() for j in journals]
+            results = []
+            cache = []
+            for item in items:
+                if item[0] == "result":
+                    _, job_id, r = item
+                    results.append(
+                        (
+                            job_id,
+                            r.request_id,
+                            r.custom_id,
+                            r.status,
+                            int(r.cached),
+                            r.cost_usd,
+                            r.completed_at,
+                            _codec.result_to_json(r),
+                        )
+                    )
+                else:
+                    _, key, namespace, bhash, resp = item
+                    cache.append(
+                        (key, namespace, bhash, _codec.response_to_json(resp), time.time())
+                    )
+            if results or cache or any(c is not None for c in changes):
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO results(job_id, request_id, custom_id, status,"
+                        " cached, cost_usd, completed_at, data) VALUES (?,?,?,?,?,?,?,?)",
+                        results,
+                    )
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO cache(key, namespace, body_hash, response,"
+                        " created_at) VALUES (?,?,?,?,?)",
+                        cache,
+                    )
+                    for journal, change in zip(journals, changes, strict=True):
+                        if change is not None:
+                            journal._write(conn, change)
+                    if results:
+                        conn.executemany(
+                            "UPDATE jobs SET updated_at = ? WHERE id = ?",
+                            [(_now(), j) for j in {r[0] for r in results}],
+                        )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                for journal, change in zip(journals, changes, strict=True):
+                    if change is not None:
+                        journal._written(change)
+        except Exception as exc:  # keep the items and retry on the next pass
+            log.warning("journal %s: commit failed, will retry: %s", self.path, exc)
+            with self._cond:
+                self._queue[:0] = items
+                self._error = exc
+                failed = self._waiters
+                self._waiters = []
+                self._cond.notify_all()
+            _release(failed, JournalError(f"journal {self.path}: {exc}"))
+            return
+        with self._cond:
+            self._error = None
+            self._committed = max(self._committed, upto)
+            self.commits += 1
+            ready = [w for w in self._waiters if w[0] <= upto]
+            self._waiters = [w for w in self._waiters if w[0] > upto]
+            self._cond.notify_all()
+        _release(ready, None)
+
+
+def _release(
+    waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]],
+    error: BaseException | None,
+) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for _, loop, fut in waiters:
+        by_loop.setdefault(loop, []).append(fut)
+    for loop, futs in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, futs, error)
+
+
+def _settle(futs: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for fut in futs:
+        if not fut.done():
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
+
+
+class Journal:
+    """Writes one job's results, status and metadata to its store as they change.
+
+    Made by :meth:`JobStore.journal`; use it as a context manager (or call :meth:`close`) so
+    the last group and the final status are committed when the job ends::
+
+        with store.journal(job) as journal:
+            await executor.execute(job, journal.wrap(provider))
+    """
+
+    def __init__(self, writer: Writer, job: BatchJob) -> None:
+        self.job = job
+        self._writer = writer
+        self._last_state: tuple[Any, ...] | None = None
+        self._last_meta: bytes | None = None
+        self._closed = False
+        job.add_listener(self._on_result)
+        writer.register(self)
+
+    def __repr__(self) -> str:
+        return f"Journal(job_id={self.job.job_id!r}, store={str(self._writer.path)!r})"
+
+    def _on_result(self, result: BatchResult) -> None:
+        self._writer.put(("result", self.job.job_id, result))
+
+    def wrap(self, process_fn: ProcessFn) -> ProcessFn:
+        """``process_fn`` that first waits until every result recorded so far is committed.
+
+        This is what bounds a crash's loss to the requests in flight (see the module doc).
+        Waiting costs at most one group commit, shared by every request waiting on it.
+        """
+        writer = self._writer
+
+        @functools.wraps(process_fn)
+        async def journaled(request: BatchRequest) -> str | dict[str, Any] | ProviderResponse:
+            await writer.wait_durable()
+            return await process_fn(request)
+
+        return journaled
+
+    async def wait_durable(self) -> None:
+        """Return once every result recorded so far is committed."""
+        await self._writer.wait_durable()
+
+    def flush(self) -> None:
+        """Commit what is queued and the job's current status now (blocking)."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Stop listening, commit the rest and the job's final status. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.job.remove_listener(self._on_result)
+        try:
+            self._writer.flush()
+        finally:
+            self._writer.unregister(self)
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- called on the writer thread -------------------------------------------------------
+
+    def _snapshot(self) -> _Change | None:
+        """What changed since the last commit (status fields, metadata JSON), or None."""
+        job = self.job
+        state = (
+            BatchStatus(job.status).value,
+            job.error,
+            _iso(job.started_at),
+            _iso(job.completed_at),
+        )
+        meta: bytes | None
+        try:  # orjson holds the GIL while it serialises: a consistent snapshot
+            meta = orjson.dumps(job.metadata, option=orjson.OPT_SORT_KEYS, default=str)
+        except (TypeError, RuntimeError, orjson.JSONEncodeError):
+            meta = self._last_meta
+        new_state = state if state != self._last_state else None
+        new_meta = meta if meta != self._last_meta else None
+        if new_state is None and new_meta is None:
+            return None
+        return new_state, new_meta
+
+    def _write(
+        self, conn: sqlite3.Connection, change: tuple[tuple[Any, ...] | None, bytes | None]
+    ) -> None:
+        from .jobstore import write_metadata
+
+        state, meta = change
+        job_id = self.job.job_id
+        if state is not None:
+            conn.execute(
+                "UPDATE jobs SET status=?, error=?, started_at=?, completed_at=?, updated_at=?"
+                " WHERE id=?",
+                (*state[:1], _codec.scrub(state[1]), *state[2:], _now(), job_id),
+            )
+        if meta is not None:
+            write_metadata(conn, job_id, orjson.loads(meta))
+
+    def _written(self, change: _Change) -> None:
+        state, meta = change
+        if state is not None:
+            self._last_state = state
+        if meta is not None:
+            self._last_meta = meta
