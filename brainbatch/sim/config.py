@@ -60,7 +60,8 @@ class SimConfig:
 
     Auth:
         api_key: when set, requests must carry it (``Authorization: Bearer`` on OpenAI paths,
-            ``x-api-key`` on Anthropic paths) or get 401. Never shown in reprs.
+            ``x-api-key`` or ``Authorization: Bearer`` on Anthropic paths, as recent anthropic
+            SDKs send it) or get 401 in the provider's error shape. Never shown in reprs.
     """
 
     latency_ms: float = 0.0

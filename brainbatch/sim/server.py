@@ -67,13 +67,18 @@ _FAULT_MESSAGE = {
 
 
 def check_auth(request: web.Request, config: SimConfig, anthropic: bool) -> bool:
-    """Whether ``request`` carries the configured API key (always true without one)."""
+    """Whether ``request`` carries the configured API key (always true without one).
+
+    OpenAI paths take ``Authorization: Bearer KEY``. Anthropic paths take ``x-api-key: KEY``
+    or, as recent anthropic SDKs send it, ``Authorization: Bearer KEY``.
+    """
     key = config.api_key
     if key is None:
         return True
-    if anthropic:
-        return request.headers.get("x-api-key") == key
-    return request.headers.get("Authorization") == f"Bearer {key}"
+    headers = request.headers
+    if anthropic and headers.get("x-api-key") == key:
+        return True
+    return headers.get("Authorization") == f"Bearer {key}"
 
 
 def _go_duration(seconds: float) -> str:
