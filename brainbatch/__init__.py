@@ -30,12 +30,21 @@ from .errors import (
 from .executors import Executor, MockExecutor, ParallelExecutor, SequentialExecutor
 from .manager import BatchManager, job_stats
 from .models import BatchJob, BatchRequest, BatchResult, BatchStatus, ProviderResponse
+from .notebook import accessor as _accessor  # noqa: F401  (registers DataFrame.bb)
+from .notebook import plots as plot
 from .pricing import Cost, Price, cost_of, price_of, set_price
-from .providers import Provider, SimulatedProvider
+from .providers import (
+    AnthropicProvider,
+    OpenAIProvider,
+    Provider,
+    SimulatedProvider,
+    resolve_provider,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnthropicProvider",
     "AuthenticationError",
     "BatchJob",
     "BatchManager",
@@ -50,6 +59,7 @@ __all__ = [
     "Executor",
     "InputError",
     "MockExecutor",
+    "OpenAIProvider",
     "ParallelExecutor",
     "PermanentError",
     "Price",
@@ -66,6 +76,8 @@ __all__ = [
     "__version__",
     "cost_of",
     "job_stats",
+    "plot",
     "price_of",
+    "resolve_provider",
     "set_price",
 ]
