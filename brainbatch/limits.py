@@ -1,0 +1,297 @@
+"""Rate limits and retries: RPM and TPM together, max concurrency, a shared 429 cool-down.
+
+One :class:`Limiter` per provider (so per job) is shared by every worker:
+
+* **Concurrency**: at most ``max_concurrent`` requests in flight.
+* **RPM and TPM**: each a GCRA ("virtual scheduling") limit. A worker *reserves* its slot
+  (1 request, and the request's estimated tokens: prompt estimate + ``max_tokens``) and
+  sleeps until that slot; nothing polls. After the answer the token reservation is corrected
+  by the actual usage (:meth:`Limiter.record_usage`), giving back what was over-estimated.
+  The limiter admits at most ``limit`` units in *any* window of ``window_s`` seconds (a small
+  initial burst, then a steady rate a few per cent under the limit), so it is safe against
+  the strictest enforcement, a sliding window, as well as against token buckets.
+* **Shared cool-down**: when any request gets a 429 (or a ``Retry-After``), or the
+  ``x-ratelimit-remaining-*`` headers say nothing is left, :meth:`Limiter.cool_down` holds
+  *every* worker until the provider's reset time, then lets them go with a little jitter: a
+  429 storm slows the whole job down instead of every worker hammering the API.
+
+:class:`RetryPolicy` is exponential backoff with full jitter, honouring ``Retry-After`` and
+``retry-after-ms``.
+
+Why hand-written rather than aiolimiter + tenacity/stamina: aiolimiter (a leaky bucket) has
+no way to give back over-estimated tokens, no shared cool-down and no reservation for a
+request waiting on two limits at once; tenacity and stamina retry a single call and cannot
+make *other* workers wait on a ``Retry-After``. Both also add per-request overhead that shows
+at thousands of requests per second (``bench/realtime.py --limits`` measures it); the code
+here costs two comparisons per request when no limit is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from .errors import InputError
+
+__all__ = ["Limiter", "RetryPolicy", "parse_reset", "parse_retry_after"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When and how long to wait before sending a failed request again.
+
+    Args:
+        max_attempts: tries in all, the first included (1 = never retry).
+        base_delay_s: the backoff ceiling of the first retry; it doubles with each retry.
+        max_delay_s: the largest backoff ceiling.
+        max_retry_after_s: the longest ``Retry-After`` honoured as given (longer hints are
+            cut to this).
+    """
+
+    max_attempts: int = 6
+    base_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+    max_retry_after_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise InputError(f"max_attempts must be an integer >= 1, got {self.max_attempts!r}")
+        for name in ("base_delay_s", "max_delay_s", "max_retry_after_s"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value < 0:
+                raise InputError(f"{name} must be a number >= 0, got {value!r}")
+
+    def ceiling(self, attempt: int) -> float:
+        """The backoff ceiling after failed attempt number ``attempt`` (1-based)."""
+        return float(min(self.max_delay_s, self.base_delay_s * 2 ** min(attempt - 1, 30)))
+
+    def delay(
+        self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None
+    ) -> float:
+        """Seconds to wait after failed attempt ``attempt``.
+
+        Without a hint: full jitter, uniform in ``[0, ceiling(attempt)]``. With the
+        provider's ``retry_after``: at least that (capped at ``max_retry_after_s``), plus up
+        to 10% (at most 1 s) of jitter so that retries do not arrive all at once.
+        """
+        r = (rng or random).random()
+        if retry_after is not None:
+            wait = min(max(retry_after, 0.0), self.max_retry_after_s)
+            return wait + r * min(1.0, 0.1 * wait)
+        return r * self.ceiling(attempt)
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_reset(value: str | None) -> float | None:
+    """Seconds until a rate-limit window resets, from ``x-ratelimit-reset-*`` headers.
+
+    Understands OpenAI's durations (``"1s"``, ``"6m0s"``, ``"20ms"``), plain seconds and
+    Anthropic's RFC 3339 timestamps (``"2025-01-01T00:00:30Z"``).
+    """
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parts = _DURATION.findall(value)
+    if parts and "".join(n + u for n, u in parts) == value.strip():
+        return sum(float(n) * _UNIT_S[u] for n, u in parts)
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class _Gcra:
+    """At most ``limit`` units in any ``window_s``: a burst of ``burst`` units, then a rate."""
+
+    __slots__ = ("burst_s", "interval", "tat")
+
+    def __init__(self, limit: int, window_s: float, headroom: float) -> None:
+        burst = max(1.0, limit / 60.0)
+        if burst >= limit:
+            burst = max(1.0, limit / 2.0)
+        # burst + rate * window <= limit * headroom: never more than the limit in a window
+        rate = max(limit * headroom - burst, 1e-9) / window_s
+        self.interval = 1.0 / rate  # seconds per unit
+        self.burst_s = burst * self.interval
+        self.tat = 0.0  # theoretical arrival time of the next unit
+
+    def reserve(self, now: float, cost: float) -> float:
+        """Reserve ``cost`` units; returns the time at which they may be used."""
+        tat = self.tat if self.tat > now else now
+        need = cost * self.interval
+        # a request bigger than the burst goes once the bucket is full (never deadlocks)
+        go = tat - self.burst_s + (need if need < self.burst_s else self.burst_s)
+        self.tat = tat + need
+        return go if go > now else now
+
+    def adjust(self, delta: float) -> None:
+        """Add (or give back, when negative) ``delta`` units to what was used."""
+        self.tat += delta * self.interval
+
+
+class Limiter:
+    """Concurrency, RPM and TPM limits and the shared cool-down of one provider.
+
+    Args:
+        rpm: requests per ``window_s`` (None: no limit).
+        tpm: tokens (prompt + completion) per ``window_s`` (None: no limit).
+        max_concurrent: requests in flight at once (None: no limit here).
+        window_s: the window the provider counts over (60 s for "per minute" limits).
+        headroom: share of the limit to use (a margin for clock skew and estimates).
+
+    Use as ``await limiter.acquire(tokens)`` ... ``limiter.release()`` around each attempt.
+    """
+
+    def __init__(
+        self,
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        max_concurrent: int | None = None,
+        window_s: float = 60.0,
+        headroom: float = 0.97,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrent", max_concurrent)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise InputError(f"{name} must be an integer >= 1 or None, got {value!r}")
+        if not window_s > 0:
+            raise InputError(f"window_s must be > 0, got {window_s!r}")
+        if not 0 < headroom <= 1:
+            raise InputError(f"headroom must be in (0, 1], got {headroom!r}")
+        self.rpm = rpm
+        self.tpm = tpm
+        self.max_concurrent = max_concurrent
+        self.window_s = window_s
+        self._clock = clock
+        self._sem = asyncio.Semaphore(max_concurrent) if max_concurrent else None
+        self._requests = _Gcra(rpm, window_s, headroom) if rpm else None
+        self._tokens = _Gcra(tpm, window_s, headroom) if tpm else None
+        self._resume_at = 0.0
+        self._spread = 0.0
+        self.cool_downs = 0
+        """How many times a cool-down was started or extended (for tests and stats)."""
+
+    def __repr__(self) -> str:
+        return (
+            f"Limiter(rpm={self.rpm}, tpm={self.tpm}, max_concurrent={self.max_concurrent}, "
+            f"window_s={self.window_s:g})"
+        )
+
+    @property
+    def counts_tokens(self) -> bool:
+        """True when a TPM limit is set (callers then estimate each request's tokens)."""
+        return self._tokens is not None
+
+    @property
+    def cooling_down_s(self) -> float:
+        """Seconds left of the shared cool-down (0 when none)."""
+        return max(0.0, self._resume_at - self._clock())
+
+    async def acquire(self, tokens: int = 0) -> None:
+        """Wait for a concurrency slot, the cool-down, and room under RPM and TPM."""
+        sem = self._sem
+        if sem is not None:
+            await sem.acquire()
+        try:
+            if self._resume_at > self._clock():
+                await self._wait_cool_down()
+            if self._tokens is not None and tokens > 0:
+                now = self._clock()
+                go = self._tokens.reserve(now, tokens)
+                if go > now:
+                    await asyncio.sleep(go - now)
+            if self._requests is not None:
+                now = self._clock()
+                go = self._requests.reserve(now, 1)
+                if go > now:
+                    await asyncio.sleep(go - now)
+            if self._resume_at > self._clock():
+                await self._wait_cool_down()
+        except BaseException:
+            if sem is not None:
+                sem.release()
+            raise
+
+    def release(self) -> None:
+        """Give the concurrency slot back (call once per successful :meth:`acquire`)."""
+        if self._sem is not None:
+            self._sem.release()
+
+    def record_usage(self, estimated: int, actual: int) -> None:
+        """Correct a request's token reservation by what the provider reported it used."""
+        if self._tokens is not None and actual != estimated:
+            self._tokens.adjust(actual - estimated)
+
+    def cool_down(self, seconds: float) -> None:
+        """Hold every worker for ``seconds`` from now (extends, never shortens, a cool-down)."""
+        if seconds <= 0:
+            return
+        until = self._clock() + seconds
+        if until > self._resume_at:
+            self._resume_at = until
+            self._spread = min(1.0, 0.2 * seconds)
+            self.cool_downs += 1
+
+    async def _wait_cool_down(self) -> None:
+        while (left := self._resume_at - self._clock()) > 0:
+            await asyncio.sleep(left + random.random() * self._spread)
+
+    def observe_headers(self, headers: Mapping[str, str], next_tokens: int = 1) -> None:
+        """Start a cool-down when ``x-ratelimit-*`` / ``anthropic-ratelimit-*`` headers say
+        no request (or fewer tokens than ``next_tokens``) remains before the window resets."""
+        for prefix in ("x-ratelimit-", "anthropic-ratelimit-"):
+            remaining = headers.get(prefix + "remaining-requests")
+            if remaining is not None and remaining.strip() == "0":
+                wait = parse_reset(headers.get(prefix + "reset-requests"))
+                if wait:
+                    self.cool_down(wait)
+            remaining_tokens = headers.get(prefix + "remaining-tokens")
+            if remaining_tokens is not None:
+                try:
+                    left = int(float(remaining_tokens))
+                except ValueError:
+                    continue
+                if left < next_tokens:
+                    wait = parse_reset(headers.get(prefix + "reset-tokens"))
+                    if wait:
+                        self.cool_down(wait)

@@ -1,0 +1,166 @@
+"""Anthropic Messages (``/v1/messages``).
+
+``base_url`` excludes the version, like the ``anthropic`` SDK: ``https://api.anthropic.com``.
+Requests carry ``x-api-key`` and ``anthropic-version``. The API requires ``max_tokens``; a
+request without one gets :data:`DEFAULT_MAX_TOKENS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from ..errors import ConfigurationError, ConnectionFailed
+from ..models import BatchRequest, ProviderResponse
+from ..pricing import cost_of
+from .http import HttpProvider, parse_json_text
+
+__all__ = ["ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicProvider"]
+
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 1024
+"""``max_tokens`` sent when a request sets neither ``max_tokens`` nor ``max_completion_tokens``."""
+
+# Anthropic's stop reasons, as the OpenAI-style finish reasons every result uses.
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+class AnthropicProvider(HttpProvider):
+    """Sends requests to ``{base_url}/v1/messages``.
+
+    Takes the same arguments as :class:`~brainbatch.providers.openai.OpenAIProvider`
+    (key from ``ANTHROPIC_API_KEY``; default ``base_url`` ``https://api.anthropic.com``), plus
+    ``max_tokens`` (default :data:`DEFAULT_MAX_TOKENS`) and ``anthropic_version``.
+
+    Request mapping: ``system`` (and any ``system`` messages) go to the top-level ``system``;
+    OpenAI-style params are translated (``max_completion_tokens`` -> ``max_tokens``, ``stop``
+    -> ``stop_sequences``, ``response_format`` with a JSON schema -> ``output_config.format``);
+    other params pass through unchanged. Finish reasons are reported OpenAI-style
+    (``end_turn`` -> ``"stop"``, ``max_tokens`` -> ``"length"``). ``input_tokens`` counts
+    cached and cache-written prompt tokens too; ``cached_tokens`` is the cache reads.
+    """
+
+    name: ClassVar[str] = "anthropic"
+    path: ClassVar[str] = "/v1/messages"
+    key_env: ClassVar[str] = "ANTHROPIC_API_KEY"
+    request_id_header: ClassVar[str] = "request-id"
+    default_base_url: ClassVar[str] = "https://api.anthropic.com"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        anthropic_version: str = ANTHROPIC_VERSION,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ConfigurationError(f"max_tokens must be an integer >= 1, got {max_tokens!r}")
+        self.default_max_tokens = max_tokens
+        extra = {
+            "anthropic-version": anthropic_version,
+            **(kwargs.pop("extra_headers", None) or {}),
+        }
+        super().__init__(model, extra_headers=extra, **kwargs)
+
+    def _auth(self, key: str) -> dict[str, str]:
+        return {"x-api-key": key}
+
+    def build_body(self, request: BatchRequest) -> dict[str, Any]:
+        """``{"model", "max_tokens", "messages", "system"?, **params}`` for ``/v1/messages``."""
+        systems = [request.system] if request.system else []
+        messages: list[dict[str, Any]] = []
+        if request.messages:
+            for m in request.messages:
+                if m.get("role") == "system":
+                    content = m.get("content")
+                    if isinstance(content, str) and content:
+                        systems.append(content)
+                else:
+                    messages.append(dict(m))
+        else:
+            messages.append({"role": "user", "content": request.prompt})
+        params = dict(request.params or {})
+        max_tokens = params.pop("max_completion_tokens", None) or params.pop("max_tokens", None)
+        params.pop("max_tokens", None)
+        body: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": max_tokens or self.default_max_tokens,
+            "messages": messages,
+        }
+        if systems:
+            body["system"] = "\n\n".join(systems)
+        if "stop" in params:
+            stop = params.pop("stop")
+            body["stop_sequences"] = [stop] if isinstance(stop, str) else stop
+        fmt = params.pop("response_format", None)
+        if isinstance(fmt, Mapping) and fmt.get("type") in ("json_schema", "json_object"):
+            spec = fmt.get("json_schema") or {}
+            schema = spec.get("schema", spec) if isinstance(spec, Mapping) else {}
+            config = dict(params.pop("output_config", None) or {})
+            config["format"] = {"type": "json_schema", "schema": schema or {"type": "object"}}
+            body["output_config"] = config
+        body.update(params)
+        return body
+
+    def parse_response(
+        self,
+        body: dict[str, Any],
+        *,
+        latency_ms: float | None = None,
+        batch: bool = False,
+        json_output: bool | None = None,
+    ) -> ProviderResponse:
+        """A ``message`` body -> :class:`ProviderResponse`.
+
+        ``result`` is the text blocks joined; parsed as a JSON object when ``json_output``
+        (or, with ``None``, when the text is one). An answer with only a ``tool_use`` block
+        gives that tool's ``input`` dict (the "JSON via a tool" pattern).
+
+        Raises:
+            ConnectionFailed: (``kind="malformed_response"``) the body is not a message.
+        """
+        blocks = body.get("content") if isinstance(body, dict) else None
+        if not isinstance(blocks, list):
+            raise ConnectionFailed(
+                "anthropic: response has no content list",
+                kind="malformed_response",
+                provider_request_id=body.get("id") if isinstance(body, dict) else None,
+            )
+        texts = [b["text"] for b in blocks if b.get("type") == "text" and "text" in b]
+        result: str | dict[str, Any] = "".join(texts)
+        if texts and json_output is not False:
+            parsed = parse_json_text(str(result))
+            if parsed is not None:
+                result = parsed
+        elif not texts:
+            tools = [b for b in blocks if b.get("type") == "tool_use"]
+            if tools and isinstance(tools[0].get("input"), dict):
+                result = tools[0]["input"]
+        usage = body.get("usage") or {}
+        cache_read = usage.get("cache_read_input_tokens") or 0
+        cache_write = usage.get("cache_creation_input_tokens") or 0
+        raw_in = usage.get("input_tokens")
+        inp = None if raw_in is None else raw_in + cache_read + cache_write
+        out = usage.get("output_tokens")
+        model = body.get("model") or self.model or ""
+        cost = cost_of(model, inp, out, cache_read, batch=batch)
+        stop = body.get("stop_reason")
+        return ProviderResponse(
+            result=result,
+            model=model or None,
+            input_tokens=inp,
+            output_tokens=out,
+            cached_tokens=cache_read,
+            finish_reason=_FINISH.get(stop, stop) if isinstance(stop, str) else None,
+            provider_request_id=body.get("id"),
+            latency_ms=latency_ms,
+            cost_usd=cost.usd,
+            price_source=cost.price_source,
+        )

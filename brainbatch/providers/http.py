@@ -1,0 +1,606 @@
+"""Shared HTTP machinery of the HTTP providers: one connection pool per provider, a lean send.
+
+Users see httpx: a provider accepts an ``httpx.AsyncClient`` (``client=``) or an httpx
+transport (``transport=``, e.g. ``httpx.MockTransport`` in tests), and ``provider.client`` is
+always an ``httpx.AsyncClient`` for anything beyond chat requests (file uploads, batch polls).
+
+By default, though, chat requests do not go through httpx's request/response objects: plain
+httpx costs milliseconds of CPU per request at high concurrency, and even over an aiohttp
+transport its own layers cost about as much CPU again as the network I/O (see
+``bench/realtime.py``). So when the user passed neither a client nor a transport, requests are
+sent with one shared ``aiohttp.ClientSession`` (prebuilt headers, bodies already encoded with
+orjson, bodies read whole), and ``provider.client`` is an ``httpx.AsyncClient`` whose transport
+is :class:`SessionTransport` over that same session: one pool, one set of limits.
+
+Nothing here logs or formats request headers, so API keys never reach a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import aiohttp
+import httpx
+import orjson
+
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionFailed,
+    PermanentError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+    TransientError,
+)
+from ..limits import Limiter, RetryPolicy, parse_retry_after
+from ..models import BatchRequest, ProviderResponse
+from ..tokens import estimate_message_tokens
+from .base import Provider
+
+__all__ = [
+    "HttpProvider",
+    "HttpSession",
+    "RawResponse",
+    "Secret",
+    "SessionTransport",
+    "parse_json_text",
+    "redact",
+]
+
+DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+
+
+class Secret:
+    """A string that never shows itself in a repr, ``str()`` or f-string."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself (only for building request headers)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+_KEYLIKE = re.compile(r"\b(sk|sk-ant|sk-or|sk-proj)-[A-Za-z0-9_\-*.]{4,}")
+
+
+def redact(text: str, secret: Secret | None = None) -> str:
+    """``text`` with the secret and anything that looks like an API key replaced by ``***``.
+
+    Providers echo key fragments in some error messages ("Incorrect API key provided:
+    sk-abc***xyz"); those never reach a brainbatch error either.
+    """
+    if secret is not None and secret.reveal() and secret.reveal() in text:
+        text = text.replace(secret.reveal(), "***")
+    return _KEYLIKE.sub("***", text)
+
+
+@dataclass(slots=True)
+class RawResponse:
+    """One HTTP answer: status, case-insensitive headers and the whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+class _AiohttpStream(httpx.AsyncByteStream):
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_chunked(65536):
+                yield chunk
+        except aiohttp.ClientPayloadError as exc:
+            raise httpx.ReadError(str(exc)) from exc
+
+    async def aclose(self) -> None:
+        self._response.release()
+
+
+class SessionTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over an aiohttp session it does not own (closing it is a no-op).
+
+    Used for ``provider.client`` so that httpx requests share the provider's connection pool.
+    """
+
+    def __init__(self, session: HttpSession) -> None:
+        self._owner = session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._owner.aiohttp_session()
+        timeout = request.extensions.get("timeout", {})
+        try:
+            data = request.content or None
+        except httpx.RequestNotRead:
+            data = await request.aread() or None
+        try:
+            resp = await session.request(
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
+                data=data,
+                allow_redirects=False,
+                auto_decompress=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                ),
+            )
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+        except aiohttp.ClientError as exc:
+            raise httpx.ReadError(str(exc), request=request) from exc
+        return httpx.Response(
+            status_code=resp.status,
+            headers=list(resp.raw_headers),
+            stream=_AiohttpStream(resp),
+            request=request,
+        )
+
+
+class HttpSession:
+    """The connection pool of one provider and the lean ``post`` its hot path uses.
+
+    Args:
+        base_url: prefix of every path (``https://api.openai.com/v1``).
+        headers: headers sent with every request, auth included (kept private, never shown).
+        client: the user's own ``httpx.AsyncClient``; used as is and never closed here.
+        transport: an httpx transport to build the client on (closed by :meth:`aclose`).
+        max_connections: size of the pool (keep-alive connections kept up to the same number).
+        timeout: seconds for one attempt, from sending to the last byte of the answer.
+        connect_timeout: seconds to open a connection.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        *,
+        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 1024,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
+    ) -> None:
+        if client is not None and transport is not None:
+            raise ConfigurationError("give either client= or transport=, not both")
+        self.base_url = base_url.rstrip("/")
+        self._headers = dict(headers)
+        self._user_client = client
+        self._transport = transport
+        self.max_connections = max_connections
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self._client: httpx.AsyncClient | None = client
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._aio_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self._urls: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        mode = "httpx" if self.uses_httpx else "aiohttp"
+        return f"HttpSession(base_url={self.base_url!r}, mode={mode})"
+
+    @property
+    def uses_httpx(self) -> bool:
+        """True when chat requests go through httpx (the user gave a client or transport)."""
+        return self._user_client is not None or self._transport is not None
+
+    def url(self, path: str) -> str:
+        """``base_url`` + ``path`` (cached)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = self.base_url + path
+        return url
+
+    # -- pools -----------------------------------------------------------------------------
+
+    def aiohttp_session(self) -> aiohttp.ClientSession:
+        """The shared aiohttp session, created on first use in the running loop."""
+        session = self._session
+        loop = asyncio.get_running_loop()
+        if session is not None and self._session_loop is loop and not session.closed:
+            return session
+        if session is not None:
+            _abandon(session)
+        connector = aiohttp.TCPConnector(
+            limit=self.max_connections,
+            limit_per_host=0,
+            keepalive_timeout=30.0,
+            ttl_dns_cache=300,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._aio_timeout,
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+        )
+        self._session_loop = loop
+        return self._session
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The shared ``httpx.AsyncClient`` (the user's own, or one over this pool)."""
+        if self._client is None:
+            transport = self._transport or SessionTransport(self)
+            self._client = httpx.AsyncClient(
+                transport=transport,
+                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+                limits=httpx.Limits(
+                    max_connections=self.max_connections,
+                    max_keepalive_connections=self.max_connections,
+                ),
+            )
+        return self._client
+
+    # -- the hot path ----------------------------------------------------------------------
+
+    async def post(self, path: str, content: bytes) -> RawResponse:
+        """POST ``content`` (JSON bytes) to ``base_url + path``; the whole answer, any status.
+
+        Raises:
+            ConnectionFailed: timeouts (``kind="timeout"``), refused, reset or dropped
+                connections (``kind="connection"``).
+        """
+        if self.uses_httpx:
+            return await self._post_httpx(path, content)
+        session = self.aiohttp_session()
+        try:
+            async with session.post(self.url(path), data=content, headers=self._headers) as resp:
+                body = await resp.read()
+                return RawResponse(resp.status, resp.headers, body)
+        except TimeoutError as exc:
+            raise ConnectionFailed(
+                f"no answer within {self.timeout:g} s from {self.base_url}", kind="timeout"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise ConnectionFailed(
+                f"connection to {self.base_url} failed: {type(exc).__name__}: {exc}",
+                kind="connection",
+            ) from exc
+        except OSError as exc:
+            raise ConnectionFailed(
+                f"connection to {self.base_url} failed: {type(exc).__name__}", kind="connection"
+            ) from exc
+
+    async def _post_httpx(self, path: str, content: bytes) -> RawResponse:
+        try:
+            resp = await self.client.post(self.url(path), content=content, headers=self._headers)
+        except httpx.TimeoutException as exc:
+            raise ConnectionFailed(
+                f"no answer within {self.timeout:g} s from {self.base_url}", kind="timeout"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(
+                f"connection to {self.base_url} failed: {type(exc).__name__}: {exc}",
+                kind="connection",
+            ) from exc
+        return RawResponse(resp.status_code, resp.headers, resp.content)
+
+    async def aclose(self) -> None:
+        """Close the pool and the httpx client (unless the user passed their own client)."""
+        client, self._client = self._client, self._user_client
+        if client is not None and client is not self._user_client:
+            await client.aclose()
+        session, self._session = self._session, None
+        if session is not None:
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:  # pragma: no cover - aclose is async, a loop runs
+                running = None
+            if running is self._session_loop:
+                await session.close()
+            else:
+                _abandon(session)
+
+
+def _abandon(session: aiohttp.ClientSession) -> None:
+    """Drop a session made on another (maybe closed) event loop without warnings."""
+    connector: Any = session.connector
+    try:
+        if connector is not None:
+            connector._close()
+        session._connector = None
+    except Exception:  # pragma: no cover - best effort on a dead loop
+        pass
+
+
+# -- the base of the HTTP providers ------------------------------------------------------------
+
+
+class HttpProvider(Provider):
+    """What OpenAI-compatible and Anthropic providers share: keys, pool, limits, retries.
+
+    Subclasses set :attr:`name`, :attr:`path`, :attr:`key_env`, :attr:`request_id_header`,
+    and implement :meth:`build_body`, :meth:`parse_response` and :meth:`_auth`.
+    """
+
+    path: ClassVar[str] = ""
+    key_env: ClassVar[str] = ""
+    request_id_header: ClassVar[str] = "x-request-id"
+    default_base_url: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_concurrent: int | None = 1024,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        max_attempts: int = 6,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
+        batch: bool = False,
+        retry: RetryPolicy | None = None,
+        rate_window_s: float = 60.0,
+        adapt_to_headers: bool = True,
+        default_output_tokens: int = 256,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.model = model
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"base_url must start with http:// or https://, got {self.base_url!r}"
+            )
+        self._key = Secret(self._find_key(api_key))
+        self.batch = batch
+        self.retry = retry or RetryPolicy(max_attempts=max_attempts)
+        self.limiter = Limiter(
+            rpm=rpm, tpm=tpm, max_concurrent=max_concurrent, window_s=rate_window_s
+        )
+        self.adapt_to_headers = adapt_to_headers
+        self.default_output_tokens = default_output_tokens
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        headers.update(extra_headers or {})
+        headers.update(self.auth_headers())
+        self.http = HttpSession(
+            self.base_url,
+            headers,
+            client=client,
+            transport=transport,
+            max_connections=max_concurrent or 1024,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+        )
+        self._rng = random.Random()
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def key_env_var(self) -> str:
+        """The environment variable the key is read from for this ``base_url``."""
+        return self.key_env
+
+    def _find_key(self, api_key: str | None) -> str:
+        if api_key is not None:
+            if not isinstance(api_key, str):
+                raise ConfigurationError("api_key must be a string")
+            return api_key
+        env = self.key_env_var()
+        key = os.environ.get(env, "")
+        if key:
+            return key
+        host = urlsplit(self.base_url).hostname or ""
+        if host in ("localhost", "127.0.0.1", "::1"):
+            return ""  # local servers (vLLM, Ollama, LM Studio, SimServer) need no key
+        raise ConfigurationError(
+            f"no API key for {self.name} at {self.base_url}: set the {env} environment "
+            f"variable or pass api_key=... . To try brainbatch offline without a key, use "
+            f'provider="sim" (or a model named "sim/<model>"), which answers from the '
+            f"built-in simulated provider."
+        )
+
+    def auth_headers(self) -> dict[str, str]:
+        """The headers that carry the API key. Never log them."""
+        return self._auth(self._key.reveal()) if self._key else {}
+
+    def _auth(self, key: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r}, "
+            f"api_key={'***' if self._key else None}, {self.limiter!r}, "
+            f"max_attempts={self.retry.max_attempts}, batch={self.batch})"
+        )
+
+    # -- wire format (subclasses) ----------------------------------------------------------
+
+    def build_body(self, request: BatchRequest) -> dict[str, Any]:
+        """The JSON body for one request (also one line of a native batch file)."""
+        raise NotImplementedError
+
+    def parse_response(
+        self,
+        body: dict[str, Any],
+        *,
+        latency_ms: float | None = None,
+        batch: bool = False,
+        json_output: bool | None = None,
+    ) -> ProviderResponse:
+        """A completion body -> :class:`ProviderResponse`, priced real time or ``batch``."""
+        raise NotImplementedError
+
+    def error_message(self, payload: Any) -> str | None:
+        """The provider's own error text from an error body, if it has one."""
+        if isinstance(payload, dict):
+            err = payload.get("error")
+            if isinstance(err, dict) and isinstance(err.get("message"), str):
+                return str(err["message"])
+            if isinstance(err, str):
+                return err
+            if isinstance(payload.get("message"), str):
+                return str(payload["message"])
+        return None
+
+    def max_output_tokens(self, body: Mapping[str, Any]) -> int:
+        """The output tokens to reserve under a TPM limit for this body."""
+        for name in ("max_completion_tokens", "max_tokens"):
+            value = body.get(name)
+            if isinstance(value, int) and value > 0:
+                return value
+        return self.default_output_tokens
+
+    # -- the shared pool -------------------------------------------------------------------
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The shared ``httpx.AsyncClient`` of this provider (created on first use)."""
+        return self.http.client
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def error_for(self, raw: RawResponse) -> ProviderError:
+        """Classify an HTTP error answer into a :mod:`brainbatch.errors` exception."""
+        status = raw.status
+        try:
+            message = self.error_message(orjson.loads(raw.content)) if raw.content else None
+        except orjson.JSONDecodeError:
+            message = None
+        if message is None:
+            message = raw.content[:300].decode("utf-8", "replace").strip() or "(no body)"
+        message = redact(message[:500], self._key)
+        rid = raw.headers.get(self.request_id_header)
+        text = f"{self.name} HTTP {status}: {message}"
+        if status in (401, 403):
+            return AuthenticationError(
+                f"{text}. The provider refused the API key, so the job stopped; check "
+                f"{self.key_env_var()} or api_key=.",
+                status_code=status,
+                provider_request_id=rid,
+            )
+        if status == 429:
+            return RateLimitError(
+                text,
+                status_code=status,
+                provider_request_id=rid,
+                retry_after=parse_retry_after(raw.headers),
+            )
+        if status == 408:
+            return TransientError(text, status_code=status, provider_request_id=rid, kind="timeout")
+        if status == 409:
+            return TransientError(
+                text, status_code=status, provider_request_id=rid, kind="conflict"
+            )
+        if status >= 500:
+            return ServerError(text, status_code=status, provider_request_id=rid)
+        return PermanentError(text, status_code=status, provider_request_id=rid)
+
+    # -- one request -----------------------------------------------------------------------
+
+    async def __call__(self, request: BatchRequest) -> ProviderResponse:
+        body = self.build_body(request)
+        content = orjson.dumps(body)
+        json_output = _wants_json(body)
+        limiter = self.limiter
+        estimate = 0
+        if limiter.counts_tokens:
+            estimate = estimate_message_tokens(
+                request.chat_messages(), request.system
+            ) + self.max_output_tokens(body)
+        http, path, policy = self.http, self.path, self.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            await limiter.acquire(estimate)
+            t0 = time.perf_counter()
+            try:
+                raw = await http.post(path, content)
+            except ConnectionFailed as exc:
+                error: ProviderError = exc
+            else:
+                latency_ms = (time.perf_counter() - t0) * 1000.0
+                if raw.status == 200:
+                    try:
+                        payload = orjson.loads(raw.content)
+                        out = self.parse_response(
+                            payload,
+                            latency_ms=latency_ms,
+                            batch=self.batch,
+                            json_output=json_output,
+                        )
+                    except (orjson.JSONDecodeError, ConnectionFailed) as exc:
+                        error = ConnectionFailed(
+                            f"{self.name}: malformed response body ({type(exc).__name__})",
+                            kind="malformed_response",
+                            provider_request_id=raw.headers.get(self.request_id_header),
+                        )
+                    else:
+                        out.attempts = attempt
+                        if estimate:
+                            limiter.record_usage(
+                                estimate, (out.input_tokens or 0) + (out.output_tokens or 0)
+                            )
+                        if self.adapt_to_headers:
+                            limiter.observe_headers(raw.headers, estimate or 1)
+                        return out
+                else:
+                    error = self.error_for(raw)
+                    retry_after = parse_retry_after(raw.headers)
+            finally:
+                limiter.release()
+            if not error.retryable or attempt >= policy.max_attempts:
+                if estimate:
+                    limiter.record_usage(estimate, 0)  # refused requests use no tokens
+                error.attempts = attempt  # type: ignore[attr-defined]
+                raise error
+            if retry_after is not None or isinstance(error, RateLimitError):
+                hint = retry_after if retry_after is not None else policy.ceiling(attempt)
+                limiter.cool_down(min(hint, policy.max_retry_after_s))
+            await asyncio.sleep(policy.delay(attempt, retry_after, self._rng))
+
+
+def _wants_json(body: Mapping[str, Any]) -> bool:
+    fmt = body.get("response_format")
+    if isinstance(fmt, Mapping):
+        return fmt.get("type") in ("json_object", "json_schema")
+    config = body.get("output_config")
+    return isinstance(config, Mapping) and isinstance(config.get("format"), Mapping)
+
+
+def parse_json_text(text: str) -> dict[str, Any] | None:
+    """``text`` parsed as a JSON object (fences like ```json ... ``` allowed), else None."""
+    s = text.strip()
+    if s.startswith("```"):
+        s = s.strip("`")
+        s = s.removeprefix("json").strip()
+    if not (s.startswith("{") and s.endswith("}")):
+        return None
+    try:
+        value = orjson.loads(s)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,133 @@
+"""OpenAI Chat Completions, and every server that speaks it (OpenRouter, Together, Groq, vLLM,
+Ollama's ``/v1``, LM Studio, the simulated server).
+
+``base_url`` includes the version, like the ``openai`` SDK: ``https://api.openai.com/v1``,
+``https://openrouter.ai/api/v1``, ``http://localhost:11434/v1``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..errors import ConnectionFailed
+from ..models import BatchRequest, ProviderResponse
+from ..pricing import cost_of
+from .http import HttpProvider, parse_json_text
+
+__all__ = ["OPENROUTER_BASE_URL", "OpenAIProvider"]
+
+OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+
+
+class OpenAIProvider(HttpProvider):
+    """Sends requests to ``{base_url}/chat/completions``.
+
+    Args:
+        model: the model this provider was chosen for (informational: every request names
+            its own model).
+        base_url: the API root, version included (default ``https://api.openai.com/v1``).
+        api_key: the key; default from ``OPENAI_API_KEY`` (``OPENROUTER_API_KEY`` when
+            ``base_url`` is OpenRouter). Servers on localhost need none.
+        client: your own ``httpx.AsyncClient`` (used as is, never closed by brainbatch).
+        transport: an httpx transport (e.g. ``httpx.MockTransport``) to build the client on.
+        max_concurrent: requests in flight at once (also the connection pool size).
+        rpm, tpm: requests / tokens per minute to stay under (None: no limit).
+        max_attempts: tries per request, the first included.
+        timeout: seconds per attempt; connect_timeout: seconds to connect.
+        batch: price answers as native batch work (50%).
+        retry: a full :class:`~brainbatch.limits.RetryPolicy` (overrides ``max_attempts``).
+        rate_window_s: the window rpm/tpm are counted over (60; smaller in tests).
+        adapt_to_headers: pause every worker when ``x-ratelimit-remaining-*`` reach zero.
+        default_output_tokens: output tokens reserved under ``tpm`` when a request sets no
+            ``max_tokens``.
+        extra_headers: more headers for every request (``OpenAI-Organization``...).
+
+    Raises:
+        ConfigurationError: no key found (the message says how to run offline instead).
+    """
+
+    name: ClassVar[str] = "openai"
+    path: ClassVar[str] = "/chat/completions"
+    key_env: ClassVar[str] = "OPENAI_API_KEY"
+    request_id_header: ClassVar[str] = "x-request-id"
+    default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+
+    def key_env_var(self) -> str:
+        if "openrouter.ai" in self.base_url:
+            return "OPENROUTER_API_KEY"
+        return self.key_env
+
+    def _auth(self, key: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {key}"}
+
+    def build_body(self, request: BatchRequest) -> dict[str, Any]:
+        """``{"model", "messages", **params}``; ``system`` becomes the first message."""
+        if request.messages:
+            messages = list(request.messages)
+        else:
+            messages = [{"role": "user", "content": request.prompt}]
+        if request.system:
+            messages.insert(0, {"role": "system", "content": request.system})
+        body: dict[str, Any] = {"model": request.model, "messages": messages}
+        if request.params:
+            body.update(request.params)
+        return body
+
+    def parse_response(
+        self,
+        body: dict[str, Any],
+        *,
+        latency_ms: float | None = None,
+        batch: bool = False,
+        json_output: bool | None = None,
+    ) -> ProviderResponse:
+        """A ``chat.completion`` body -> :class:`ProviderResponse`.
+
+        ``result`` is the message text; with ``json_output`` (structured output was asked
+        for) the text parsed as a JSON object. ``json_output=None`` parses text that is a
+        JSON object and keeps anything else as text. An answer with only tool calls gives
+        ``{"tool_calls": [...]}``.
+
+        Raises:
+            ConnectionFailed: (``kind="malformed_response"``) the body is not a completion.
+        """
+        try:
+            choice = body["choices"][0]
+            message = choice["message"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ConnectionFailed(
+                f"openai: response has no choices[0].message ({type(exc).__name__})",
+                kind="malformed_response",
+                provider_request_id=body.get("id") if isinstance(body, dict) else None,
+            ) from exc
+        content = message.get("content")
+        result: str | dict[str, Any]
+        if isinstance(content, str):
+            result = content
+            if json_output is not False:
+                parsed = parse_json_text(content)
+                if parsed is not None:
+                    result = parsed
+        elif message.get("tool_calls"):
+            result = {"tool_calls": message["tool_calls"]}
+        else:
+            result = message.get("refusal") or ""
+        usage = body.get("usage") or {}
+        inp = usage.get("prompt_tokens")
+        out = usage.get("completion_tokens")
+        details = usage.get("prompt_tokens_details") or {}
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        model = body.get("model") or self.model or ""
+        cost = cost_of(model, inp, out, cached, batch=batch)
+        return ProviderResponse(
+            result=result,
+            model=model or None,
+            input_tokens=inp,
+            output_tokens=out,
+            cached_tokens=cached,
+            finish_reason=choice.get("finish_reason"),
+            provider_request_id=body.get("id"),
+            latency_ms=latency_ms,
+            cost_usd=cost.usd,
+            price_source=cost.price_source,
+        )
