@@ -321,4 +321,7 @@ def build_app(config: SimConfig | None = None) -> web.Application:
     app.router.add_post("/v1/messages", messages)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/models/{model}", models)
+    from .batches import add_routes as add_batch_routes  # native Batch APIs (own module)
+
+    add_batch_routes(app)
     return app
