@@ -30,6 +30,7 @@ from .errors import (
 from .executors import Executor, MockExecutor, ParallelExecutor, SequentialExecutor
 from .manager import BatchManager, job_stats
 from .models import BatchJob, BatchRequest, BatchResult, BatchStatus, ProviderResponse
+from .notebook import JobHandle, estimate, jobs, resume, run, submit
 from .notebook import accessor as _accessor  # noqa: F401  (registers DataFrame.bb)
 from .notebook import plots as plot
 from .pricing import Cost, Price, cost_of, price_of, set_price
@@ -58,6 +59,7 @@ __all__ = [
     "Cost",
     "Executor",
     "InputError",
+    "JobHandle",
     "MockExecutor",
     "OpenAIProvider",
     "ParallelExecutor",
@@ -75,9 +77,14 @@ __all__ = [
     "TransientError",
     "__version__",
     "cost_of",
+    "estimate",
     "job_stats",
+    "jobs",
     "plot",
     "price_of",
     "resolve_provider",
+    "resume",
+    "run",
     "set_price",
+    "submit",
 ]

@@ -1,0 +1,144 @@
+"""The notebook front: a DataFrame in, a live panel while it runs, a DataFrame out.
+
+::
+
+    import brainbatch as bb
+
+    job = bb.submit(df, prompt="Classify the sentiment of: {review}", model="gpt-4o-mini")
+    job                      # the live panel, with a Cancel button
+    results = await job      # or job.result() in a later cell
+
+    results = bb.run(df, prompt="{review}", model="sim")   # blocking; Ctrl-C keeps partials
+
+The core (models, executors, manager) never imports this package; ipywidgets is imported only
+when a panel is actually shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from ..errors import ConfigurationError, InputError
+from ..runner import JobRunner, RunSettings
+from .frame import PromptFn, PromptSpec, build_requests, results_frame
+from .handle import JobHandle, _open_store, _progress_mode, run, submit
+
+__all__ = [
+    "JobHandle",
+    "build_requests",
+    "estimate",
+    "jobs",
+    "results_frame",
+    "resume",
+    "run",
+    "submit",
+]
+
+
+def estimate(
+    df: pd.DataFrame,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    *,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """What running ``df`` would cost and take, before anything is sent.
+
+    The rows become requests exactly as :func:`submit` makes them (same checks, same
+    errors); ``brainbatch.estimate.estimate_requests`` then prices them (real time vs batch)
+    and estimates the duration under the limits given in ``kwargs`` (``max_concurrent``,
+    ``rpm``, ``tpm``...). Returns its small summary DataFrame.
+    """
+    requests = build_requests(
+        df,
+        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
+    )
+    try:
+        from ..estimate import estimate_requests  # type: ignore[import-not-found]
+    except ImportError:
+        raise ConfigurationError(
+            "bb.estimate needs brainbatch.estimate, which is not available in this build"
+        ) from None
+    out = estimate_requests(requests, **kwargs)
+    return out if isinstance(out, pd.DataFrame) else pd.DataFrame(out)
+
+
+def jobs(store: Any = None) -> pd.DataFrame:
+    """The jobs in the store (default store when None), oldest first, one row each."""
+    job_store = _open_store(store)
+    if job_store is None:
+        raise InputError("bb.jobs() needs a store (store=None uses the default store)")
+    rows = job_store.list_jobs()
+    frame = pd.DataFrame(rows)
+    if "job_id" in frame.columns and len(frame):
+        frame = frame.set_index("job_id")
+    return frame
+
+
+def resume(
+    job_id_or_name: str,
+    store: Any = None,
+    *,
+    provider: Any = None,
+    max_concurrent: int | None = None,
+    progress: str | bool | None = "auto",
+    wait: bool = False,
+    **provider_kwargs: Any,
+) -> JobHandle | pd.DataFrame:
+    """Continue a stored job (after a cancel, a crash or a kernel restart).
+
+    Only rows without a result are sent, with the settings stored with the job; keys are never
+    stored, so they come from the environment again (or ``api_key=...``). A job run with a
+    provider *object* needs ``provider=`` again. Returns a running :class:`JobHandle` (its
+    results are indexed by ``custom_id``, with a ``prompt`` column), or with ``wait=True`` the
+    results DataFrame once done.
+    """
+    job_store = _open_store(store)
+    if job_store is None:
+        raise InputError("bb.resume() needs a store (store=None uses the default store)")
+    job = job_store.load_job(job_id_or_name)
+    spec = job_store.job_spec(job.job_id)
+    if provider is None and spec.get("provider") is None and spec.get("provider_object"):
+        raise ConfigurationError(
+            f"job {job_id_or_name!r} ran with a provider object ({spec['provider_object']}); "
+            "pass it again with provider=..."
+        )
+    settings = RunSettings.from_spec(
+        spec,
+        provider=provider,
+        max_concurrent=max_concurrent,
+        provider_kwargs=provider_kwargs,
+    )
+    inputs = pd.DataFrame(
+        {"prompt": [r.prompt or _last_user_text(r.messages) for r in job.requests]},
+        index=pd.Index([r.key for r in job.requests], name="custom_id"),
+    )
+    name = job.metadata.get("job_name") or job.job_id
+    handle = JobHandle(
+        job,
+        JobRunner(job, settings, job_store),
+        inputs=inputs,
+        keys=list(inputs.index),
+        name=str(name),
+        progress=_progress_mode(progress),
+        cancellable=not wait,
+    )
+    if wait:
+        from .handle import _run_blocking
+
+        return _run_blocking(handle)
+    handle._start()
+    return handle
+
+
+def _last_user_text(messages: Sequence[Mapping[str, Any]] | None) -> str:
+    for m in reversed(messages or []):
+        if m.get("role") == "user" and isinstance(m.get("content"), str):
+            return str(m["content"])
+    return ""

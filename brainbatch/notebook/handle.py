@@ -1,0 +1,606 @@
+"""Jobs from DataFrames: :func:`submit` (returns at once), :func:`run` (blocks) and the handle.
+
+Where the job runs (the notebook execution model):
+
+* :func:`submit` inside a running event loop (a Jupyter cell, an ``async def``) starts the job
+  as a background task on that loop (``loop.create_task``) and returns. The kernel stays free,
+  so the panel's Cancel button can be clicked while the job runs. Outside any loop (a script,
+  a plain test) the job runs on a private loop in a daemon worker thread.
+* :func:`run` always runs the job on a private loop in a worker thread and waits for it, so it
+  works in scripts, in pytest and inside a notebook cell alike (no "asyncio.run() cannot be
+  called from a running event loop"), without nest_asyncio. Ctrl-C or the kernel's interrupt
+  button while it waits cancels the job cleanly and returns the partial results.
+
+Getting results from a :class:`JobHandle`: ``await job`` anywhere, or ``job.result()`` from any
+thread except the loop the job runs on (in a notebook, ``job.result()`` in a later cell works
+once the job ended; while it still runs there, it raises and tells you to ``await job``,
+because blocking the kernel's loop would stop the job itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import pandas as pd
+
+from ..errors import InputError
+from ..manager import job_stats
+from ..models import BatchJob, BatchStatus
+from ..runner import DEFAULT_MAX_CONCURRENT, JobRunner, Mode, RunSettings
+from .frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests, results_frame
+from .widget import MAX_UPDATES_PER_S, JobPanel, TextProgress, View, snapshot, summary_line
+
+__all__ = ["PROGRESS_ENV", "JobHandle", "run", "submit"]
+
+PROGRESS_ENV = "BRAINBATCH_PROGRESS"
+"""Environment variable forcing the progress display: ``widget``, ``text``, ``summary``
+(only the final line) or ``none``."""
+
+Progress = Literal["auto", "widget", "text", "summary", "none"]
+_PROGRESS_MODES = ("auto", "widget", "text", "summary", "none")
+
+
+def _progress_mode(progress: str | bool | None) -> str:
+    if progress is None or progress is True:
+        progress = "auto"
+    if progress is False:
+        progress = "none"
+    if progress not in _PROGRESS_MODES:
+        raise InputError(f"progress must be one of {_PROGRESS_MODES}, got {progress!r}")
+    if progress == "auto":
+        env = os.environ.get(PROGRESS_ENV, "").strip().lower()
+        if env in _PROGRESS_MODES and env != "auto":
+            return env
+        from .widget import widgets_available
+
+        if widgets_available():
+            return "widget"
+        isatty = getattr(sys.stderr, "isatty", None)
+        return "text" if isatty and isatty() else "summary"
+    return str(progress)
+
+
+class JobHandle:
+    """A job started by :func:`submit` or :func:`run`: its status, results and panel.
+
+    Display it in a notebook (last expression of a cell) to see the live panel.
+
+    Attributes:
+        job: the underlying :class:`~brainbatch.models.BatchJob`.
+        name: the job's name (``job_name`` or its id).
+    """
+
+    def __init__(
+        self,
+        job: BatchJob,
+        runner: JobRunner,
+        *,
+        inputs: pd.DataFrame | None,
+        keys: Sequence[str] | None,
+        columns: Sequence[str] | None = None,
+        expand: bool = False,
+        name: str | None = None,
+        progress: str = "auto",
+        cancellable: bool = True,
+    ) -> None:
+        self.job = job
+        self.runner = runner
+        self.name = name or job.job_id
+        self._inputs = inputs
+        self._keys = list(keys) if keys is not None else None
+        self._columns = list(columns) if columns is not None else None
+        self._expand = expand
+        self._progress = progress
+        self._cancellable = cancellable
+        self._future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._future.set_running_or_notify_cancel()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
+        self._views: list[View] = []
+        self._views_lock = threading.Lock()
+        self._done_at_start = job.done
+        self._panel: JobPanel | None = None
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def _start(self, *, thread: bool = False) -> None:
+        """Run the job: on the running loop (a task) unless ``thread`` or no loop runs."""
+        if self._progress in ("text", "summary"):
+            self._add_view(TextProgress(live=self._progress == "text"))
+        loop: asyncio.AbstractEventLoop | None = None
+        if not thread:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+        if loop is not None:
+            self._loop = loop
+            self._loop_thread = threading.get_ident()
+            self._task = loop.create_task(self._drive(), name=f"brainbatch-{self.name}")
+            return
+        started = threading.Event()
+
+        def main() -> None:
+            async def go() -> None:
+                self._loop = asyncio.get_running_loop()
+                self._loop_thread = threading.get_ident()
+                self._task = asyncio.current_task()
+                started.set()
+                await self._drive()
+
+            try:
+                asyncio.run(go())
+            finally:
+                started.set()
+
+        self._thread = threading.Thread(target=main, name=f"brainbatch-{self.name}", daemon=True)
+        self._thread.start()
+        started.wait()
+
+    async def _drive(self) -> None:
+        ticker = asyncio.ensure_future(self._tick())
+        try:
+            await self.runner.run()
+        except asyncio.CancelledError:
+            # our own task was cancelled (hard abort): the executor marked the job already
+            if not self.job.status.is_terminal:
+                self.job.status = BatchStatus.CANCELLED
+                self.job.error = self.job.error or "cancelled"
+        except BaseException as exc:
+            self._error = exc
+            if not self.job.status.is_terminal:
+                self.job.status = BatchStatus.FAILED
+                self.job.error = f"{type(exc).__name__}: {exc}"
+            if self.job.completed_at is None:
+                from datetime import UTC, datetime
+
+                self.job.completed_at = datetime.now(UTC)
+        finally:
+            ticker.cancel()
+            self._render()
+            self._future.set_result(None)
+
+    async def _tick(self) -> None:
+        """Refresh the views at most MAX_UPDATES_PER_S times a second while the job runs."""
+        period = 1.0 / MAX_UPDATES_PER_S
+        last = None
+        while True:
+            await asyncio.sleep(period)
+            state = (self.job.done, self.job.status, int(self.job.elapsed_s))
+            if state != last:
+                last = state
+                self._render()
+
+    def _render(self) -> None:
+        with self._views_lock:
+            views = list(self._views)
+        if not views:
+            return
+        snap = snapshot(self.job, self.name, self._done_at_start)
+        for view in views:
+            try:
+                view.update(snap)
+            except Exception:  # a broken display must never break the job
+                import logging
+
+                logging.getLogger("brainbatch").exception("progress view failed")
+
+    def _add_view(self, view: View) -> None:
+        with self._views_lock:
+            self._views.append(view)
+        if self.done():
+            view.update(snapshot(self.job, self.name, self._done_at_start))
+
+    # -- display -----------------------------------------------------------------------------
+
+    def panel(self) -> JobPanel:
+        """The live ipywidgets panel of this job (made on first use)."""
+        if self._panel is None:
+            self._panel = JobPanel(self._cancel_clicked, cancellable=self._cancellable)
+            self._panel.update(snapshot(self.job, self.name, self._done_at_start))
+            self._add_view(self._panel)
+        return self._panel
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        text = repr(self)
+        if self._progress != "widget":
+            return {"text/plain": text}
+        bundle = self.panel().mimebundle()
+        bundle["text/plain"] = text
+        return bundle
+
+    def __repr__(self) -> str:
+        return f"<brainbatch job {self.name!r}: {self.job.total:,} rows>"
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> BatchStatus:
+        """The job's status (pending, processing, completed, failed, cancelled, expired)."""
+        return self.job.status
+
+    @property
+    def progress(self) -> float:
+        """Share of rows with a result, 0.0 to 1.0."""
+        return self.job.progress
+
+    def stats(self) -> dict[str, Any]:
+        """Counts, cost, latency percentiles and throughput (see ``brainbatch.job_stats``)."""
+        return job_stats(self.job)
+
+    def done(self) -> bool:
+        """True once the job ended (whatever its status) and its results are final."""
+        return self._future.done()
+
+    def _cancel_clicked(self) -> None:
+        self.cancel()
+
+    def cancel(self) -> bool:
+        """Stop the job: no new request starts; in-flight ones may finish; results are kept.
+
+        Safe from any thread. Returns False when the job had already ended.
+        """
+        if self.done():
+            return False
+        self.job.request_cancel()
+        self._render()
+        return True
+
+    # -- results -----------------------------------------------------------------------------
+
+    def to_frame(self, *, expand: bool | None = None) -> pd.DataFrame:
+        """The results DataFrame now, finished or not (rows still running are ``"pending"``)."""
+        return results_frame(
+            self.job,
+            self._inputs,
+            self._keys,
+            columns=self._columns,
+            expand=self._expand if expand is None else expand,
+        )
+
+    def _outcome(self) -> pd.DataFrame:
+        if self._error is not None:
+            raise self._error
+        return self.to_frame()
+
+    def _on_job_loop(self) -> bool:
+        return self._loop_thread == threading.get_ident()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ended or ``timeout`` seconds passed; True if it ended."""
+        if not self.done() and self._on_job_loop():
+            raise RuntimeError(
+                f"job {self.name!r} is still running on this thread's event loop (the "
+                "notebook's): blocking here would stop it. Use `await job` (or `results = "
+                "await job`) instead, or call job.result() in a later cell once it is done."
+            )
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.done():
+            left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            with contextlib.suppress(concurrent.futures.TimeoutError):
+                self._future.exception(timeout=left)
+        return True
+
+    def result(self, timeout: float | None = None) -> pd.DataFrame:
+        """Wait for the job and return its results DataFrame.
+
+        Raises:
+            TimeoutError: the job was still running after ``timeout`` seconds.
+            RuntimeError: called on the event loop the job runs on while it runs (in a
+                notebook: the cell that submitted it): use ``await job`` there.
+            Exception: whatever stopped the job from running at all (e.g. a
+                :class:`~brainbatch.errors.ConfigurationError` for a missing API key).
+        """
+        if not self.wait(timeout):
+            raise TimeoutError(
+                f"job {self.name!r} still running after {timeout} s "
+                f"({self.job.done:,}/{self.job.total:,} done); job.to_frame() gives the "
+                "results so far"
+            )
+        return self._outcome()
+
+    def __await__(self) -> Any:
+        return self._wait_async().__await__()
+
+    async def _wait_async(self) -> pd.DataFrame:
+        if not self.done():
+            await asyncio.shield(asyncio.wrap_future(self._future))
+        return self._outcome()
+
+
+# -- starting jobs --------------------------------------------------------------------------------
+
+
+def _open_store(store: Any) -> Any | None:
+    """``store=None`` is the default store, ``False`` none, a path opens one, else as given."""
+    if store is False:
+        return None
+    try:
+        from ..store import JobStore
+    except ImportError:
+        if store is None:
+            return None
+        raise InputError("store=... needs brainbatch.store, not available in this build") from None
+    if store is None:
+        return JobStore()
+    if isinstance(store, str | os.PathLike):
+        return JobStore(os.fspath(store))
+    return store
+
+
+def _prepare(
+    df: pd.DataFrame,
+    *,
+    prompt: str | PromptFn,
+    model: str,
+    provider: Any,
+    mode: Mode,
+    job_name: str | None,
+    store: Any,
+    system: str | None,
+    params: Mapping[str, Any] | None,
+    custom_id: str | None,
+    columns: Sequence[str] | None,
+    max_concurrent: int,
+    delay: float | None,
+    rpm: float | None,
+    tpm: float | None,
+    max_cost_usd: float | None,
+    cache: bool | None,
+    expand: bool,
+    progress: str | bool | None,
+    provider_kwargs: Mapping[str, Any],
+    cancellable: bool,
+) -> JobHandle:
+    progress_mode = _progress_mode(progress)
+    if job_name is not None and (not isinstance(job_name, str) or not job_name.strip()):
+        raise InputError(f"job_name must be a non-empty string, got {job_name!r}")
+    if columns is not None:
+        if isinstance(columns, str):
+            columns = [columns]
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
+            raise InputError(
+                f"columns= names {missing} that the DataFrame does not have; available "
+                f"columns: {[str(c) for c in df.columns]}"
+            )
+    requests = build_requests(
+        df,
+        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
+    )
+    first_model = requests[0].model if model.startswith(MODEL_COLUMN_PREFIX) else model
+    settings = RunSettings(
+        model=first_model,
+        provider=provider,
+        mode=mode,
+        max_concurrent=max_concurrent,
+        delay=delay,
+        rpm=rpm,
+        tpm=tpm,
+        max_cost_usd=max_cost_usd,
+        cache=cache,
+        provider_kwargs=dict(provider_kwargs),
+    )
+    keys = [r.key for r in requests]
+    job_store = _open_store(store)
+    job = _make_job(requests, settings, job_store, job_name)
+    runner = JobRunner(job, settings, job_store)
+    return JobHandle(
+        job,
+        runner,
+        inputs=df.copy(deep=False),
+        keys=keys,
+        columns=columns,
+        expand=expand,
+        name=job_name,
+        progress=progress_mode,
+        cancellable=cancellable,
+    )
+
+
+def _make_job(
+    requests: list[Any], settings: RunSettings, store: Any | None, name: str | None
+) -> BatchJob:
+    """A new job (stored if there is a store), or the stored job of that name, to continue.
+
+    Raises:
+        StoreError: ``name`` names a stored job whose rows differ (naming the first one).
+    """
+    job = BatchJob(requests, metadata={"job_name": name} if name else {})
+    if store is None:
+        return job
+    if name is None:
+        stored: BatchJob = store.create_job(job, spec=settings.spec())
+    else:
+        stored = store.get_or_create_job(job, name=name, spec=settings.spec())
+    return stored
+
+
+def submit(
+    df: pd.DataFrame,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    provider: Any = None,
+    mode: Mode = "realtime",
+    job_name: str | None = None,
+    store: Any = None,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    *,
+    delay: float | None = None,
+    expand: bool = False,
+    progress: Progress | bool | None = "auto",
+    **provider_kwargs: Any,
+) -> JobHandle:
+    """Start a job from a DataFrame and return its :class:`JobHandle` at once.
+
+    Every row is checked first: a bad row raises :class:`~brainbatch.errors.InputError`
+    naming it before anything is sent. In a notebook the job then runs as a background task
+    on the kernel's loop (display the handle for the live panel; ``await job`` or, once it
+    ended, ``job.result()`` for the results DataFrame); elsewhere on a worker thread.
+
+    Args:
+        df: one row per request.
+        prompt: a column name, a template such as ``"Classify: {review}"``, or a callable
+            ``row -> str`` / ``row -> [{"role", "content"}, ...]`` (see
+            :mod:`brainbatch.notebook.frame`).
+        model: the model; ``"col:<column>"`` takes each row's model from a column;
+            ``"sim"`` (default) is the offline simulator.
+        provider: ``"sim"``, ``"openai"``, ``"anthropic"``, a Provider object, or None to
+            choose from the model name.
+        mode: ``"realtime"`` or ``"batch"`` (native Batch API, half price).
+        job_name: names the job in the store; running again with the same name continues it
+            (only rows without a result are sent).
+        store: a JobStore or a path; None uses the default store (``$BRAINBATCH_STORE`` or
+            ``./.brainbatch/jobs.sqlite``); False keeps results in memory only.
+        system, params: system prompt and provider parameters for every row.
+        custom_id: a column holding each row's id (default: the index).
+        columns: input columns to keep in the results (default: all).
+        max_concurrent, delay, rpm, tpm, max_cost_usd, cache: see
+            :class:`brainbatch.runner.RunSettings`.
+        expand: flatten structured (dict) responses into ``response.<key>`` columns.
+        progress: ``"auto"``, ``"widget"``, ``"text"``, ``"summary"`` or ``"none"``
+            (``$BRAINBATCH_PROGRESS`` overrides ``"auto"``).
+        provider_kwargs: passed to the provider (``api_key=``, ``base_url=``, ``latency_ms=``).
+    """
+    handle = _prepare(
+        df,
+        prompt=prompt,
+        model=model,
+        provider=provider,
+        mode=mode,
+        job_name=job_name,
+        store=store,
+        system=system,
+        params=params,
+        custom_id=custom_id,
+        columns=columns,
+        max_concurrent=max_concurrent,
+        delay=delay,
+        rpm=rpm,
+        tpm=tpm,
+        max_cost_usd=max_cost_usd,
+        cache=cache,
+        expand=expand,
+        progress=progress,
+        provider_kwargs=provider_kwargs,
+        cancellable=True,
+    )
+    handle._start()
+    return handle
+
+
+def run(
+    df: pd.DataFrame,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    provider: Any = None,
+    mode: Mode = "realtime",
+    job_name: str | None = None,
+    store: Any = None,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    *,
+    delay: float | None = None,
+    expand: bool = False,
+    progress: Progress | bool | None = "auto",
+    **provider_kwargs: Any,
+) -> pd.DataFrame:
+    """Run a job from a DataFrame and return the results DataFrame (blocking).
+
+    Takes the same arguments as :func:`submit`. The job runs on its own event loop in a
+    worker thread, so this works in scripts, tests and notebook cells alike. In a notebook the
+    live panel is shown (without a Cancel button: the cell blocks the kernel, so a click
+    could not arrive). Ctrl-C, or the kernel's interrupt button, cancels the job cleanly: the
+    requests in flight may finish, a short note is printed, and the partial results come back
+    (rows not run have status ``"cancelled"``). A second interrupt abandons the requests
+    still in flight at once.
+    """
+    handle = _prepare(
+        df,
+        prompt=prompt,
+        model=model,
+        provider=provider,
+        mode=mode,
+        job_name=job_name,
+        store=store,
+        system=system,
+        params=params,
+        custom_id=custom_id,
+        columns=columns,
+        max_concurrent=max_concurrent,
+        delay=delay,
+        rpm=rpm,
+        tpm=tpm,
+        max_cost_usd=max_cost_usd,
+        cache=cache,
+        expand=expand,
+        progress=progress,
+        provider_kwargs=provider_kwargs,
+        cancellable=False,
+    )
+    return _run_blocking(handle)
+
+
+def _run_blocking(handle: JobHandle) -> pd.DataFrame:
+    """Start ``handle`` on a worker thread, show its progress, wait; Ctrl-C cancels."""
+    if handle._progress == "widget":
+        from IPython.display import display
+
+        display(handle)  # type: ignore[no-untyped-call]
+    handle._start(thread=True)
+    try:
+        handle.wait()
+    except KeyboardInterrupt:
+        _interrupted(handle)
+    return handle._outcome()
+
+
+def _interrupted(handle: JobHandle) -> None:
+    """First Ctrl-C: cancel and wait for in-flight requests; second: abandon them."""
+    handle.cancel()
+    try:
+        handle.wait()
+    except KeyboardInterrupt:
+        loop, task = handle._loop, handle._task
+        if loop is not None and task is not None:
+            loop.call_soon_threadsafe(task.cancel)
+        handle.wait(timeout=5.0)
+    snap = snapshot(handle.job, handle.name, handle._done_at_start)
+    print(
+        f"brainbatch: interrupted; job {handle.name!r} cancelled with {snap.done:,} of "
+        f"{snap.total:,} rows done; returning the partial results",
+        file=sys.stderr,
+    )
+
+
+def summary(handle: JobHandle) -> str:
+    """The one-line summary of a job (as the panel shows it at the end)."""
+    return summary_line(snapshot(handle.job, handle.name, handle._done_at_start))

@@ -1,0 +1,402 @@
+"""Run a job with the user's settings: the one place where the parts are put together.
+
+:class:`JobRunner` turns a :class:`~brainbatch.models.BatchJob` and :class:`RunSettings` into a
+finished job, in five steps, each a method you can read (or override) on its own:
+
+1. :meth:`JobRunner.open_provider`: the provider object (``provider=`` given as an instance, a
+   name such as ``"sim"`` / ``"openai"`` / ``"anthropic"``, or chosen from the model name);
+2. :meth:`JobRunner.wrap`: the ``process_fn`` the executor calls: the provider, behind the budget
+   guard (``max_cost_usd``) and the response cache (``cache``);
+3. :meth:`JobRunner.make_executor`: ``BatchAPIExecutor`` for ``mode="batch"``,
+   ``SequentialExecutor`` when ``delay`` is given, else ``ParallelExecutor(max_concurrent)``;
+4. :meth:`JobRunner.execute_journaled`: the executor runs with results written to the store
+   as they arrive;
+5. the provider's HTTP client is closed at the end, whatever happened (providers the caller
+   passed in as objects are left open: they belong to the caller).
+
+It has no UI and no pandas: the notebook layer (:mod:`brainbatch.notebook`) and the command
+line both use it. Settings are checked when :class:`RunSettings` is made, so a bad one raises
+:class:`~brainbatch.errors.InputError` naming the parameter before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from .errors import ConfigurationError, InputError
+from .executors import Executor, ParallelExecutor, ProcessFn, SequentialExecutor
+from .models import BatchJob, BatchRequest, BatchStatus, ProviderResponse
+from .providers.base import Provider
+from .providers.registry import provider_for_model, resolve_provider
+
+__all__ = [
+    "DEFAULT_MAX_CONCURRENT",
+    "JobRunner",
+    "ProviderRouter",
+    "RunSettings",
+    "open_providers",
+    "run_job",
+]
+
+DEFAULT_MAX_CONCURRENT = 16
+"""Requests in flight at once when ``max_concurrent`` is not given."""
+
+Mode = Literal["realtime", "batch"]
+
+_SECRET_WORDS = ("key", "secret", "token", "passw", "auth", "header", "cookie", "credential")
+
+
+def _is_secret_name(name: str) -> bool:
+    low = name.lower()
+    return any(w in low for w in _SECRET_WORDS)
+
+
+def _positive(name: str, value: float | None, *, integer: bool = False) -> None:
+    if value is None:
+        return
+    ok = isinstance(value, int) if integer else isinstance(value, int | float)
+    if isinstance(value, bool) or not ok or not value > 0 or math.isinf(value):
+        kind = "an integer" if integer else "a number"
+        raise InputError(f"{name} must be {kind} > 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How to run a job (everything but the requests). Checked when made.
+
+    Args:
+        model: the model requests use unless they name their own; also picks the provider
+            when ``provider`` is None (``"sim"`` / ``"sim/<model>"`` is the offline simulator).
+        provider: a :class:`~brainbatch.providers.base.Provider` instance, a provider name
+            (``"sim"``, ``"openai"``, ``"anthropic"``...), or None to choose from ``model``.
+        mode: ``"realtime"`` (requests sent now, under the limits) or ``"batch"`` (the
+            provider's native Batch API: half price, results within 24 h).
+        max_concurrent: requests in flight at once (real time).
+        delay: seconds between requests, one at a time (strict limits); overrides
+            ``max_concurrent``.
+        rpm, tpm: requests / tokens per minute the provider may be sent.
+        max_cost_usd: stop starting requests before the job's spend could pass this.
+        cache: serve repeated identical requests from the store's response cache. None means
+            on when the job has a store.
+        provider_kwargs: passed to the provider (``api_key``, ``base_url``, ``latency_ms`` for
+            the simulator...). Never shown in reprs or stored (see :meth:`spec`).
+    """
+
+    model: str = "sim"
+    provider: str | Provider | None = None
+    mode: Mode = "realtime"
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT
+    delay: float | None = None
+    rpm: float | None = None
+    tpm: float | None = None
+    max_cost_usd: float | None = None
+    cache: bool | None = None
+    provider_kwargs: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise InputError(f"model must be a non-empty string, got {self.model!r}")
+        if self.mode not in ("realtime", "batch"):
+            raise InputError(f"mode must be 'realtime' or 'batch', got {self.mode!r}")
+        if self.provider is not None and not (
+            isinstance(self.provider, str | Provider) or callable(self.provider)
+        ):
+            raise InputError(
+                f"provider must be a name, a Provider or an async callable, got "
+                f"{type(self.provider).__name__}"
+            )
+        _positive("max_concurrent", self.max_concurrent, integer=True)
+        if self.delay is not None and (
+            isinstance(self.delay, bool) or not isinstance(self.delay, int | float)
+        ):
+            raise InputError(f"delay must be a number of seconds >= 0, got {self.delay!r}")
+        if self.delay is not None and (self.delay < 0 or math.isinf(self.delay)):
+            raise InputError(f"delay must be a number of seconds >= 0, got {self.delay!r}")
+        _positive("rpm", self.rpm)
+        _positive("tpm", self.tpm)
+        _positive("max_cost_usd", self.max_cost_usd)
+        if self.cache is not None and not isinstance(self.cache, bool):
+            raise InputError(f"cache must be True, False or None, got {self.cache!r}")
+        if self.mode == "batch" and self.delay is not None:
+            raise InputError("delay applies to mode='realtime' only; drop it for mode='batch'")
+        if not isinstance(self.provider_kwargs, Mapping):
+            raise InputError("provider_kwargs must be a mapping")
+
+    @property
+    def provider_name(self) -> str:
+        """The provider as a word for displays: its name, or the model's prefix."""
+        if isinstance(self.provider, Provider):
+            return type(self.provider).name
+        if isinstance(self.provider, str):
+            return self.provider
+        if self.provider is not None:
+            return getattr(self.provider, "name", "custom")
+        return self.model.split("/", 1)[0] if "/" in self.model else self.model
+
+    def spec(self) -> dict[str, Any]:
+        """The settings as JSON-able data for the journal, without secrets.
+
+        Provider keyword arguments whose names look secret (``api_key``, ``headers``...) are
+        left out, so a resumed job reads its keys from the environment again.
+        """
+        provider = self.provider if isinstance(self.provider, str) else None
+        return {
+            "model": self.model,
+            "provider": provider if provider is not None else None,
+            "provider_object": None if self.provider is None else self.provider_name,
+            "mode": self.mode,
+            "max_concurrent": self.max_concurrent,
+            "delay": self.delay,
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "max_cost_usd": self.max_cost_usd,
+            "cache": self.cache,
+            "provider_kwargs": {
+                k: v
+                for k, v in self.provider_kwargs.items()
+                if not _is_secret_name(k) and isinstance(v, str | int | float | bool | None)
+            },
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], **overrides: Any) -> RunSettings:
+        """Settings back from :meth:`spec` (for resume); ``overrides`` win."""
+        known = {
+            "model",
+            "provider",
+            "mode",
+            "max_concurrent",
+            "delay",
+            "rpm",
+            "tpm",
+            "max_cost_usd",
+            "cache",
+            "provider_kwargs",
+        }
+        data = {k: v for k, v in spec.items() if k in known}
+        extra = dict(data.pop("provider_kwargs", None) or {})
+        extra.update(overrides.pop("provider_kwargs", None) or {})
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data, provider_kwargs=extra)
+
+    def with_overrides(self, **changes: Any) -> RunSettings:
+        """A copy with some settings changed (None values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+class JobRunner:
+    """Runs one job with :class:`RunSettings`; see the module docs for the steps.
+
+    Args:
+        job: the job; only its requests without a result are sent (so this resumes too).
+        settings: how to run it.
+        store: a ``brainbatch.store.JobStore`` the job was created in (journal, cache), or None.
+    """
+
+    def __init__(self, job: BatchJob, settings: RunSettings, store: Any | None = None) -> None:
+        self.job = job
+        self.settings = settings
+        self.store = store
+        self.provider: Provider | None = None
+        self.executor: Executor | None = None
+
+    def __repr__(self) -> str:
+        return f"JobRunner(job={self.job.job_id!r}, settings={self.settings!r})"
+
+    # -- 1. provider ---------------------------------------------------------------------------
+
+    def open_provider(self) -> tuple[Any, bool]:
+        """The provider to send through, and whether this runner owns it (closes it).
+
+        Raises:
+            ConfigurationError: unknown provider name or model prefix, missing API key.
+        """
+        s = self.settings
+        if s.provider is not None and not isinstance(s.provider, str):
+            return s.provider, False
+        kwargs = dict(s.provider_kwargs)
+        if s.rpm is not None:
+            kwargs["rpm"] = s.rpm
+        if s.tpm is not None:
+            kwargs["tpm"] = s.tpm
+        models = {r.model for r in self.job.requests}
+        return open_providers(s.provider, s.model, models, **kwargs), True
+
+    # -- 2. process_fn -------------------------------------------------------------------------
+
+    async def wrap(self, provider: ProcessFn) -> ProcessFn:
+        """The provider behind the budget guard, behind the response cache.
+
+        The cache is outermost: an answer served from the cache costs nothing, so it never
+        counts against ``max_cost_usd``. ``cache=None`` caches only deterministic requests
+        (``temperature=0``), ``True`` every request, ``False`` none (see
+        :mod:`brainbatch.store.cache`); the cache needs a store.
+        """
+        fn: ProcessFn = provider
+        s = self.settings
+        if s.max_cost_usd is not None:
+            fn = wrap_budget(fn, self.job, s.max_cost_usd)
+        if self.store is not None and s.cache is not False:
+            fn = await wrap_cache(fn, self.store, provider, self.job, s.cache)
+        return fn
+
+    # -- 3. executor ---------------------------------------------------------------------------
+
+    def make_executor(self, provider: Any) -> Executor:
+        """``BatchAPIExecutor`` for mode="batch", else sequential (``delay``) or parallel."""
+        s = self.settings
+        if s.mode == "batch":
+            return make_batch_executor(provider, self.job, self.store)
+        if s.delay is not None:
+            return SequentialExecutor(delay=s.delay)
+        return ParallelExecutor(max_concurrent=s.max_concurrent)
+
+    # -- 4. journal ----------------------------------------------------------------------------
+
+    async def execute_journaled(self, executor: Executor, fn: ProcessFn) -> None:
+        """Run ``executor`` with results committed to the store as they arrive.
+
+        ``Journal.wrap`` makes each request wait until the results before it are on disk,
+        so a crash loses at most the requests in flight (see :mod:`brainbatch.store.journal`).
+        """
+        if self.store is None:
+            await executor.execute(self.job, fn)
+            return
+        journal = self.store.journal(self.job)
+        try:
+            await executor.execute(self.job, journal.wrap(fn))
+        finally:
+            await asyncio.to_thread(journal.close)
+
+    # -- all together --------------------------------------------------------------------------
+
+    async def run(self) -> BatchJob:
+        """Send every pending request of the job and return the job once it ended.
+
+        Cancel with ``job.request_cancel()`` (from any thread); the job then ends CANCELLED
+        with the results made so far.
+        """
+        try:
+            provider, owned = self.open_provider()
+        except BaseException as exc:
+            self._failed(exc)
+            raise
+        self.provider = provider
+        try:
+            fn = await self.wrap(provider)
+            self.executor = self.make_executor(provider)
+            self.job.metadata.setdefault("mode", self.settings.mode)
+            await self.execute_journaled(self.executor, fn)
+        except Exception as exc:
+            self._failed(exc)
+            raise
+        finally:
+            if owned and hasattr(provider, "aclose"):
+                await provider.aclose()
+        return self.job
+
+    def _failed(self, exc: BaseException) -> None:
+        """The job could not run (bad configuration, a bug): mark it failed, keep results."""
+        job = self.job
+        if not job.status.is_terminal:
+            job.status = BatchStatus.FAILED
+            job.error = f"{type(exc).__name__}: {exc}"
+        if job.completed_at is None:
+            job.completed_at = datetime.now(UTC)
+
+
+async def run_job(job: BatchJob, settings: RunSettings, store: Any | None = None) -> BatchJob:
+    """Shorthand for ``await JobRunner(job, settings, store).run()``."""
+    return await JobRunner(job, settings, store).run()
+
+
+# -- the parts other modules provide (one function each) -----------------------------------------
+
+
+class ProviderRouter(Provider):
+    """Sends each request to the provider its model belongs to (per-row models that span
+    providers, e.g. a model column with ``gpt-4o-mini`` and ``claude-3-5-haiku`` rows)."""
+
+    name: ClassVar[str] = "router"
+
+    def __init__(self, providers: Mapping[str, Provider]) -> None:
+        self.providers = dict(providers)
+
+    def __repr__(self) -> str:
+        return f"ProviderRouter({sorted(self.providers)})"
+
+    def cache_namespace(self) -> str:
+        from .store import cache_namespace
+
+        return "+".join(sorted(cache_namespace(p) for p in self.providers.values()))
+
+    async def __call__(self, request: BatchRequest) -> ProviderResponse:
+        name = provider_for_model(request.model)
+        provider = self.providers.get(name or "")
+        if provider is None:
+            raise ConfigurationError(f"no provider for model {request.model!r}")
+        return await provider(request)
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
+
+
+def open_providers(
+    provider: str | None, model: str, models: Iterable[str], **kwargs: Any
+) -> Provider:
+    """One provider for ``provider``/``model``; a :class:`ProviderRouter` when ``provider``
+    is None and the requests' ``models`` belong to several providers."""
+    if provider is None:
+        by_name: dict[str, str] = {}
+        for m in models:
+            name = provider_for_model(m)
+            if name is None:
+                raise ConfigurationError(
+                    f"no provider known for model {m!r}: pass provider= (e.g. 'openai' with "
+                    "base_url=... for a compatible server)"
+                )
+            by_name.setdefault(name, m)
+        if len(by_name) > 1:
+            return ProviderRouter(
+                {n: resolve_provider(n, first, **kwargs) for n, first in by_name.items()}
+            )
+    return resolve_provider(provider, model, **kwargs)
+
+
+def wrap_budget(fn: ProcessFn, job: BatchJob, max_cost_usd: float) -> ProcessFn:
+    """``fn`` behind ``brainbatch.budget.BudgetGuard`` (extension point until it lands)."""
+    raise ConfigurationError(
+        "max_cost_usd needs brainbatch.budget, which is not available in this build"
+    )
+
+
+async def wrap_cache(
+    fn: ProcessFn, store: Any, provider: Any, job: BatchJob, enabled: bool | None
+) -> ProcessFn:
+    """``fn`` behind the store's response cache, with the job's hits looked up in advance."""
+    from .store import ResponseCache, cache_namespace
+
+    cache = ResponseCache(store, enabled=enabled)
+    namespace = cache_namespace(provider)
+    await asyncio.to_thread(cache.prefetch, list(job.iter_pending()), namespace)
+    wrapped: ProcessFn = cache.wrap(fn, namespace)
+    return wrapped
+
+
+def make_batch_executor(provider: Any, job: BatchJob, store: Any | None) -> Executor:
+    """The native Batch API executor (``brainbatch.batchapi.BatchAPIExecutor``)."""
+    try:
+        from .batchapi import BatchAPIExecutor
+    except ImportError:
+        raise ConfigurationError(
+            "mode='batch' needs brainbatch.batchapi.BatchAPIExecutor, which is not available "
+            "in this build; use mode='realtime'"
+        ) from None
+    executor: Executor = BatchAPIExecutor(provider)
+    return executor
