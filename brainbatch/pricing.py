@@ -232,7 +232,7 @@ def _from_genai(model: str, ref: str, provider_id: str | None) -> Price | None:
     std = info.get_prices(now)
     has_batch = any(
         v.when.get("processing") == "batch"
-        for v in (info.price_variants or ())
+        for v in (getattr(info, "price_variants", None) or ())
         if v.constraint is None or v.constraint.active(now)
     )
     bat = info.get_prices(now, {"processing": "batch"}) if has_batch else None
