@@ -28,7 +28,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import InputError, ProviderError, TransientError
+from ..errors import (
+    AuthenticationError,
+    InputError,
+    PermanentError,
+    ProviderError,
+    TransientError,
+)
 from ..executors import Executor, ProcessFn, error_result, make_result
 from ..models import BatchJob, BatchRequest, BatchResult, BatchStatus, ProviderResponse
 from .anthropic import AnthropicBatchBackend
@@ -157,6 +163,7 @@ class BatchAPIExecutor(Executor):
         self.cancel_timeout = float(cancel_timeout)
         self.max_poll_failures = max_poll_failures
         self._prepared: dict[str, list[Chunk]] = {}
+        self._refused: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return (
@@ -226,10 +233,12 @@ class BatchAPIExecutor(Executor):
                 "the provider's batch API"
             )
         self._prepared[job.job_id] = self.prepare(job)
+        self._refused.pop(job.job_id, None)
         try:
             return await super().execute(job, None)
         finally:
             self._prepared.pop(job.job_id, None)
+            self._refused.pop(job.job_id, None)
 
     async def retry_failed(self, job: BatchJob) -> BatchJob:
         """Resubmit only ``job``'s failed and expired requests, as a new batch job.
@@ -268,9 +277,17 @@ class BatchAPIExecutor(Executor):
             if self._should_stop(job):
                 break
             part = f"{n_before + k + 1}/{n_before + len(chunks)}"
-            entry = await self.backend.submit(
-                chunk, job_id=job.job_id, part=part, completion_window=self.completion_window
-            )
+            try:
+                entry = await self.backend.submit(
+                    chunk, job_id=job.job_id, part=part, completion_window=self.completion_window
+                )
+            except AuthenticationError as exc:
+                self._stop = exc
+                break
+            except PermanentError as exc:
+                # refused at creation (Anthropic validates there): nothing of it was run
+                self._refused[job.job_id] = f"batch {part} refused: {exc}"
+                break
             entry["rows"] = rows_to_ranges(chunk.rows)
             entries.append(entry)
             self._publish(job, entries)
@@ -441,18 +458,21 @@ class BatchAPIExecutor(Executor):
             return
         job.completed_at = datetime.now(UTC)
         failed = [e for e in entries if e.get("status") == "failed"]
+        refused = self._refused.get(job.job_id)
         still_running = [e["batch_id"] for e in entries if not e.get("collected")]
         n_expired = sum(1 for r in job.results if r.error_type == "expired")
         if job.cancel_requested:
             job.status = BatchStatus.CANCELLED
             job.error = job.error or _cancel_message(job, still_running)
-        elif failed:
+        elif failed or refused:
             job.status = BatchStatus.FAILED
-            job.error = "; ".join(
+            reasons = [refused] if refused else []
+            reasons += [
                 f"batch {e['batch_id']} failed validation: "
                 + ("; ".join(e.get("errors") or []) or "no reason given")
                 for e in failed
-            )
+            ]
+            job.error = "; ".join(reasons)
         elif n_expired:
             job.status = BatchStatus.EXPIRED
             job.error = (
