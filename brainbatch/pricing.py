@@ -54,6 +54,7 @@ __all__ = [
     "list_priced_models",
     "price_of",
     "set_price",
+    "warn_unpriced",
 ]
 
 BATCH_DISCOUNT = 0.5
@@ -339,6 +340,18 @@ def _rates_for(model: str, batch: bool) -> _Rates | None:
     return rates
 
 
+def warn_unpriced(model: str, *, stacklevel: int = 1) -> None:
+    """Warn, once per model and process, that ``model`` has no price and how to set one."""
+    if model in _warned:
+        return
+    _warned.add(model)
+    warnings.warn(
+        f"no price known for model {model!r}: its cost shows as NaN. Set one with "
+        f"brainbatch.set_price({model!r}, input_per_mtok=..., output_per_mtok=...)",
+        stacklevel=stacklevel + 1,
+    )
+
+
 def cost_of(
     model: str,
     input_tokens: int | None,
@@ -356,13 +369,7 @@ def cost_of(
     """
     rates = _rates_for(model, batch)
     if rates is None:
-        if model not in _warned:
-            _warned.add(model)
-            warnings.warn(
-                f"no price known for model {model!r}: its cost shows as NaN. Set one with "
-                f"brainbatch.set_price({model!r}, input_per_mtok=..., output_per_mtok=...)",
-                stacklevel=2,
-            )
+        warn_unpriced(model, stacklevel=2)
         return Cost(math.nan, "unknown")
     in_rate, cached_rate, out_rate, source, threshold, above = rates
     inp = input_tokens or 0
