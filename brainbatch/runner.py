@@ -81,8 +81,9 @@ class RunSettings:
             ``max_concurrent``.
         rpm, tpm: requests / tokens per minute the provider may be sent.
         max_cost_usd: stop starting requests before the job's spend could pass this.
-        cache: serve repeated identical requests from the store's response cache. None means
-            on when the job has a store.
+        cache: serve repeated requests from the store's response cache: None caches only
+            deterministic ones (``temperature=0``), True all, False none. Needs a store.
+        poll_interval: mode="batch": seconds between the first status checks (default 5).
         provider_kwargs: passed to the provider (``api_key``, ``base_url``, ``latency_ms`` for
             the simulator...). Never shown in reprs or stored (see :meth:`spec`).
     """
@@ -96,6 +97,7 @@ class RunSettings:
     tpm: float | None = None
     max_cost_usd: float | None = None
     cache: bool | None = None
+    poll_interval: float | None = None
     provider_kwargs: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +122,9 @@ class RunSettings:
         _positive("rpm", self.rpm)
         _positive("tpm", self.tpm)
         _positive("max_cost_usd", self.max_cost_usd)
+        _positive("poll_interval", self.poll_interval)
+        if self.mode != "batch" and self.poll_interval is not None:
+            raise InputError("poll_interval applies to mode='batch' only")
         if self.cache is not None and not isinstance(self.cache, bool):
             raise InputError(f"cache must be True, False or None, got {self.cache!r}")
         if self.mode == "batch" and self.delay is not None:
@@ -156,6 +161,7 @@ class RunSettings:
             "tpm": self.tpm,
             "max_cost_usd": self.max_cost_usd,
             "cache": self.cache,
+            "poll_interval": self.poll_interval,
             "provider_kwargs": {
                 k: v
                 for k, v in self.provider_kwargs.items()
@@ -176,6 +182,7 @@ class RunSettings:
             "tpm",
             "max_cost_usd",
             "cache",
+            "poll_interval",
             "provider_kwargs",
         }
         data = {k: v for k, v in spec.items() if k in known}
@@ -229,16 +236,19 @@ class JobRunner:
 
     # -- 2. process_fn -------------------------------------------------------------------------
 
-    async def wrap(self, provider: ProcessFn) -> ProcessFn:
+    async def wrap(self, provider: ProcessFn) -> ProcessFn | None:
         """The provider behind the budget guard, behind the response cache.
 
-        The cache is outermost: an answer served from the cache costs nothing, so it never
+        None for mode="batch": the batch executor sends through the provider itself. The
+        cache is outermost: an answer served from the cache costs nothing, so it never
         counts against ``max_cost_usd``. ``cache=None`` caches only deterministic requests
         (``temperature=0``), ``True`` every request, ``False`` none (see
         :mod:`brainbatch.store.cache`); the cache needs a store.
         """
-        fn: ProcessFn = provider
         s = self.settings
+        if s.mode == "batch":  # the batch executor sends through the provider itself
+            return None
+        fn: ProcessFn = provider
         if s.max_cost_usd is not None:
             fn = wrap_budget(fn, self.job, s.max_cost_usd)
         if self.store is not None and s.cache is not False:
@@ -251,14 +261,14 @@ class JobRunner:
         """``BatchAPIExecutor`` for mode="batch", else sequential (``delay``) or parallel."""
         s = self.settings
         if s.mode == "batch":
-            return make_batch_executor(provider, self.job, self.store)
+            return make_batch_executor(provider, s.poll_interval)
         if s.delay is not None:
             return SequentialExecutor(delay=s.delay)
         return ParallelExecutor(max_concurrent=s.max_concurrent)
 
     # -- 4. journal ----------------------------------------------------------------------------
 
-    async def execute_journaled(self, executor: Executor, fn: ProcessFn) -> None:
+    async def execute_journaled(self, executor: Executor, fn: ProcessFn | None) -> None:
         """Run ``executor`` with results committed to the store as they arrive.
 
         ``Journal.wrap`` makes each request wait until the results before it are on disk,
@@ -269,7 +279,7 @@ class JobRunner:
             return
         journal = self.store.journal(self.job)
         try:
-            await executor.execute(self.job, journal.wrap(fn))
+            await executor.execute(self.job, None if fn is None else journal.wrap(fn))
         finally:
             await asyncio.to_thread(journal.close)
 
@@ -389,14 +399,12 @@ async def wrap_cache(
     return wrapped
 
 
-def make_batch_executor(provider: Any, job: BatchJob, store: Any | None) -> Executor:
-    """The native Batch API executor (``brainbatch.batchapi.BatchAPIExecutor``)."""
-    try:
-        from .batchapi import BatchAPIExecutor
-    except ImportError:
-        raise ConfigurationError(
-            "mode='batch' needs brainbatch.batchapi.BatchAPIExecutor, which is not available "
-            "in this build; use mode='realtime'"
-        ) from None
-    executor: Executor = BatchAPIExecutor(provider)
-    return executor
+def make_batch_executor(provider: Any, poll_interval: float | None = None) -> Executor:
+    """The native Batch API executor for an OpenAI or Anthropic (compatible) provider."""
+    from .batchapi import BatchAPIExecutor
+
+    if poll_interval is None:
+        return BatchAPIExecutor(provider)
+    return BatchAPIExecutor(
+        provider, poll_interval=poll_interval, max_poll_interval=max(60.0, poll_interval)
+    )

@@ -93,7 +93,7 @@ class JobHandle:
     ) -> None:
         self.job = job
         self.runner = runner
-        self.name = name or job.job_id
+        self.name = name or str(job.metadata.get("job_name") or job.job_id[:8])
         self._inputs = inputs
         self._keys = list(keys) if keys is not None else None
         self._columns = list(columns) if columns is not None else None
@@ -356,6 +356,7 @@ def _prepare(
     columns: Sequence[str] | None,
     max_concurrent: int,
     delay: float | None,
+    poll_interval: float | None,
     rpm: float | None,
     tpm: float | None,
     max_cost_usd: float | None,
@@ -365,6 +366,8 @@ def _prepare(
     provider_kwargs: Mapping[str, Any],
     cancellable: bool,
 ) -> JobHandle:
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame, got {type(df).__name__}")
     progress_mode = _progress_mode(progress)
     if job_name is not None and (not isinstance(job_name, str) or not job_name.strip()):
         raise InputError(f"job_name must be a non-empty string, got {job_name!r}")
@@ -377,23 +380,25 @@ def _prepare(
                 f"columns= names {missing} that the DataFrame does not have; available "
                 f"columns: {[str(c) for c in df.columns]}"
             )
-    requests = build_requests(
-        df,
-        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
-    )
-    first_model = requests[0].model if model.startswith(MODEL_COLUMN_PREFIX) else model
     settings = RunSettings(
-        model=first_model,
+        model=model,
         provider=provider,
         mode=mode,
         max_concurrent=max_concurrent,
         delay=delay,
+        poll_interval=poll_interval,
         rpm=rpm,
         tpm=tpm,
         max_cost_usd=max_cost_usd,
         cache=cache,
         provider_kwargs=dict(provider_kwargs),
     )
+    requests = build_requests(
+        df,
+        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
+    )
+    if model.startswith(MODEL_COLUMN_PREFIX):
+        settings = settings.with_overrides(model=requests[0].model)
     keys = [r.key for r in requests]
     job_store = _open_store(store)
     job = _make_job(requests, settings, job_store, job_name)
@@ -448,6 +453,7 @@ def submit(
     cache: bool | None = None,
     *,
     delay: float | None = None,
+    poll_interval: float | None = None,
     expand: bool = False,
     progress: Progress | bool | None = "auto",
     **provider_kwargs: Any,
@@ -497,6 +503,7 @@ def submit(
         columns=columns,
         max_concurrent=max_concurrent,
         delay=delay,
+        poll_interval=poll_interval,
         rpm=rpm,
         tpm=tpm,
         max_cost_usd=max_cost_usd,
@@ -529,6 +536,7 @@ def run(
     cache: bool | None = None,
     *,
     delay: float | None = None,
+    poll_interval: float | None = None,
     expand: bool = False,
     progress: Progress | bool | None = "auto",
     **provider_kwargs: Any,
@@ -557,6 +565,7 @@ def run(
         columns=columns,
         max_concurrent=max_concurrent,
         delay=delay,
+        poll_interval=poll_interval,
         rpm=rpm,
         tpm=tpm,
         max_cost_usd=max_cost_usd,

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from html import escape
 from typing import IO, Any, Protocol
 
@@ -141,24 +139,38 @@ def _rate(rate: float) -> str:
 
 
 def _batch_text(s: Snapshot) -> str:
-    """Provider state, counts and the completion window for a native batch job."""
+    """Provider state, counts (when the provider reports them live) and the time used of the
+    completion window, for a native batch job (``job.metadata["batch_progress"]``)."""
     b = s.batch or {}
-    parts = [f"provider state: {b.get('state') or b.get('status') or s.status}"]
-    counts = b.get("counts")
-    if isinstance(counts, Mapping) and counts:
-        shown = ", ".join(f"{k} {v:,}" for k, v in counts.items() if isinstance(v, int))
-        if shown:
-            parts.append(shown)
-    expires = b.get("expires_at")
-    if isinstance(expires, int | float):
-        left = expires - time.time()
-        when = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        parts.append(
-            f"elapsed {format_duration(s.elapsed_s)}, expires {when} "
-            f"({format_duration(max(0.0, left))} left)"
+    statuses = b.get("statuses")
+    if isinstance(statuses, Mapping) and statuses:
+        state = ", ".join(
+            f"{k}" if v == 1 else f"{k} ×{v}" for k, v in statuses.items() if k != "None"
         )
     else:
-        parts.append(f"elapsed {format_duration(s.elapsed_s)}")
+        state = str(b.get("state") or s.status)
+    parts = [f"provider: {state or 'submitting'}"]
+    submitted = b.get("submitted")
+    if b.get("counts_live") and isinstance(submitted, int) and submitted:
+        parts.append(
+            f"{int(b.get('completed') or 0):,}/{submitted:,} done at the provider, "
+            f"{int(b.get('failed') or 0):,} failed"
+        )
+    elif isinstance(submitted, int) and submitted:
+        parts.append(f"{submitted:,} requests submitted (counts arrive when the batch ends)")
+    if s.done:
+        parts.append(f"{s.done:,}/{s.total:,} results collected")
+    window = b.get("window_s")
+    elapsed = b.get("elapsed_s")
+    elapsed_s = float(elapsed) if isinstance(elapsed, int | float) else s.elapsed_s
+    if isinstance(window, int | float) and window > 0:
+        text = f"{format_duration(elapsed_s)} of the {format_duration(window)} window"
+        expires = b.get("expires_at")
+        if isinstance(expires, str) and expires:
+            text += f" (expires {expires[:16].replace('T', ' ')} UTC)"
+        parts.append(text)
+    else:
+        parts.append(f"elapsed {format_duration(elapsed_s)}")
     return " · ".join(parts)
 
 
@@ -279,7 +291,13 @@ class JobPanel:
         status = f"<b style='color:{colour}'>{escape(s.status)}</b>"
         self.title.value = f"<b>brainbatch</b> · {escape(s.name)} · {status}"
         if s.batch is not None and not s.finished:
-            self.bar.layout.visibility = "hidden"
+            b = s.batch
+            submitted = b.get("submitted")
+            total = submitted if isinstance(submitted, int) and submitted > 0 else 0
+            live = bool(b.get("counts_live")) and total > 0
+            self.bar.layout.visibility = "visible" if live else "hidden"
+            if live:
+                self.bar.value = min(1.0, int(b.get("completed") or 0) / total)
             self.counts.value = ""
             self.stats.value = escape(_batch_text(s))
         else:
