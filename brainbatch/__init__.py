@@ -12,6 +12,7 @@ The core (no notebook imports)::
 
 from __future__ import annotations
 
+from .batchapi import BatchAPIExecutor
 from .errors import (
     AuthenticationError,
     BrainbatchError,
@@ -47,6 +48,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AnthropicProvider",
     "AuthenticationError",
+    "BatchAPIExecutor",
     "BatchJob",
     "BatchManager",
     "BatchRequest",

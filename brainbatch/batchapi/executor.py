@@ -292,6 +292,8 @@ class BatchAPIExecutor(Executor):
             entries.append(entry)
             self._publish(job, entries)
             await self._notify(job)
+        if self._stop is not None:
+            return  # the key was refused: polling would be refused too; a rerun re-attaches
         await self._poll(job, entries, keymap)
 
     async def _poll(
@@ -304,7 +306,7 @@ class BatchAPIExecutor(Executor):
             active = [e for e in entries if not e.get("collected")]
             if not active:
                 return
-            if self._should_stop(job):
+            if job.cancel_requested:
                 if cancel_deadline is None:
                     cancel_deadline = time.monotonic() + self.cancel_timeout
                     interval = self.poll_interval
@@ -321,7 +323,14 @@ class BatchAPIExecutor(Executor):
                         log.warning("batch %s: status check failed: %s", entry["batch_id"], exc)
                         continue
                 if entry.get("ended"):
-                    await self._collect(job, entry, keymap)
+                    try:
+                        await self._collect(job, entry, keymap)
+                    except TransientError as exc:  # results recorded so far stay; retry later
+                        failures += 1
+                        if failures >= self.max_poll_failures:
+                            raise
+                        log.warning("batch %s: download failed: %s", entry["batch_id"], exc)
+                        continue
                     entry["collected"] = True
             self._publish(job, entries)
             await self._notify(job)
@@ -335,13 +344,13 @@ class BatchAPIExecutor(Executor):
                     self.cancel_timeout,
                 )
                 return
-            await self._sleep(job, interval, cancel_deadline is None)
+            await self._sleep(job, interval, wake_on_cancel=cancel_deadline is None)
             interval = min(interval * self.poll_backoff, self.max_poll_interval)
 
-    async def _sleep(self, job: BatchJob, seconds: float, wake_on_cancel: bool) -> None:
+    async def _sleep(self, job: BatchJob, seconds: float, *, wake_on_cancel: bool) -> None:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
-            if wake_on_cancel and self._should_stop(job):
+            if wake_on_cancel and job.cancel_requested:
                 return
             await asyncio.sleep(min(left, 0.05))
 
