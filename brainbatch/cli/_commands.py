@@ -1,0 +1,279 @@
+"""The subcommands of the ``brainbatch`` command line; each returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+__all__ = [
+    "cmd_cancel",
+    "cmd_demo",
+    "cmd_estimate",
+    "cmd_jobs",
+    "cmd_resume",
+    "cmd_run",
+    "cmd_sim",
+]
+
+_SECRET_WORDS = ("key", "secret", "token", "passw", "auth", "header", "cookie", "credential")
+
+
+# -- shared option handling ----------------------------------------------------------------------
+
+
+def _provider_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``--base-url``, ``--api-key-env`` and ``-o KEY=VALUE`` as provider keyword arguments.
+
+    Raises:
+        InputError: a key-like ``-o`` setting (keys belong in the environment), a repeated
+            setting, or an unset ``--api-key-env`` variable.
+    """
+    kwargs: dict[str, Any] = {}
+    for key, value in args.provider_options:
+        if any(w in key.lower() for w in _SECRET_WORDS):
+            raise InputError(
+                f"-o {key}=...: secrets are not accepted on the command line (they end up in "
+                "shell history and process lists); put the key in an environment variable "
+                "and name it with --api-key-env VAR"
+            )
+        if key in kwargs:
+            raise InputError(f"-o {key} is given twice")
+        kwargs[key] = value
+    if args.base_url:
+        kwargs["base_url"] = args.base_url
+    if args.api_key_env:
+        key = os.environ.get(args.api_key_env, "")
+        if not key.strip():
+            raise InputError(f"--api-key-env {args.api_key_env}: that variable is not set")
+        kwargs["api_key"] = key
+    return kwargs
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for key, value in args.param_list:
+        if key in params:
+            raise InputError(f"--param {key} is given twice")
+        params[key] = value
+    return params
+
+
+def _settings_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """:class:`~brainbatch.runner.RunSettings` arguments from the options (all but model)."""
+    from ..runner import DEFAULT_MAX_CONCURRENT
+
+    return {
+        "provider": args.provider,
+        "mode": args.mode,
+        "max_concurrent": args.concurrency or DEFAULT_MAX_CONCURRENT,
+        "rpm": args.rpm,
+        "tpm": args.tpm,
+        "max_cost_usd": getattr(args, "max_cost", None),
+        "provider_kwargs": _provider_kwargs(args),
+    }
+
+
+# -- run / resume --------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``brainbatch run``: check everything, run, write ``--out``; 0 / 1 / 2."""
+    from ._progress import TerminalProgress
+    from ._run import execute, exit_code, prepare_run
+
+    args.params = _params(args)
+    cli = prepare_run(args, _settings_kwargs(args))
+    view = TerminalProgress(interval=args.progress_interval)
+    _announce(cli, view)
+    execute(cli, view)
+    view.note(f"brainbatch: results in {cli.out}")
+    return exit_code(cli.job)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """``brainbatch resume JOB``: send the rows without a result, write the results file."""
+    from ._progress import TerminalProgress
+    from ._run import execute, exit_code, prepare_resume
+
+    overrides: dict[str, Any] = {"provider_kwargs": _provider_kwargs(args)}
+    if args.concurrency:
+        overrides["max_concurrent"] = args.concurrency
+    cli = prepare_resume(args, overrides)
+    view = TerminalProgress(interval=args.progress_interval)
+    _announce(cli, view)
+    execute(cli, view)
+    view.note(f"brainbatch: results in {cli.out}")
+    return exit_code(cli.job)
+
+
+def _announce(cli: Any, view: Any) -> None:
+    job = cli.job
+    s = cli.settings
+    pending = job.total - job.done
+    again = f", {job.done:,} already done" if job.done else ""
+    view.note(
+        f"brainbatch: job {cli.name!r} (id {job.job_id}): {pending:,} of {job.total:,} rows to "
+        f"send{again} · model {s.model} · provider {s.provider_name} · {s.mode} · "
+        f"concurrency {s.max_concurrent}"
+    )
+
+
+# -- estimate ------------------------------------------------------------------------------------
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """``brainbatch estimate``: the estimate table on stdout; nothing is sent."""
+    from ..notebook import estimate
+    from ._io import read_table
+
+    df = read_table(Path(args.input))
+    limits: dict[str, Any] = {"mode": args.mode}
+    if args.concurrency:
+        limits["max_concurrent"] = args.concurrency
+    if args.rpm:
+        limits["rpm"] = args.rpm
+    if args.tpm:
+        limits["tpm"] = args.tpm
+    table = estimate(
+        df,
+        args.prompt,
+        args.model,
+        system=args.system,
+        params=_params(args) or None,
+        custom_id=args.id_column,
+        **limits,
+    )
+    print(_frame_text(table))
+    return 0
+
+
+def _frame_text(frame: Any) -> str:
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        return str(frame.to_string())
+
+
+# -- jobs / cancel -------------------------------------------------------------------------------
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from ..store import JobStore
+
+    return JobStore(args.store) if args.store else JobStore()
+
+
+def _money(value: float) -> str:
+    return "-" if value != value else f"${value:,.4f}"
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """``brainbatch jobs``: a table (or JSON lines) of the stored jobs, oldest first."""
+    store_path = Path(args.store) if args.store else None
+    from ..store import default_store_path
+
+    path = store_path or default_store_path()
+    if not path.exists():
+        print(f"no jobs: the store {path} does not exist yet", file=sys.stderr)
+        return 0
+    with _store(args) as store:
+        rows = store.list_jobs()
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, default=str))
+        return 0
+    if not rows:
+        print(f"no jobs in {path}", file=sys.stderr)
+        return 0
+    table = [
+        (
+            r["job_id"],
+            r["name"] or "-",
+            r["status"],
+            f"{r['done']:,}/{r['total']:,}",
+            f"{r['succeeded']:,}",
+            f"{r['failed']:,}",
+            _money(r["cost_usd"]),
+            r["created_at"].astimezone().strftime("%Y-%m-%d %H:%M:%S") if r["created_at"] else "-",
+        )
+        for r in rows
+    ]
+    print(_table(("ID", "NAME", "STATUS", "DONE", "OK", "FAILED", "COST", "CREATED"), table))
+    return 0
+
+
+def _table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    right = {3, 4, 5, 6}
+    lines = []
+    for row in (headers, *rows):
+        cells = [
+            c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """``brainbatch cancel JOB``: flag the job in the store; wait until its process stopped.
+
+    0: the job stopped (or had already ended); 1: it did not stop within ``--wait`` seconds
+    (no process is running it, or it is still finishing requests in flight); 2: no such job.
+    """
+    from ..models import BatchStatus
+
+    if args.wait < 0 or math.isinf(args.wait) or args.wait != args.wait:
+        raise InputError(f"--wait must be a number of seconds >= 0, got {args.wait!r}")
+    with _store(args) as store:
+        job = store.load_job(args.job)
+        label = f"{args.job!r} (id {job.job_id})"
+        if job.status.is_terminal:
+            print(f"job {label} already ended: {job.status.value}; nothing to cancel")
+            return 0
+        store.request_cancel(job.job_id)
+        print(f"cancel requested for job {label}", flush=True)
+        deadline = time.monotonic() + args.wait
+        while time.monotonic() < deadline:
+            row = next((r for r in store.list_jobs() if r["job_id"] == job.job_id), None)
+            if row is not None and BatchStatus(row["status"]).is_terminal:
+                print(
+                    f"job {label} {row['status']}: {row['done']:,}/{row['total']:,} rows done; "
+                    f"continue it with `brainbatch resume {args.job}`"
+                )
+                return 0
+            time.sleep(0.2)
+    if args.wait:
+        print(
+            f"job {label} has not stopped after {args.wait:g} s: no process may be running it "
+            "(it stays resumable), or it is still finishing requests in flight",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+# -- sim / demo ----------------------------------------------------------------------------------
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    """``brainbatch sim ...``: the options of ``python -m brainbatch.sim``."""
+    from ..sim.__main__ import main as sim_main
+
+    return sim_main(args.sim_args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``brainbatch demo``: the offline demo job (``make demo``)."""
+    from ..demo import run_demo
+
+    stats = run_demo(Path(args.out), concurrency=args.concurrency, latency_ms=args.latency_ms)
+    return 0 if stats["done"] == stats["total"] else 1
