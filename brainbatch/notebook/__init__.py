@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ConfigurationError, InputError
+from ..estimate import estimate_requests
 from ..runner import JobRunner, RunSettings
 from .frame import PromptFn, PromptSpec, build_requests, results_frame
 from .handle import JobHandle, _open_store, _progress_mode, run, submit
@@ -51,22 +52,16 @@ def estimate(
     """What running ``df`` would cost and take, before anything is sent.
 
     The rows become requests exactly as :func:`submit` makes them (same checks, same
-    errors); ``brainbatch.estimate.estimate_requests`` then prices them (real time vs batch)
-    and estimates the duration under the limits given in ``kwargs`` (``max_concurrent``,
-    ``rpm``, ``tpm``...). Returns its small summary DataFrame.
+    errors); :func:`brainbatch.estimate.estimate_requests` then counts tokens, prices them
+    real time vs batch and estimates the duration under the limits given in ``kwargs``
+    (``max_concurrent``, ``rpm``, ``tpm``, ``max_tokens``, ``expected_output_tokens``...).
+    Returns its summary DataFrame (one row per mode, and per model when rows use several).
     """
     requests = build_requests(
         df,
         PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
     )
-    try:
-        from ..estimate import estimate_requests  # type: ignore[import-not-found]
-    except ImportError:
-        raise ConfigurationError(
-            "bb.estimate needs brainbatch.estimate, which is not available in this build"
-        ) from None
-    out = estimate_requests(requests, **kwargs)
-    return out if isinstance(out, pd.DataFrame) else pd.DataFrame(out)
+    return estimate_requests(requests, **kwargs)
 
 
 def jobs(store: Any = None) -> pd.DataFrame:

@@ -1,13 +1,16 @@
-"""Fixtures for the notebook front: a small reviews DataFrame, an isolated store file, and
-progress output limited to the final summary line (as in a script or nbval run)."""
+"""Fixtures for the notebook front: a small reviews DataFrame, an isolated store file,
+progress output limited to the final summary line (as in a script or nbval run), and a real
+Jupyter kernel driven over jupyter_client."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from nb_kernel_helpers import Kernel
 
 
 @pytest.fixture(autouse=True)
@@ -45,3 +48,19 @@ def prompts() -> Callable[[int], pd.DataFrame]:
         return pd.DataFrame({"text": [f"prompt number {i}" for i in range(n)]})
 
     return make
+
+
+@pytest.fixture
+def kernel(tmp_path: Path) -> Iterator[Kernel]:
+    """A fresh python3 kernel (this virtualenv's ipykernel) with its own store file."""
+    from jupyter_client.manager import start_new_kernel
+
+    env = dict(os.environ)
+    env["BRAINBATCH_STORE"] = str(tmp_path / "kernel-store" / "jobs.sqlite")
+    env.pop("BRAINBATCH_PROGRESS", None)  # the kernel picks the widget panel itself
+    km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(tmp_path))
+    try:
+        yield Kernel(km, kc)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

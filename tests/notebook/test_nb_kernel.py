@@ -1,0 +1,80 @@
+"""In a real Jupyter kernel: the Cancel button works while a submitted job runs, bb.run works
+inside a cell, and interrupting the kernel during bb.run gives partial results, not a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from nb_kernel_helpers import Kernel
+
+SETUP = """
+import json
+import pandas as pd
+import brainbatch as bb
+df = pd.DataFrame({"text": [f"prompt {i}" for i in range(2000)]})
+"""
+
+SLOW_JOB = 'prompt="text", model="sim", latency_ms=50, latency_sigma=0, max_concurrent=8'  # 2,000 rows at 8 x 20 rows/s: about 12.5 s if nothing stops it
+
+
+def cancel_button_id(messages: list[dict[str, Any]]) -> str:
+    """The comm id of the panel's Cancel button, from the widgets' comm_open messages."""
+    for m in messages:
+        if m["msg_type"] != "comm_open":
+            continue
+        state = m["content"]["data"]["state"]
+        if state.get("_model_name") == "ButtonModel" and state.get("description") == "Cancel":
+            return str(m["content"]["comm_id"])
+    raise AssertionError("no Cancel button was opened")
+
+
+def test_cancel_button_click_stops_a_submitted_job_while_it_runs(kernel: Kernel) -> None:
+    kernel.execute(SETUP)
+    messages, reply = kernel.execute(f"job = bb.submit(df, {SLOW_JOB}, job_name='k1')\njob")
+    assert reply["content"]["status"] == "ok"
+    button = cancel_button_id(messages)
+    time.sleep(0.5)  # the job runs in the background; the kernel is idle
+    kernel.click(button)
+    time.sleep(0.3)
+    messages, reply = kernel.execute(
+        "out = await job\n"
+        "print(json.dumps([job.status.value, job.job.done, job.job.total,"
+        " int((out.status == 'cancelled').sum()), int((out.status == 'success').sum())]))"
+    )
+    assert kernel.errors(messages) == []
+    status, done, total, cancelled, succeeded = json.loads(kernel.stream(messages))
+    assert status == "cancelled"
+    assert 0 < done < total
+    assert cancelled == total - done
+    assert succeeded == done
+
+
+def test_run_inside_a_kernel_cell_returns_the_results(kernel: Kernel) -> None:
+    kernel.execute(SETUP)
+    messages, reply = kernel.execute(
+        "out = bb.run(df.head(50), prompt='text', model='sim', latency_ms=1)\n"
+        "print(len(out), int((out.status == 'success').sum()))"
+    )
+    assert reply["content"]["status"] == "ok"
+    assert kernel.errors(messages) == []
+    assert kernel.stream(messages).strip() == "50 50"
+    shown = [m for m in messages if m["msg_type"] == "display_data"]
+    assert "application/vnd.jupyter.widget-view+json" in shown[0]["content"]["data"]
+
+
+def test_kernel_interrupt_during_run_returns_partial_results(kernel: Kernel) -> None:
+    kernel.execute(SETUP)
+    messages, reply = kernel.execute(
+        f"out = bb.run(df, {SLOW_JOB})", after=(1.0, kernel.km.interrupt_kernel)
+    )
+    assert reply["content"]["status"] == "ok"
+    assert kernel.errors(messages) == []
+    assert "interrupted; job" in kernel.stream(messages, "stderr")
+    messages, _ = kernel.execute("print(json.dumps(out.status.value_counts().to_dict()))")
+    counts = json.loads(kernel.stream(messages))
+    assert counts["success"] > 0
+    assert counts["cancelled"] > 0
+    assert counts["success"] + counts["cancelled"] == 2000
