@@ -1,0 +1,310 @@
+"""Real-time throughput: brainbatch's OpenAIProvider vs raw aiohttp and raw httpx, same server.
+
+For each server latency (0 ms, 100 ms) and concurrency (64, 256, 1,024) this sends N chat
+requests to the simulated server (:mod:`brainbatch.sim`, run in its own process so that the
+client's CPU is measured alone) and prints, per client: requests/s, client CPU per request
+(process CPU time / n), the ratio to raw aiohttp measured in the same run, and wall time as a
+multiple of the ideal ``N x latency / concurrency``.
+
+Clients:
+  raw aiohttp   ``session.post(url, json=body)`` / ``await resp.json()``: the usual idiom.
+  raw httpx     ``httpx.AsyncClient.post(url, json=body)`` / ``resp.json()``, default
+                transport (run on at most ``--httpx-n`` requests: it is slow).
+  brainbatch    ``ParallelExecutor(max_concurrent=C).execute(job, OpenAIProvider(...))``:
+                body building, retries/limits machinery, parsing, pricing, results.
+  --variants adds brainbatch over httpx transports (for the design choice):
+  bb/httpx-aiohttp  transport=httpx_aiohttp.AiohttpTransport()
+  bb/httpx          transport=httpx.AsyncHTTPTransport() (plain httpx; capped like raw httpx)
+
+Each client first sends ``min(C, N)`` warm-up requests (connections opened), then is timed.
+
+Usage::
+
+    python bench/realtime.py                 # N=20,000 (several minutes)
+    python bench/realtime.py --quick         # about a minute
+    python bench/realtime.py --n 5000 --concurrency 256 1024 --latency-ms 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import httpx
+
+from brainbatch import BatchJob, BatchRequest, OpenAIProvider, ParallelExecutor
+
+MODEL = "gpt-4o-mini"
+
+
+def body_for(i: int) -> dict[str, Any]:
+    return {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": f"Classify the sentiment of review #{i}."}],
+        "max_tokens": 64,
+    }
+
+
+# -- the server, in its own process ------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, latency_ms: float) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "brainbatch.sim",
+                "--port",
+                "0",
+                "--latency-ms",
+                str(latency_ms),
+                "--mean-output-tokens",
+                "20",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if "http://" not in line:
+            self.proc.kill()
+            raise RuntimeError(f"simulated server did not start: {line!r}")
+        self.url = line.split("on ", 1)[1].strip()
+        self.openai_base_url = self.url + "/v1"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# -- clients -------------------------------------------------------------------------------
+
+
+async def _pool(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> None:
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        for i in counter:
+            await one(i)
+
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+
+
+async def raw_aiohttp(url: str, n: int, concurrency: int) -> float:
+    headers = {"Authorization": "Bearer bench"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def one(i: int) -> None:
+            async with session.post(url, json=body_for(i), headers=headers) as resp:
+                data = await resp.json()
+                assert resp.status == 200, data
+
+        await _pool(min(concurrency, n), concurrency, one)
+        return await _timed(_pool(n, concurrency, one))
+
+
+async def raw_httpx(url: str, n: int, concurrency: int) -> float:
+    headers = {"Authorization": "Bearer bench"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+
+        async def one(i: int) -> None:
+            resp = await client.post(url, json=body_for(i), headers=headers)
+            assert resp.status_code == 200, resp.text
+            resp.json()
+
+        await _pool(min(concurrency, n), concurrency, one)
+        return await _timed(_pool(n, concurrency, one))
+
+
+def _job(n: int, tag: str) -> BatchJob:
+    return BatchJob(
+        [
+            BatchRequest(
+                messages=[{"role": "user", "content": f"Classify the sentiment of review #{i}."}],
+                model=MODEL,
+                params={"max_tokens": 64},
+                custom_id=f"{tag}{i}",
+            )
+            for i in range(n)
+        ]
+    )
+
+
+async def brainbatch_run(
+    base_url: str, n: int, concurrency: int, transport: httpx.AsyncBaseTransport | None = None
+) -> float:
+    warm, job = _job(min(concurrency, n), "w"), _job(n, "r")
+    provider = OpenAIProvider(
+        base_url=base_url, api_key="bench", max_concurrent=concurrency, transport=transport
+    )
+    async with provider:
+        executor = ParallelExecutor(max_concurrent=concurrency)
+        await executor.execute(warm, provider)
+        elapsed = await _timed(executor.execute(job, provider))
+    if job.n_success != n:
+        raise RuntimeError(f"brainbatch: {job.n_error} of {n} requests failed: {job.error}")
+    return elapsed
+
+
+_cpu_box: list[float] = []
+
+
+async def _timed(aw: Awaitable[Any]) -> float:
+    gc.collect()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    await aw
+    wall = time.perf_counter() - t0
+    _cpu_box.append(time.process_time() - cpu0)
+    return wall
+
+
+@dataclass
+class Row:
+    latency_ms: float
+    concurrency: int
+    client: str
+    n: int
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def rps(self) -> float:
+        return self.n / self.wall_s
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu_s / self.n * 1e6
+
+    def ideal_ratio(self) -> float | None:
+        if self.latency_ms <= 0:
+            return None
+        return self.wall_s / (self.n * self.latency_ms / 1000.0 / self.concurrency)
+
+
+def run_client(name: str, fn: Callable[[], Awaitable[float]], n: int, lat: float, c: int) -> Row:
+    _cpu_box.clear()
+    wall = asyncio.run(fn())  # type: ignore[arg-type]
+    return Row(lat, c, name, n, wall, _cpu_box[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    p.add_argument("--n", type=int, default=20_000, help="requests per run (default 20,000)")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[64, 256, 1024])
+    p.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 100.0])
+    p.add_argument("--httpx-n", type=int, default=3000, help="cap on raw httpx's requests")
+    p.add_argument("--quick", action="store_true", help="N=3,000, httpx-n=600 (~1 minute)")
+    p.add_argument("--variants", action="store_true", help="also brainbatch over httpx")
+    p.add_argument("--json", help="also write the rows to this JSON file")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.n, args.httpx_n = 3000, 600
+    n = args.n
+    rows: list[Row] = []
+    print(
+        f"brainbatch real-time bench: N={n:,} (raw httpx: {min(n, args.httpx_n):,}), "
+        f"{os.cpu_count()} CPUs, server in its own process",
+        flush=True,
+    )
+    for lat in args.latency_ms:
+        server = Server(lat)
+        url = server.openai_base_url + "/chat/completions"
+        try:
+            for c in args.concurrency:
+                nh = min(n, args.httpx_n)
+                clients: list[tuple[str, Callable[[], Awaitable[float]], int]] = [
+                    ("raw aiohttp", lambda c=c: raw_aiohttp(url, n, c), n),
+                    ("brainbatch", lambda c=c: brainbatch_run(server.openai_base_url, n, c), n),
+                    ("raw httpx", lambda c=c, nh=nh: raw_httpx(url, nh, c), nh),
+                ]
+                if args.variants:
+                    from httpx_aiohttp import AiohttpTransport
+
+                    clients.append(
+                        (
+                            "bb/httpx-aiohttp",
+                            lambda c=c: brainbatch_run(
+                                server.openai_base_url, n, c, AiohttpTransport()
+                            ),
+                            n,
+                        )
+                    )
+                    clients.append(
+                        (
+                            "bb/httpx",
+                            lambda c=c, nh=nh: brainbatch_run(
+                                server.openai_base_url,
+                                nh,
+                                c,
+                                httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=c)),
+                            ),
+                            nh,
+                        )
+                    )
+                for name, fn, count in clients:
+                    rows.append(run_client(name, fn, count, lat, c))
+                    print_row(rows, rows[-1])
+        finally:
+            server.stop()
+    print()
+    print_table(rows)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([r.__dict__ for r in rows], f, indent=1)
+    return 0
+
+
+def _baseline(rows: list[Row], row: Row) -> Row | None:
+    for r in rows:
+        if (r.latency_ms, r.concurrency, r.client) == (
+            row.latency_ms,
+            row.concurrency,
+            "raw aiohttp",
+        ):
+            return r
+    return None
+
+
+def print_row(rows: list[Row], row: Row) -> None:
+    base = _baseline(rows, row)
+    ratio = f"{row.rps / base.rps:.2f}x" if base else "-"
+    ideal = row.ideal_ratio()
+    print(
+        f"  latency {row.latency_ms:>5g} ms  C={row.concurrency:<5} {row.client:<17} "
+        f"n={row.n:<6} {row.rps:>8,.0f} req/s  {row.cpu_us:>7,.0f} us CPU/req  "
+        f"vs aiohttp {ratio:>6}  vs ideal {f'{ideal:.2f}x' if ideal else '-':>6}",
+        flush=True,
+    )
+
+
+def print_table(rows: list[Row]) -> None:
+    print("| latency | C | client | n | req/s | CPU us/req | vs raw aiohttp | wall / ideal |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        base = _baseline(rows, row)
+        ideal = row.ideal_ratio()
+        print(
+            f"| {row.latency_ms:g} ms | {row.concurrency:,} | {row.client} | {row.n:,} | "
+            f"{row.rps:,.0f} | {row.cpu_us:,.0f} | "
+            f"{(row.rps / base.rps) if base else float('nan'):.2f}x | "
+            f"{f'{ideal:.2f}x' if ideal else '-'} |"
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""Rate limits, the shared cool-down and the retry policy."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+import pytest
+
+from brainbatch import BatchJob, BatchRequest, BatchStatus, ParallelExecutor
+from brainbatch.errors import InputError
+from brainbatch.limits import Limiter, RetryPolicy, parse_reset, parse_retry_after
+from brainbatch.providers.openai import OpenAIProvider
+from brainbatch.sim import SimServer
+
+
+def job(n: int, **params: object) -> BatchJob:
+    return BatchJob(
+        [
+            BatchRequest(
+                prompt=f"Short review {i}", model="gpt-4o-mini", params=dict(params) or None
+            )
+            for i in range(n)
+        ]
+    )
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+# -- pure helpers ----------------------------------------------------------------------------
+
+
+def test_full_jitter_stays_under_a_doubling_ceiling() -> None:
+    policy, rng = RetryPolicy(base_delay_s=0.5, max_delay_s=4.0), random.Random(1)
+    for attempt, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (9, 4.0)]:
+        delays = [policy.delay(attempt, None, rng) for _ in range(200)]
+        assert min(delays) >= 0 and max(delays) <= ceiling and max(delays) > ceiling / 2
+
+
+def test_a_retry_after_hint_is_a_floor_for_the_delay() -> None:
+    policy = RetryPolicy()
+    assert all(2.0 <= policy.delay(1, 2.0) <= 2.2 for _ in range(100))
+
+
+def test_a_bad_max_attempts_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "1500", "retry-after": "2"}, 1.5),
+        ({}, None),
+    ],
+)
+def test_retry_after_headers_are_read(headers: dict[str, str], seconds: float | None) -> None:
+    assert parse_retry_after(headers) == seconds
+
+
+def test_an_http_date_retry_after_is_read_as_seconds_from_now() -> None:
+    from email.utils import formatdate
+
+    got = parse_retry_after({"retry-after": formatdate(time.time() + 30, usegmt=True)})
+    assert got is not None and 28 <= got <= 31
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("1s", 1.0),
+        ("6m0s", 360.0),
+        ("20ms", 0.02),
+        ("1m2.5s", 62.5),
+        ("0.5", 0.5),
+        ("soon", None),
+    ],
+)
+def test_openai_reset_durations_are_read(value: str, seconds: float | None) -> None:
+    assert parse_reset(value) == seconds
+
+
+def test_the_limiter_never_admits_more_than_the_limit_in_any_window() -> None:
+    now = [100.0]
+    limiter = Limiter(rpm=50, window_s=10.0, clock=lambda: now[0])
+    assert limiter._requests is not None
+    admitted = []
+    for _ in range(400):  # callers arriving faster than the limit, each at its granted time
+        go = limiter._requests.reserve(now[0], 1)
+        admitted.append(go)
+        now[0] = max(now[0] + 0.001, go)
+    assert max_in_window(admitted, 10.0) <= 50
+
+
+def test_tokens_given_back_after_the_answer_make_room_sooner() -> None:
+    limiter = Limiter(tpm=1000, window_s=60.0, clock=lambda: 0.0)
+    assert limiter._tokens is not None
+    limiter._tokens.reserve(0.0, 500)
+    before = limiter._tokens.tat
+    limiter.record_usage(estimated=500, actual=100)
+    assert limiter._tokens.tat == pytest.approx(before - 400 * limiter._tokens.interval)
+
+
+async def test_a_cool_down_holds_every_new_acquire() -> None:
+    limiter = Limiter(max_concurrent=10)
+    limiter.cool_down(0.15)
+    t0 = time.monotonic()
+    await limiter.acquire()
+    limiter.release()
+    assert time.monotonic() - t0 >= 0.15
+
+
+def test_a_cool_down_is_extended_never_shortened() -> None:
+    limiter = Limiter()
+    limiter.cool_down(5.0)
+    limiter.cool_down(0.1)
+    assert limiter.cooling_down_s > 4.0
+
+
+# -- against the SimServer -------------------------------------------------------------------
+
+
+async def test_a_429_makes_every_worker_wait_not_only_the_one_refused(
+    sim: SimServer, openai_at: Callable[..., OpenAIProvider]
+) -> None:
+    sim.configure(rate_limit_429=0.05, retry_after=0.3, latency_ms=10, seed=3)
+    await ParallelExecutor(max_concurrent=4).execute(job(60), openai_at())
+    log = sim.log
+    first_429 = next(r.t for r in log if r.status == 429)
+    # requests already in flight may land just after; then nothing until the hint has passed
+    # (without the shared cool-down the three other workers would go on sending)
+    quiet = [r for r in log if first_429 + 0.05 < r.t < first_429 + 0.3]
+    assert quiet == []
+
+
+async def test_no_429_from_a_server_enforcing_the_rpm_the_client_was_given(
+    sim: SimServer, openai_at: Callable[..., OpenAIProvider], short_window: float
+) -> None:
+    sim.configure(rpm=10)
+    j = job(25)
+    provider = openai_at(rpm=10, rate_window_s=short_window, adapt_to_headers=False)
+    await ParallelExecutor(max_concurrent=16).execute(j, provider)
+    assert j.status is BatchStatus.COMPLETED
+    assert [r for r in sim.log if r.status == 429] == []
+    assert max_in_window([r.t for r in sim.log], short_window) <= 10
+
+
+async def test_no_429_from_a_server_enforcing_the_tpm_the_client_was_given(
+    sim: SimServer, openai_at: Callable[..., OpenAIProvider], short_window: float
+) -> None:
+    sim.configure(tpm=600, mean_output_tokens=20)
+    j = job(24, max_tokens=30)  # ~10 prompt + at most 30 answer tokens each
+    provider = openai_at(tpm=600, rate_window_s=short_window, adapt_to_headers=False)
+    await ParallelExecutor(max_concurrent=16).execute(j, provider)
+    assert j.status is BatchStatus.COMPLETED
+    assert [r for r in sim.log if r.status == 429] == []
+
+
+async def test_rate_limit_headers_pause_a_client_that_was_given_no_limit(
+    sim: SimServer, openai_at: Callable[..., OpenAIProvider], short_window: float
+) -> None:
+    sim.configure(rpm=4)
+    j = job(10)
+    await ParallelExecutor(max_concurrent=1).execute(j, openai_at(adapt_to_headers=True))
+    assert j.status is BatchStatus.COMPLETED
+    assert [r for r in sim.log if r.status == 429] == []
