@@ -22,9 +22,10 @@ the end.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,6 +96,14 @@ class BatchAPIExecutor(Executor):
         cancel_timeout: after a cancel, how long to wait for the provider batches to stop
             before returning (those still stopping can be collected by running again).
         max_poll_failures: consecutive failed status checks tolerated before the job fails.
+        on_submit: called as ``on_submit(job, entry)`` (may be async) right after the
+            provider accepted each batch, with its ``provider_batches`` entry, so it can be
+            persisted at once (e.g. ``JobStore.record_provider_batch``): a crash after that
+            re-attaches instead of paying for the batch twice. Its errors are logged.
+
+    Cancelling the asyncio task running :meth:`execute` (not ``job.request_cancel()``) only
+    stops waiting: the provider batches keep running and a later :meth:`execute` on the job
+    (or on the job reloaded from a journal) collects them.
     """
 
     def __init__(
@@ -110,6 +119,7 @@ class BatchAPIExecutor(Executor):
         max_bytes_per_batch: int | None = None,
         cancel_timeout: float = 60.0,
         max_poll_failures: int = 10,
+        on_submit: Callable[[BatchJob, dict[str, Any]], Any] | None = None,
     ) -> None:
         super().__init__()
         for pname, value in (
@@ -162,6 +172,7 @@ class BatchAPIExecutor(Executor):
         self.completion_window = completion_window
         self.cancel_timeout = float(cancel_timeout)
         self.max_poll_failures = max_poll_failures
+        self.on_submit = on_submit
         self._prepared: dict[str, list[Chunk]] = {}
         self._refused: dict[str, str] = {}
 
@@ -290,6 +301,13 @@ class BatchAPIExecutor(Executor):
                 break
             entry["rows"] = rows_to_ranges(chunk.rows)
             entries.append(entry)
+            if self.on_submit is not None:
+                try:
+                    pending = self.on_submit(job, entry)
+                    if inspect.isawaitable(pending):
+                        await pending
+                except Exception:
+                    log.exception("on_submit failed for batch %s", entry["batch_id"])
             self._publish(job, entries)
             await self._notify(job)
         if self._stop is not None:

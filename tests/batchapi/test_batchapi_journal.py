@@ -1,0 +1,46 @@
+"""A batch job survives a crash: its provider batch ids reach the SQLite journal as soon as
+the provider accepts them, and the job reloaded from disk re-attaches instead of paying twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import FAST
+
+from brainbatch import BatchJob, BatchStatus
+from brainbatch.batchapi import BatchAPIExecutor
+from brainbatch.providers.openai import OpenAIProvider
+from brainbatch.sim import SimServer
+from brainbatch.sim.batches import BatchSimState
+from brainbatch.store import JobStore
+
+
+async def test_job_reloaded_after_a_crash_collects_its_running_batch(
+    tmp_path: Path,
+    openai_provider: OpenAIProvider,
+    make_job: Callable[..., BatchJob],
+    batch_sim: BatchSimState,
+    sim: SimServer,
+) -> None:
+    batch_sim.configure(in_progress_s=0.5)
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job = make_job(30)
+    store.create_job(job)
+    ex = BatchAPIExecutor(openai_provider, on_submit=store.record_provider_batch, **FAST)
+    task = asyncio.create_task(ex.execute(job))
+    while not job.metadata.get("provider_batches"):
+        await asyncio.sleep(0.005)
+    task.cancel()  # the kernel dies right after the provider accepted the batch
+    await asyncio.gather(task, return_exceptions=True)
+    store.close()
+
+    reopened = JobStore(tmp_path / "jobs.sqlite")
+    try:
+        reloaded = reopened.load_job(job.job_id)
+        await BatchAPIExecutor(openai_provider, **FAST).execute(reloaded)
+    finally:
+        reopened.close()
+    assert reloaded.status == BatchStatus.COMPLETED and reloaded.n_success == 30
+    assert sim.count("/v1/batches") == 1  # one batch created, and paid, once
