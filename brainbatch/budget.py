@@ -1,0 +1,352 @@
+"""The budget guard: a job never starts a request that could push its spend past a limit.
+
+::
+
+    guard = BudgetGuard(max_cost_usd=5.00)
+    results = await executor.execute(job, guard.wrap(provider, price_model="gpt-4o-mini"))
+
+Before each request starts, the guard reserves the request's worst-case cost: its prompt
+tokens (see below) plus its ``max_tokens`` (``max_completion_tokens``) of output, or
+``default_output_tokens`` when the request has no cap. If the money already spent, plus the
+reservations of the requests in flight, plus this reservation would exceed ``max_cost_usd``,
+it raises :class:`~brainbatch.errors.BudgetExceeded` instead of sending: executors then stop
+starting requests, let those in flight finish, and end the job ``CANCELLED`` with the
+guard's message as its error; every result is kept and the unsent requests stay pending
+(resume with a higher limit). When a response arrives its reservation is replaced by what it
+actually cost (the provider's usage priced by :func:`~brainbatch.pricing.cost_of`).
+
+So the spend never exceeds the limit as long as each reservation bounds its request's cost,
+and the job stops within one request's cost of the limit when reservations are tight (every
+request has ``max_tokens`` and answers use most of it).
+
+Prompt tokens reserved: for models with an exact offline tokenizer, the larger of the exact
+count and the approximation (a provider that reports approximate usage, like the simulated
+one, is covered too); for other models the approximation plus
+:data:`APPROX_INPUT_MARGIN` (the approximation's largest error on the bundled sample was 33%).
+
+What a failed request costs: nothing for refusals the provider does not bill (HTTP 4xx,
+429, 5xx); the full reservation for timeouts, dropped connections, cancelled requests and
+unexpected errors, since the provider may have done (and billed) the work.
+
+For native batch APIs, :meth:`BudgetGuard.check_before_submit` checks the estimate of the
+whole batch before anything is uploaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import (
+    BudgetExceeded,
+    ConfigurationError,
+    InputError,
+    PermanentError,
+    RateLimitError,
+    ServerError,
+)
+from .estimate import PriceModel, cost_table, price_name, request_max_tokens, token_counts
+from .executors import ProcessFn
+from .models import BatchRequest, ProviderResponse
+from .pricing import cost_of, price_of
+from .tokens import estimate_message_tokens, has_exact_tokenizer
+
+__all__ = [
+    "APPROX_INPUT_MARGIN",
+    "DEFAULT_OUTPUT_TOKENS",
+    "BudgetGuard",
+    "worst_case_cost",
+]
+
+APPROX_INPUT_MARGIN = 0.35
+"""Extra share of prompt tokens reserved when they can only be approximated."""
+DEFAULT_OUTPUT_TOKENS = 4096
+"""Output tokens reserved for a request without ``max_tokens`` (not a strict bound then)."""
+
+Estimator = Callable[[BatchRequest], float]
+
+
+def _input_bound(request: BatchRequest, model: str) -> int:
+    messages = request.chat_messages()
+    approx = estimate_message_tokens(messages, request.system)
+    if has_exact_tokenizer(model):
+        return max(approx, estimate_message_tokens(messages, request.system, model))
+    return math.ceil(approx * (1.0 + APPROX_INPUT_MARGIN))
+
+
+def worst_case_cost(
+    request: BatchRequest,
+    *,
+    price_model: PriceModel = None,
+    batch: bool = False,
+    default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+) -> float:
+    """USD the request can cost at most: prompt bound + ``max_tokens`` (NaN if unpriced)."""
+    model = price_name(request.model, price_model)
+    out = request_max_tokens(request) or default_output_tokens
+    if price_of(model) is None:
+        return math.nan
+    return cost_of(model, _input_bound(request, model), out, batch=batch).usd
+
+
+def _money(usd: float) -> str:
+    if usd >= 100:
+        return f"${usd:,.2f}"
+    return f"${usd:.4f}" if usd >= 0.01 else f"${usd:.6f}"
+
+
+class BudgetGuard:
+    """Refuses to start requests once the spend could pass ``max_cost_usd``.
+
+    Args:
+        max_cost_usd: the limit, in US dollars (> 0).
+        estimator: ``request -> worst-case USD``; default :func:`worst_case_cost` with the
+            ``price_model`` and ``batch`` given to :meth:`wrap`.
+        already_spent_usd: money the job spent before (a resumed job's paid cost).
+        default_output_tokens: output tokens reserved for requests without ``max_tokens``.
+
+    The counters (:attr:`spent_usd`, :attr:`reserved_usd`, :attr:`refused`) are safe to read
+    from any thread while the job runs.
+    """
+
+    def __init__(
+        self,
+        max_cost_usd: float,
+        *,
+        estimator: Estimator | None = None,
+        already_spent_usd: float = 0.0,
+        default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+    ) -> None:
+        if (
+            isinstance(max_cost_usd, bool)
+            or not isinstance(max_cost_usd, int | float)
+            or not math.isfinite(max_cost_usd)
+            or max_cost_usd <= 0
+        ):
+            raise InputError(f"max_cost_usd must be a number > 0 (USD), got {max_cost_usd!r}")
+        if (
+            isinstance(already_spent_usd, bool)
+            or not isinstance(already_spent_usd, int | float)
+            or not math.isfinite(already_spent_usd)
+            or already_spent_usd < 0
+        ):
+            raise InputError(
+                f"already_spent_usd must be a number >= 0 (USD), got {already_spent_usd!r}"
+            )
+        if (
+            isinstance(default_output_tokens, bool)
+            or not isinstance(default_output_tokens, int)
+            or default_output_tokens < 1
+        ):
+            raise InputError(
+                f"default_output_tokens must be an integer >= 1, got {default_output_tokens!r}"
+            )
+        if estimator is not None and not callable(estimator):
+            raise InputError("estimator must be a callable: request -> worst-case USD")
+        self.max_cost_usd = float(max_cost_usd)
+        self.estimator = estimator
+        self.default_output_tokens = default_output_tokens
+        self._lock = threading.Lock()
+        self._spent = float(already_spent_usd)
+        self._reserved = 0.0
+        self._in_flight = 0
+        self.refused = 0
+        """Requests the guard refused to start."""
+
+    def __repr__(self) -> str:
+        return (
+            f"BudgetGuard(max_cost_usd={self.max_cost_usd}, spent_usd={self._spent:.6f}, "
+            f"reserved_usd={self._reserved:.6f}, in_flight={self._in_flight})"
+        )
+
+    @property
+    def spent_usd(self) -> float:
+        """What the requests that ended have cost (their actual cost)."""
+        return self._spent
+
+    @property
+    def reserved_usd(self) -> float:
+        """Worst-case cost reserved for the requests in flight."""
+        return self._reserved
+
+    @property
+    def remaining_usd(self) -> float:
+        """``max_cost_usd`` minus what is spent and reserved."""
+        return self.max_cost_usd - self._spent - self._reserved
+
+    # -- per request -------------------------------------------------------------------------
+
+    def _estimate(self, request: BatchRequest, price_model: PriceModel, batch: bool) -> float:
+        if self.estimator is not None:
+            est = float(self.estimator(request))
+        else:
+            est = worst_case_cost(
+                request,
+                price_model=price_model,
+                batch=batch,
+                default_output_tokens=self.default_output_tokens,
+            )
+        if not math.isfinite(est) or est < 0:
+            model = price_name(request.model, price_model)
+            raise BudgetExceeded(
+                f"max_cost_usd={_money(self.max_cost_usd)} cannot be enforced: no price "
+                f"known for model {model!r} (request {request.key!r}). Set one with "
+                f"brainbatch.set_price({model!r}, input_per_mtok=..., output_per_mtok=...)"
+            )
+        return est
+
+    def reserve(self, request: BatchRequest, usd: float) -> None:
+        """Reserve ``usd`` for ``request`` or raise :class:`BudgetExceeded`."""
+        with self._lock:
+            if self._spent + self._reserved + usd > self.max_cost_usd:
+                self.refused += 1
+                raise BudgetExceeded(
+                    f"budget reached: max_cost_usd={_money(self.max_cost_usd)}; spent "
+                    f"{_money(self._spent)} + {_money(self._reserved)} reserved for "
+                    f"{self._in_flight} requests in flight + {_money(usd)} worst case for "
+                    f"request {request.key!r} would exceed it. Unsent requests stay pending: "
+                    "raise max_cost_usd and resume to finish them."
+                )
+            self._reserved += usd
+            self._in_flight += 1
+
+    def settle(self, reserved_usd: float, actual_usd: float) -> None:
+        """Replace a reservation by what the request actually cost."""
+        with self._lock:
+            self._in_flight -= 1
+            # nothing in flight: exactly zero (no float residue from the subtractions)
+            self._reserved = max(0.0, self._reserved - reserved_usd) if self._in_flight else 0.0
+            self._spent += actual_usd
+
+    def _actual(
+        self,
+        out: object,
+        request: BatchRequest,
+        reserved: float,
+        price_model: PriceModel,
+        batch: bool,
+    ) -> float:
+        if not isinstance(out, ProviderResponse):
+            return reserved  # usage unknown: assume the worst
+        if out.cached:
+            return 0.0
+        if out.cost_usd is not None and math.isfinite(out.cost_usd):
+            return float(out.cost_usd)
+        if out.input_tokens is not None and out.output_tokens is not None:
+            model = price_name(request.model, price_model)
+            usd = cost_of(
+                model, out.input_tokens, out.output_tokens, out.cached_tokens, batch=batch
+            ).usd
+            if math.isfinite(usd):
+                return usd
+        return reserved
+
+    def wrap(
+        self,
+        process_fn: ProcessFn,
+        *,
+        price_model: PriceModel = None,
+        batch: bool = False,
+    ) -> ProcessFn:
+        """``process_fn`` behind the guard.
+
+        Args:
+            process_fn: the provider (or any async ``request -> answer``).
+            price_model: how request models map to priced models: a name, a function (e.g.
+                ``SimulatedProvider().price_model``), a dict, or None (each request's model).
+            batch: price as native batch work.
+
+        Raises:
+            ConfigurationError: at once, when ``price_model`` is a name without a price.
+        """
+        if isinstance(price_model, str) and price_of(price_model) is None:
+            raise ConfigurationError(
+                f"max_cost_usd cannot be enforced: no price known for model {price_model!r}. "
+                f"Set one with brainbatch.set_price({price_model!r}, input_per_mtok=..., "
+                "output_per_mtok=...)"
+            )
+
+        async def guarded(request: BatchRequest) -> Any:
+            reserved = self._estimate(request, price_model, batch)
+            self.reserve(request, reserved)
+            actual = reserved
+            try:
+                out = await process_fn(request)
+            except (PermanentError, RateLimitError, ServerError):
+                actual = 0.0  # refused by the provider (4xx, 429, 5xx): not billed
+                raise
+            except (Exception, asyncio.CancelledError):
+                actual = reserved  # may have been done and billed: assume so
+                raise
+            else:
+                actual = self._actual(out, request, reserved, price_model, batch)
+                return out
+            finally:
+                self.settle(reserved, actual)
+
+        guarded.__name__ = f"budget_guarded_{getattr(process_fn, '__name__', 'process_fn')}"
+        return guarded
+
+    # -- native batches ----------------------------------------------------------------------
+
+    def check_before_submit(
+        self,
+        requests: Iterable[BatchRequest],
+        *,
+        price_model: PriceModel = None,
+        batch: bool = True,
+        max_tokens: int | None = None,
+    ) -> float:
+        """Raise :class:`BudgetExceeded` before any upload if the batch could pass the limit.
+
+        The estimate is the whole batch's worst case: prompt tokens (exact, or approximated
+        plus :data:`APPROX_INPUT_MARGIN`) and each request's ``max_tokens`` (or
+        ``max_tokens`` here, or ``default_output_tokens``), priced as batch work. Returns
+        that estimate in USD when it fits.
+        """
+        reqs: Sequence[BatchRequest] = list(requests)
+        if self.estimator is not None:
+            total = float(sum(self.estimator(r) for r in reqs))
+        else:
+            total = self._batch_worst_case(reqs, price_model, batch, max_tokens)
+        if not math.isfinite(total):
+            raise BudgetExceeded(
+                f"max_cost_usd={_money(self.max_cost_usd)} cannot be checked: some models in "
+                "the batch have no known price. Set them with brainbatch.set_price(...)"
+            )
+        with self._lock:
+            available = self.max_cost_usd - self._spent - self._reserved
+        if total > available:
+            raise BudgetExceeded(
+                f"estimated worst-case cost {_money(total)} of {len(reqs)} requests exceeds "
+                f"max_cost_usd={_money(self.max_cost_usd)}"
+                + (f" (already spent {_money(self._spent)})" if self._spent else "")
+                + ". Nothing was uploaded; lower max_tokens, send fewer rows or raise "
+                "max_cost_usd."
+            )
+        return total
+
+    def _batch_worst_case(
+        self,
+        reqs: Sequence[BatchRequest],
+        price_model: PriceModel,
+        batch: bool,
+        max_tokens: int | None,
+    ) -> float:
+        counts = token_counts(reqs, max_tokens=max_tokens)
+        inp = counts["input_tokens"].to_numpy(dtype=np.float64)
+        exact = counts["exact"].to_numpy(dtype=bool)
+        counts["input_tokens"] = np.where(
+            exact, inp, np.ceil(inp * (1.0 + APPROX_INPUT_MARGIN))
+        ).astype(np.int64)
+        caps = counts["max_tokens"].to_numpy(dtype=np.float64)
+        out = np.where(np.isnan(caps), float(self.default_output_tokens), caps)
+        mode = "batch" if batch else "realtime"
+        table = cost_table(counts, modes=[mode], output_tokens=out, price_model=price_model)
+        usd = table["cost_usd"]
+        return math.nan if usd.isna().any() else float(usd.sum())
