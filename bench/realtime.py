@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--httpx-n", type=int, default=3000, help="cap on raw httpx's requests")
     p.add_argument("--quick", action="store_true", help="N=3,000, httpx-n=600 (~1 minute)")
     p.add_argument("--variants", action="store_true", help="also brainbatch over httpx")
+    p.add_argument("--repeat", type=int, default=1, help="runs per client; the median is shown")
     p.add_argument("--json", help="also write the rows to this JSON file")
     args = p.parse_args(argv)
     if args.quick:
@@ -223,41 +224,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     for lat in args.latency_ms:
         server = Server(lat)
-        url = server.openai_base_url + "/chat/completions"
         try:
             for c in args.concurrency:
-                nh = min(n, args.httpx_n)
-                clients: list[tuple[str, Callable[[], Awaitable[float]], int]] = [
-                    ("raw aiohttp", lambda c=c: raw_aiohttp(url, n, c), n),
-                    ("brainbatch", lambda c=c: brainbatch_run(server.openai_base_url, n, c), n),
-                    ("raw httpx", lambda c=c, nh=nh: raw_httpx(url, nh, c), nh),
-                ]
-                if args.variants:
-                    from httpx_aiohttp import AiohttpTransport
-
-                    clients.append(
-                        (
-                            "bb/httpx-aiohttp",
-                            lambda c=c: brainbatch_run(
-                                server.openai_base_url, n, c, AiohttpTransport()
-                            ),
-                            n,
-                        )
-                    )
-                    clients.append(
-                        (
-                            "bb/httpx",
-                            lambda c=c, nh=nh: brainbatch_run(
-                                server.openai_base_url,
-                                nh,
-                                c,
-                                httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=c)),
-                            ),
-                            nh,
-                        )
-                    )
-                for name, fn, count in clients:
-                    rows.append(run_client(name, fn, count, lat, c))
+                clients = clients_for(
+                    server.openai_base_url, n, min(n, args.httpx_n), c, args.variants
+                )
+                runs: dict[str, list[Row]] = {}
+                for _ in range(args.repeat):  # interleaved, so noise hits every client alike
+                    for name, fn, count in clients:
+                        runs.setdefault(name, []).append(run_client(name, fn, count, lat, c))
+                for got in runs.values():
+                    got.sort(key=lambda r: r.wall_s)
+                    rows.append(got[len(got) // 2])  # the median run
                     print_row(rows, rows[-1])
         finally:
             server.stop()
@@ -267,6 +245,32 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as f:
             json.dump([r.__dict__ for r in rows], f, indent=1)
     return 0
+
+
+Client = tuple[str, Callable[[], Awaitable[float]], int]
+
+
+def clients_for(base_url: str, n: int, nh: int, c: int, variants: bool) -> list[Client]:
+    """The clients to compare at concurrency ``c`` (raw aiohttp first: the baseline)."""
+    url = base_url + "/chat/completions"
+    clients: list[Client] = [
+        ("raw aiohttp", lambda: raw_aiohttp(url, n, c), n),
+        ("brainbatch", lambda: brainbatch_run(base_url, n, c), n),
+        ("raw httpx", lambda: raw_httpx(url, nh, c), nh),
+    ]
+    if variants:
+        from httpx_aiohttp import AiohttpTransport
+
+        plain = httpx.Limits(max_connections=c, max_keepalive_connections=c)
+        clients += [
+            ("bb/httpx-aiohttp", lambda: brainbatch_run(base_url, n, c, AiohttpTransport()), n),
+            (
+                "bb/httpx",
+                lambda: brainbatch_run(base_url, nh, c, httpx.AsyncHTTPTransport(limits=plain)),
+                nh,
+            ),
+        ]
+    return clients
 
 
 def _baseline(rows: list[Row], row: Row) -> Row | None:
