@@ -1,0 +1,56 @@
+"""Driving a JupyterLab notebook the way a person does: open it, run cells, read what shows."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+KERNEL_IDLE_JS = (
+    "() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent || '')"
+)
+
+
+def open_notebook(page: Any, url: str, timeout_s: float = 60.0) -> None:
+    """Open a notebook and wait until its kernel is started and idle."""
+    page.goto(url)
+    page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=timeout_s * 1000)
+    page.wait_for_function(KERNEL_IDLE_JS, timeout=timeout_s * 1000)
+
+
+def cell(page: Any, i: int) -> Any:
+    """The i-th code cell of the open notebook."""
+    return page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-CodeCell").nth(i)
+
+
+def output(page: Any, i: int) -> Any:
+    """The output area of the i-th code cell."""
+    return cell(page, i).locator(".jp-OutputArea")
+
+
+def run_cell(page: Any, i: int) -> None:
+    """Select the i-th code cell and run it with Shift+Enter (as a person would)."""
+    c = cell(page, i)
+    c.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+
+
+def wait_cell_done(page: Any, i: int, timeout_s: float = 30.0) -> str:
+    """Wait until the i-th cell finished (its prompt shows ``[n]:``, not ``[*]:``)."""
+    prompt = cell(page, i).locator(".jp-InputArea-prompt")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text = (prompt.text_content() or "").strip()
+        if re.fullmatch(r"\[\d+\]:", text):
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"cell {i} did not finish in {timeout_s} s (prompt {text!r})")
+        time.sleep(0.1)
+
+
+def first_number(text: str, pattern: str) -> float:
+    """The number captured by ``pattern`` in ``text`` (commas removed)."""
+    m = re.search(pattern, text)
+    if m is None:
+        raise AssertionError(f"{pattern!r} not found in {text!r}")
+    return float(m.group(1).replace(",", ""))
