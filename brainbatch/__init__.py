@@ -13,6 +13,7 @@ The core (no notebook imports)::
 from __future__ import annotations
 
 from .batchapi import BatchAPIExecutor
+from .budget import BudgetGuard
 from .errors import (
     AuthenticationError,
     BrainbatchError,
@@ -28,13 +29,14 @@ from .errors import (
     StoreError,
     TransientError,
 )
+from .estimate import cost_table, estimate_requests, token_counts
 from .executors import Executor, MockExecutor, ParallelExecutor, SequentialExecutor
 from .manager import BatchManager, job_stats
 from .models import BatchJob, BatchRequest, BatchResult, BatchStatus, ProviderResponse
 from .notebook import JobHandle, estimate, jobs, resume, run, submit
 from .notebook import accessor as _accessor  # noqa: F401  (registers DataFrame.bb)
 from .notebook import plots as plot
-from .pricing import Cost, Price, cost_of, price_of, set_price
+from .pricing import Cost, Price, cost_of, list_priced_models, price_of, set_price
 from .providers import (
     AnthropicProvider,
     OpenAIProvider,
@@ -56,6 +58,7 @@ __all__ = [
     "BatchStatus",
     "BrainbatchError",
     "BudgetExceeded",
+    "BudgetGuard",
     "ConfigurationError",
     "ConnectionFailed",
     "Cost",
@@ -79,9 +82,12 @@ __all__ = [
     "TransientError",
     "__version__",
     "cost_of",
+    "cost_table",
     "estimate",
+    "estimate_requests",
     "job_stats",
     "jobs",
+    "list_priced_models",
     "plot",
     "price_of",
     "resolve_provider",
@@ -89,4 +95,5 @@ __all__ = [
     "run",
     "set_price",
     "submit",
+    "token_counts",
 ]

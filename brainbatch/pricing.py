@@ -390,7 +390,7 @@ def _all_genai_names() -> list[str]:
     names: set[str] = set()
     for provider in snapshot.providers:
         for info in provider.models:
-            if "/" in info.id or not info.id:
+            if "/" in info.id or not info.id or info.id[-1] in "-.:":
                 continue
             std = info.get_prices(now)
             if None in (getattr(std, "input_mtok", None), getattr(std, "output_mtok", None)):
