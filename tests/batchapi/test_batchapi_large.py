@@ -20,7 +20,9 @@ async def test_120k_requests_split_over_three_batches_all_come_back_by_custom_id
     )
     provider = OpenAIProvider(base_url=sim.openai_base_url)
     try:
-        results = await BatchAPIExecutor(provider, poll_interval=0.05).execute(job)
+        results = await BatchAPIExecutor(
+            provider, poll_interval=0.05, max_poll_interval=0.2
+        ).execute(job)
     finally:
         await provider.aclose()
     assert [b["n_requests"] for b in job.metadata["provider_batches"]] == [50_000, 50_000, 20_000]
