@@ -231,6 +231,10 @@ class JobRunner:
             kwargs["rpm"] = s.rpm
         if s.tpm is not None:
             kwargs["tpm"] = s.tpm
+        name = s.provider if isinstance(s.provider, str) else provider_for_model(s.model)
+        if s.mode == "realtime" and name not in (None, "sim", "simulated"):
+            # size the HTTP provider's connection pool to the executor's concurrency
+            kwargs.setdefault("max_concurrent", s.max_concurrent)
         models = {r.model for r in self.job.requests}
         return open_providers(s.provider, s.model, models, **kwargs), True
 

@@ -17,7 +17,8 @@ import brainbatch as bb
 df = pd.DataFrame({"text": [f"prompt {i}" for i in range(2000)]})
 """
 
-SLOW_JOB = 'prompt="text", model="sim", latency_ms=50, latency_sigma=0, max_concurrent=8'  # 2,000 rows at 8 x 20 rows/s: about 12.5 s if nothing stops it
+# 2,000 rows at 8 x 20 rows/s: about 12.5 s if nothing stops it
+SLOW_JOB = 'prompt="text", model="sim", latency_ms=50, latency_sigma=0, max_concurrent=8'
 
 
 def cancel_button_id(messages: list[dict[str, Any]]) -> str:
