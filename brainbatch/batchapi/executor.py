@@ -552,10 +552,18 @@ def _entries(job: BatchJob) -> list[dict[str, Any]]:
 def batch_progress(
     provider: str, entries: list[dict[str, Any]], job: BatchJob | None = None
 ) -> dict[str, Any]:
-    """What a progress display shows for a batch job.
+    """What a progress display shows for a batch job (``job.metadata["batch_progress"]``).
 
-    ``counts_live`` is False for Anthropic (its counts only move at the end): show
-    ``elapsed_s`` against ``window_s`` / ``expires_at`` there instead of a percentage.
+    Fields: ``provider``; ``batches`` (provider batches so far) and ``active`` (not yet
+    collected); ``statuses`` (provider status -> number of batches); ``submitted``
+    (requests sent); ``completed`` / ``failed`` (the provider's request counts);
+    ``counts_live`` (True when those counts move while the batch runs: OpenAI);
+    ``collected`` (results recorded in the job); ``elapsed_s`` since the first batch was
+    created; ``window_s`` (to the latest ``expires_at``), ``window_used`` (0..1) and
+    ``expires_at`` (ISO 8601, UTC); ``updated_at`` (Unix seconds).
+
+    With ``counts_live`` False (Anthropic: its counts only move when a batch ends) show
+    ``elapsed_s`` against ``window_s`` / ``expires_at``, not a percentage.
     """
     now = time.time()
     statuses: dict[str, int] = {}
