@@ -6,7 +6,8 @@ finished job, in five steps, each a method you can read (or override) on its own
 1. :meth:`JobRunner.open_provider`: the provider object (``provider=`` given as an instance, a
    name such as ``"sim"`` / ``"openai"`` / ``"anthropic"``, or chosen from the model name);
 2. :meth:`JobRunner.wrap`: the ``process_fn`` the executor calls: the provider, behind the budget
-   guard (``max_cost_usd``) and the response cache (``cache``);
+   guard (``max_cost_usd``; a native batch's worst case is checked before uploading) and the
+   response cache (``cache``);
 3. :meth:`JobRunner.make_executor`: ``BatchAPIExecutor`` for ``mode="batch"``,
    ``SequentialExecutor`` when ``delay`` is given, else ``ParallelExecutor(max_concurrent)``;
 4. :meth:`JobRunner.execute_journaled`: the executor runs with results written to the store
@@ -28,7 +29,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from .errors import ConfigurationError, InputError
+from .budget import BudgetGuard
+from .errors import ConfigurationError, InputError, StopJob
+from .estimate import PriceModel
 from .executors import Executor, ParallelExecutor, ProcessFn, SequentialExecutor
 from .models import BatchJob, BatchRequest, BatchStatus, ProviderResponse
 from .providers.base import Provider
@@ -211,6 +214,8 @@ class JobRunner:
         self.store = store
         self.provider: Provider | None = None
         self.executor: Executor | None = None
+        self.budget: BudgetGuard | None = None
+        """The budget guard of this run (``max_cost_usd``), for its counters."""
 
     def __repr__(self) -> str:
         return f"JobRunner(job={self.job.job_id!r}, settings={self.settings!r})"
@@ -251,10 +256,16 @@ class JobRunner:
         """
         s = self.settings
         if s.mode == "batch":  # the batch executor sends through the provider itself
+            if s.max_cost_usd is not None:
+                self.budget = BudgetGuard(s.max_cost_usd, already_spent_usd=self.job.paid_usd)
+                self.budget.check_before_submit(
+                    list(self.job.iter_pending()), price_model=price_model_of(provider)
+                )
             return None
         fn: ProcessFn = provider
         if s.max_cost_usd is not None:
-            fn = wrap_budget(fn, self.job, s.max_cost_usd)
+            self.budget = BudgetGuard(s.max_cost_usd, already_spent_usd=self.job.paid_usd)
+            fn = self.budget.wrap(fn, price_model=price_model_of(provider))
         if self.store is not None and s.cache is not False:
             fn = await wrap_cache(fn, self.store, provider, self.job, s.cache)
         return fn
@@ -306,6 +317,8 @@ class JobRunner:
             self.executor = self.make_executor(provider)
             self.job.metadata.setdefault("mode", self.settings.mode)
             await self.execute_journaled(self.executor, fn)
+        except StopJob as exc:  # e.g. a native batch over budget: refused before uploading
+            self._stopped(exc)
         except Exception as exc:
             self._failed(exc)
             raise
@@ -313,6 +326,15 @@ class JobRunner:
             if owned and hasattr(provider, "aclose"):
                 await provider.aclose()
         return self.job
+
+    def _stopped(self, exc: StopJob) -> None:
+        """A StopJob before the executor ran: end the job as executors do (no raise)."""
+        job = self.job
+        job.status = BatchStatus(exc.job_status)
+        job.error = str(exc)
+        job.completed_at = datetime.now(UTC)
+        if self.store is not None:
+            self.store.update_status(job)
 
     def _failed(self, exc: BaseException) -> None:
         """The job could not run (bad configuration, a bug): mark it failed, keep results."""
@@ -383,11 +405,11 @@ def open_providers(
     return resolve_provider(provider, model, **kwargs)
 
 
-def wrap_budget(fn: ProcessFn, job: BatchJob, max_cost_usd: float) -> ProcessFn:
-    """``fn`` behind ``brainbatch.budget.BudgetGuard`` (extension point until it lands)."""
-    raise ConfigurationError(
-        "max_cost_usd needs brainbatch.budget, which is not available in this build"
-    )
+def price_model_of(provider: Any) -> PriceModel:
+    """How a provider's request models map to priced models (the simulator's ``sim`` ->
+    its ``model``); None: each request's own model."""
+    mapping = getattr(provider, "price_model", None)
+    return mapping if callable(mapping) else None
 
 
 async def wrap_cache(

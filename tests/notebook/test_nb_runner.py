@@ -197,3 +197,42 @@ def test_realtime_mode_over_http_on_the_simulated_server(prompts: Prompts, sim: 
     )
     assert (out.status == "success").all()
     assert (out.input_tokens > 0).all()
+
+
+def test_max_cost_stops_the_job_within_budget_and_keeps_results(prompts: Prompts) -> None:
+    limit = 0.002  # about half of what 300 answers of at most 20 tokens cost
+    job = bb.submit(
+        prompts(300),
+        prompt="text",
+        model="sim",
+        params={"max_tokens": 20},
+        latency_ms=1,
+        max_cost_usd=limit,
+    )
+    out = job.result(timeout=60)
+    assert job.status == BatchStatus.CANCELLED
+    assert "max_cost_usd" in (job.job.error or "")
+    assert 0 < (out.status == "success").sum() < 300
+    assert (out.status == "cancelled").sum() > 0
+    assert out.paid_usd.sum() <= limit
+
+
+def test_native_batch_over_budget_is_refused_before_uploading(
+    prompts: Prompts, sim: SimServer
+) -> None:
+    job = bb.submit(
+        prompts(50),
+        prompt="text",
+        model="gpt-4o",
+        provider="openai",
+        mode="batch",
+        base_url=sim.openai_base_url,
+        api_key="sk-test",
+        poll_interval=0.05,
+        max_cost_usd=0.0001,
+    )
+    out = job.result(timeout=60)
+    assert job.status == BatchStatus.CANCELLED
+    assert "Nothing was uploaded" in (job.job.error or "")
+    assert (out.status == "cancelled").all()
+    assert sim.count("/v1/files") == 0
