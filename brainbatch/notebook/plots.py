@@ -134,8 +134,8 @@ def _usd(value: float) -> str:
         return "n/a"
     if value == 0:
         return "$0"
-    if abs(value) < 0.01:
-        return f"${value:.5f}"
+    if abs(value) < 1:
+        return f"${value:.3g}"
     return f"${value:,.2f}"
 
 
@@ -404,13 +404,13 @@ def savings_table(
 
     * ``results``: the tokens each model actually used (``model``, ``input_tokens``,
       ``output_tokens``) are priced both ways.
-    * ``estimate``: a table from ``bb.estimate`` (or any frame with ``model`` and input/output
-      token columns; see below) priced both ways.
+    * ``estimate``: the table ``bb.estimate`` returns (its expected output tokens), or any
+      frame with ``model`` and input/output token columns, priced both ways.
     * ``models``: price the same tokens as these models instead (what-if), all tokens pooled.
 
-    Token columns are ``input_tokens`` / ``output_tokens``, or ``est_input_tokens`` /
-    ``est_output_tokens``. Returns one row per (source, model) with ``realtime_usd``,
-    ``batch_usd``, ``saving_usd`` and ``saving_pct``.
+    Token columns are ``input_tokens`` (or ``est_input_tokens``) and ``output_tokens`` (or
+    ``output_tokens_expected``, ``est_output_tokens``). Returns one row per (source, model)
+    with ``realtime_usd``, ``batch_usd``, ``saving_usd`` and ``saving_pct``.
     """
     if results is None and estimate is None:
         raise InputError("savings: give results=..., estimate=..., or both")
@@ -455,18 +455,31 @@ def savings_table(
     return table
 
 
+_INPUT_COLUMNS = ("input_tokens", "est_input_tokens")
+_OUTPUT_COLUMNS = ("output_tokens", "output_tokens_expected", "est_output_tokens")
+
+
 def _tokens_by_model(frame: Any, source: str, where: str) -> pd.DataFrame:
+    """Input/output tokens summed per model, from a results frame or an estimate table.
+
+    An estimate table from ``bb.estimate`` has one row per (model, mode) with the same tokens
+    in each mode, and ``"(all)"`` totals: one mode is kept and the totals are dropped.
+    """
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"{where}: expected a DataFrame, got {type(frame).__name__}")
-    inp_col = next((c for c in ("input_tokens", "est_input_tokens") if c in frame.columns), None)
-    out_col = next((c for c in ("output_tokens", "est_output_tokens") if c in frame.columns), None)
-    needed = ["model", inp_col or "input_tokens", out_col or "output_tokens"]
-    _require(frame, needed, where)
+    inp_col = next((c for c in _INPUT_COLUMNS if c in frame.columns), _INPUT_COLUMNS[0])
+    out_col = next((c for c in _OUTPUT_COLUMNS if c in frame.columns), _OUTPUT_COLUMNS[0])
+    _require(frame, ["model", inp_col, out_col], where)
+    if "mode" in frame.columns and len(frame):
+        modes = frame["mode"].astype("string")
+        keep = "realtime" if (modes == "realtime").any() else modes.iloc[0]
+        frame = frame[modes == keep]
+        frame = frame[frame["model"].astype("string") != "(all)"]
     table = pd.DataFrame(
         {
             "model": frame["model"].astype("string").fillna("(none)"),
-            "input_tokens": _numeric(frame[needed[1]]).fillna(0.0),
-            "output_tokens": _numeric(frame[needed[2]]).fillna(0.0),
+            "input_tokens": _numeric(frame[inp_col]).fillna(0.0),
+            "output_tokens": _numeric(frame[out_col]).fillna(0.0),
         }
     )
     summed = table.groupby("model", sort=True)[["input_tokens", "output_tokens"]].sum()

@@ -69,3 +69,33 @@ def test_accessor_plots_are_the_bb_plot_functions(results: pd.DataFrame, name: s
     direct = getattr(bb.plot, name)(results)
     assert isinstance(fig, Figure)
     assert [ax.get_title() for ax in fig.axes] == [ax.get_title() for ax in direct.axes]
+
+
+@pytest.fixture
+def prompts() -> pd.DataFrame:
+    return pd.DataFrame({"text": ["first prompt", "second prompt", "third prompt"]})
+
+
+RUN = {"prompt": "Answer: {text}", "model": "sim", "store": False, "progress": "none"}
+
+
+def test_accessor_run_is_bb_run(prompts: pd.DataFrame) -> None:
+    via_accessor = prompts.bb.run(**RUN, latency_ms=0)
+    direct = bb.run(prompts, **RUN, latency_ms=0)
+    assert via_accessor["response"].tolist() == direct["response"].tolist()
+
+
+def test_accessor_submit_returns_a_job_handle(prompts: pd.DataFrame) -> None:
+    job = prompts.bb.submit(**RUN, latency_ms=0)
+    assert isinstance(job, bb.JobHandle)
+    assert job.result(timeout=30)["status"].tolist() == ["success"] * 3
+
+
+def test_accessor_estimate_is_bb_estimate(prompts: pd.DataFrame) -> None:
+    via_accessor = prompts.bb.estimate(prompt="{text}", model="gpt-4o-mini")
+    pd.testing.assert_frame_equal(via_accessor, bb.estimate(prompts, "{text}", "gpt-4o-mini"))
+
+
+def test_accessor_run_checks_rows_before_sending(prompts: pd.DataFrame) -> None:
+    with pytest.raises(bb.InputError, match="'missing'"):
+        prompts.bb.run(prompt="{missing}", model="sim", store=False, progress="none")

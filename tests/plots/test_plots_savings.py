@@ -86,3 +86,15 @@ def test_savings_without_token_columns_names_them(results: pd.DataFrame) -> None
 def test_savings_refuses_an_empty_model_list(results: pd.DataFrame) -> None:
     with pytest.raises(bb.InputError, match="models"):
         bb.plot.savings(results, models=[])
+
+
+def test_savings_of_a_bb_estimate_matches_its_expected_costs() -> None:
+    prompts = pd.DataFrame({"text": ["Summarise the plot of Hamlet.", "What is 2 + 2?"] * 3})
+    prompts["model"] = ["gpt-4o-mini", "gpt-4o"] * 3
+    estimate = bb.estimate(prompts, prompt="{text}", model="col:model")
+    table = savings_table(estimate=estimate).set_index("model")
+    expected = estimate[estimate["model"] != "(all)"].pivot(
+        index="model", columns="mode", values="cost_expected_usd"
+    )
+    assert table["realtime_usd"].to_dict() == pytest.approx(expected["realtime"].to_dict())
+    assert table["batch_usd"].to_dict() == pytest.approx(expected["batch"].to_dict())
