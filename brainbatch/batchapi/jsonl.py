@@ -61,8 +61,10 @@ class BatchLimits:
     provider: str = "provider"
 
 
-OPENAI_LIMITS = BatchLimits(50_000, 200 * 1024 * 1024, None, "OpenAI")
-ANTHROPIC_LIMITS = BatchLimits(100_000, 256 * 1024 * 1024, _ANTHROPIC_ID, "Anthropic")
+# Sizes in decimal megabytes (the stricter reading of "200 MB" / "256 MB"); Anthropic's
+# leaves room for the ``{"requests":[...]}`` wrapper around the requests.
+OPENAI_LIMITS = BatchLimits(50_000, 200_000_000, None, "OpenAI")
+ANTHROPIC_LIMITS = BatchLimits(100_000, 256_000_000 - 64, _ANTHROPIC_ID, "Anthropic")
 
 
 def custom_id_of(request: BatchRequest) -> str:
