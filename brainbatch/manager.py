@@ -6,10 +6,13 @@ import math
 import statistics
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
 from .models import BatchJob, BatchRequest, BatchResult, BatchStatus, ProgressCallback
+
+if TYPE_CHECKING:
+    from .store import JobStore
 
 __all__ = ["BatchManager", "job_stats"]
 
@@ -61,13 +64,20 @@ class BatchManager:
 
     ``cancel()`` is safe to call from any thread, e.g. from a widget's click handler while the
     job runs on another thread's event loop.
+
+    With a ``store`` (a :class:`brainbatch.store.JobStore`), :meth:`create_batch` also stores
+    each job and journals it (results and status changes reach the file within the store's
+    ``flush_interval``, whatever runs the job), and :meth:`get_job` / :meth:`list_jobs` reload
+    jobs created by earlier processes. Without one (the default) everything stays in memory.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, store: JobStore | None = None) -> None:
         self._jobs: dict[str, BatchJob] = {}
+        self.store = store
 
     def __repr__(self) -> str:
-        return f"BatchManager(jobs={len(self._jobs)})"
+        where = "" if self.store is None else f", store={str(self.store.path)!r}"
+        return f"BatchManager(jobs={len(self._jobs)}{where})"
 
     def create_batch(
         self,
@@ -85,6 +95,9 @@ class BatchManager:
             if not isinstance(r, BatchRequest):
                 raise InputError(f"requests[{i}] is a {type(r).__name__}, not a BatchRequest")
         job = BatchJob(reqs, progress_callback=progress_callback, metadata=dict(metadata or {}))
+        if self.store is not None:
+            self.store.create_job(job)
+            self.store.journal(job)
         self._jobs[job.job_id] = job
         return job
 
@@ -94,17 +107,21 @@ class BatchManager:
         return job
 
     def get_job(self, job_id: str) -> BatchJob | None:
-        """The job, or None for an unknown id."""
-        return self._jobs.get(job_id)
+        """The job, or None for an unknown id (with a store: loaded from it if stored there)."""
+        job = self._jobs.get(job_id)
+        if job is None and self.store is not None and self.store.has_job(job_id):
+            job = self.add_job(self.store.load_job(job_id))
+            self.store.journal(job)
+        return job
 
     def get_status(self, job_id: str) -> BatchStatus | None:
         """The job's status, or None for an unknown id."""
-        job = self._jobs.get(job_id)
+        job = self.get_job(job_id)
         return None if job is None else job.status
 
     def get_results(self, job_id: str) -> list[BatchResult] | None:
         """The job's results so far (arrival order), or None for an unknown id."""
-        job = self._jobs.get(job_id)
+        job = self.get_job(job_id)
         return None if job is None else list(job.results)
 
     def cancel(self, job_id: str) -> bool:
@@ -112,7 +129,7 @@ class BatchManager:
 
         Returns False for an unknown id or a job that already ended.
         """
-        job = self._jobs.get(job_id)
+        job = self.get_job(job_id)
         if job is None or job.is_complete:
             return False
         job.request_cancel()
@@ -120,10 +137,15 @@ class BatchManager:
         job.error = job.error or "cancelled"
         if job.completed_at is None and job.started_at is None:
             job.completed_at = datetime.now(UTC)
+        self._persist(job)
         return True
 
     def list_jobs(self, status_filter: BatchStatus | str | None = None) -> list[BatchJob]:
         """Jobs in creation order, optionally only those with one status."""
+        if self.store is not None:
+            for row in self.store.list_jobs():
+                if row["job_id"] not in self._jobs:
+                    self.get_job(row["job_id"])
         jobs = sorted(self._jobs.values(), key=lambda j: j.created_at)
         if status_filter is None:
             return jobs
@@ -132,7 +154,7 @@ class BatchManager:
 
     def get_job_stats(self, job_id: str) -> dict[str, Any] | None:
         """See :func:`job_stats`; None for an unknown id."""
-        job = self._jobs.get(job_id)
+        job = self.get_job(job_id)
         return None if job is None else job_stats(job)
 
     def estimate_completion_time(self, job_id: str, avg_ms: float | None = None) -> datetime | None:
@@ -143,7 +165,7 @@ class BatchManager:
         extrapolates the throughput observed so far. None for an unknown id, or when there is
         nothing to go on yet (no result and no ``avg_ms``). A finished job returns its end time.
         """
-        job = self._jobs.get(job_id)
+        job = self.get_job(job_id)
         if job is None:
             return None
         if job.is_complete and job.completed_at is not None:
@@ -164,7 +186,7 @@ class BatchManager:
         self, job_id: str, status: BatchStatus | str, error_msg: str | None = None
     ) -> bool:
         """Set a job's status (and error message); sets started/completed times as fitting."""
-        job = self._jobs.get(job_id)
+        job = self.get_job(job_id)
         if job is None:
             return False
         new = BatchStatus(status)
@@ -176,9 +198,14 @@ class BatchManager:
             job.completed_at = now
         if error_msg is not None:
             job.error = error_msg
+        self._persist(job)
         return True
+
+    def _persist(self, job: BatchJob) -> None:
+        if self.store is not None and self.store.has_job(job.job_id):
+            self.store.update_status(job)
 
     def add_result(self, job_id: str, result: BatchResult) -> bool:
         """Record a result; False for an unknown job, unknown request or a repeated result."""
-        job = self._jobs.get(job_id)
+        job = self.get_job(job_id)
         return False if job is None else job.add_result(result)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import operator
 import re
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -16,12 +18,13 @@ __all__ = [
     "body_hash",
     "canonical_json",
     "dumps",
+    "insert_cache",
+    "insert_results",
     "request_from_row",
     "request_row_body",
     "response_from_json",
     "response_to_json",
-    "result_from_json",
-    "result_to_json",
+    "result_from_row",
     "scrub",
 ]
 
@@ -121,24 +124,93 @@ def request_from_row(request_id: str, custom_id: str | None, body: str) -> Batch
     )
 
 
-_RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(BatchResult))
+_RESULT_FIELD_SET = frozenset(f.name for f in dataclasses.fields(BatchResult))
 _RESPONSE_FIELDS = tuple(f.name for f in dataclasses.fields(ProviderResponse))
 
 
-def result_to_json(result: BatchResult) -> str:
-    """All fields of a result as JSON; error text and metadata scrubbed of secrets."""
-    d = {name: getattr(result, name) for name in _RESULT_FIELDS}
-    if d["error"]:
-        d["error"] = scrub(d["error"])
-    if d["metadata"] is not None:
-        d["metadata"] = scrub(d["metadata"])
-    return dumps(d)
+#: The result fields kept in ``results.data`` (a JSON array, in this order; the store's ``meta``
+#: table records the order it was written with). status, cached and cost_usd have columns;
+#: request_id and custom_id come from the request row; metadata is the request's own.
+RESULT_FIELDS = (
+    "result",
+    "processing_time_ms",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "attempts",
+    "error",
+    "error_type",
+    "finish_reason",
+    "model",
+    "provider_request_id",
+    "price_source",
+    "completed_at",
+)
+_result_row = operator.attrgetter("status", "cached", "cost_usd", *RESULT_FIELDS)
+_ERROR_AT = 3 + RESULT_FIELDS.index("error")
+
+_INSERT_RESULTS = (
+    "INSERT OR IGNORE INTO results(job, seq, status, cached, cost_usd, data)"
+    " SELECT ?1, value->>0, value->>1, value->>2, value->>3, value->'$[4]' FROM json_each(?2)"
+)
+_INSERT_CACHE = (
+    "INSERT OR IGNORE INTO cache(key, namespace, body_hash, response, created_at)"
+    " SELECT value->>0, value->>1, value->>2, json_remove(value->'$[3]', '$.latency_ms',"
+    " '$.cached'), value->>4 FROM json_each(?1)"
+)
+_FAST = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
-def result_from_json(data: str) -> BatchResult:
-    """Rebuild a result; unknown fields (from a newer brainbatch) are ignored."""
-    d = orjson.loads(data)
-    return BatchResult(**{k: v for k, v in d.items() if k in _RESULT_FIELDS})
+def _result_record(seq: int, result: BatchResult) -> tuple[Any, ...]:
+    row = _result_row(result)
+    if row[_ERROR_AT]:
+        row = (*row[:_ERROR_AT], scrub(row[_ERROR_AT]), *row[_ERROR_AT + 1 :])
+    return (seq, row[0], row[1], row[2], row[3:])
+
+
+def insert_results(
+    conn: sqlite3.Connection, job_num: int, results: Sequence[tuple[int, BatchResult]]
+) -> None:
+    """Insert ``(seq, result)`` pairs of one job (the first result per request wins).
+
+    The rows travel as one JSON array that SQLite unpacks (``json_each``): one call into
+    SQLite per group instead of one per row, which matters on the journal thread, where each
+    call gives up the GIL and has to take it back from a busy event loop.
+    """
+    if not results:
+        return
+    records = [_result_record(seq, r) for seq, r in results]
+    conn.execute(
+        _INSERT_RESULTS, (job_num, orjson.dumps(records, option=_FAST, default=str).decode())
+    )
+
+
+def result_from_row(
+    request: BatchRequest,
+    status: str,
+    cached: int,
+    cost_usd: float | None,
+    data: str,
+    fields: Sequence[str] = RESULT_FIELDS,
+) -> BatchResult:
+    """Rebuild a result from its row and its request."""
+    values = dict(zip(fields, orjson.loads(data), strict=False))
+    kept = {k: v for k, v in values.items() if k in _RESULT_FIELD_SET}
+    return BatchResult(
+        request_id=request.id,
+        custom_id=request.custom_id,
+        status=status,
+        cached=bool(cached),
+        cost_usd=cost_usd,
+        metadata=request.metadata,
+        **kept,
+    )
+
+
+def insert_cache(conn: sqlite3.Connection, entries: Sequence[tuple[Any, ...]]) -> None:
+    """Insert cache entries ``(key, namespace, body_hash, ProviderResponse, created_at)``."""
+    if entries:
+        conn.execute(_INSERT_CACHE, (orjson.dumps(entries, option=_FAST, default=str).decode(),))
 
 
 def response_to_json(response: ProviderResponse) -> str:

@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 
 from ..errors import StoreError
+from ._codec import RESULT_FIELDS
 
 __all__ = ["APPLICATION_ID", "ENV_VAR", "SCHEMA_VERSION", "connect", "default_store_path"]
 
@@ -29,7 +30,8 @@ _MARKER = "brainbatch-store"
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE jobs (
-    id           TEXT PRIMARY KEY,
+    num          INTEGER PRIMARY KEY,
+    id           TEXT NOT NULL UNIQUE,
     name         TEXT UNIQUE,
     status       TEXT NOT NULL,
     error        TEXT,
@@ -42,38 +44,35 @@ CREATE TABLE jobs (
     metadata     TEXT NOT NULL
 );
 CREATE TABLE requests (
-    job_id     TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    job        INTEGER NOT NULL REFERENCES jobs(num) ON DELETE CASCADE,
     seq        INTEGER NOT NULL,
     request_id TEXT NOT NULL,
     custom_id  TEXT,
     body_hash  TEXT NOT NULL,
     body       TEXT NOT NULL,
-    PRIMARY KEY (job_id, seq)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX requests_by_id ON requests(job_id, request_id);
+    PRIMARY KEY (job, seq)
+);
 CREATE TABLE results (
-    job_id       TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-    request_id   TEXT NOT NULL,
-    custom_id    TEXT,
-    status       TEXT NOT NULL,
-    cached       INTEGER NOT NULL,
-    cost_usd     REAL,
-    completed_at REAL NOT NULL,
-    data         TEXT NOT NULL,
-    PRIMARY KEY (job_id, request_id)
-) WITHOUT ROWID;
+    job      INTEGER NOT NULL REFERENCES jobs(num) ON DELETE CASCADE,
+    seq      INTEGER NOT NULL,
+    status   TEXT NOT NULL,
+    cached   INTEGER NOT NULL,
+    cost_usd REAL,
+    data     TEXT NOT NULL,
+    PRIMARY KEY (job, seq)
+);
 CREATE TABLE provider_batches (
-    job_id        TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-    position      INTEGER NOT NULL,
-    batch_id      TEXT NOT NULL,
-    provider      TEXT,
-    status        TEXT,
-    input_file_id TEXT,
+    job            INTEGER NOT NULL REFERENCES jobs(num) ON DELETE CASCADE,
+    position       INTEGER NOT NULL,
+    batch_id       TEXT NOT NULL,
+    provider       TEXT,
+    status         TEXT,
+    input_file_id  TEXT,
     output_file_id TEXT,
-    error_file_id TEXT,
-    data          TEXT NOT NULL,
-    updated_at    TEXT NOT NULL,
-    PRIMARY KEY (job_id, batch_id)
+    error_file_id  TEXT,
+    data           TEXT NOT NULL,
+    updated_at     TEXT NOT NULL,
+    PRIMARY KEY (job, position)
 );
 CREATE TABLE cache (
     key        TEXT PRIMARY KEY,
@@ -81,7 +80,7 @@ CREATE TABLE cache (
     body_hash  TEXT NOT NULL,
     response   TEXT NOT NULL,
     created_at REAL NOT NULL
-) WITHOUT ROWID;
+);
 """
 
 
@@ -203,7 +202,11 @@ def _create_schema(conn: sqlite3.Connection, path: Path) -> None:
                 conn.execute(stmt)
         conn.executemany(
             "INSERT INTO meta(key, value) VALUES (?, ?)",
-            [("schema", _MARKER), ("version", str(SCHEMA_VERSION))],
+            [
+                ("schema", _MARKER),
+                ("version", str(SCHEMA_VERSION)),
+                ("result_fields", ",".join(RESULT_FIELDS)),
+            ],
         )
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import sqlite3
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import orjson
 
@@ -56,21 +57,21 @@ def _batch_id(batch: Mapping[str, Any], position: int) -> str:
     return f"#{position}"
 
 
-def write_metadata(conn: sqlite3.Connection, job_id: str, metadata: Mapping[str, Any]) -> None:
+def write_metadata(conn: sqlite3.Connection, job_num: int, metadata: Mapping[str, Any]) -> None:
     """Store a job's metadata; ``provider_batches`` (a list of dicts) goes to its own table."""
     meta = dict(metadata)
     batches = meta.pop("provider_batches", None) or []
     conn.execute(
-        "UPDATE jobs SET metadata=?, updated_at=? WHERE id=?",
-        (_codec.dumps(_codec.scrub(meta)), _now(), job_id),
+        "UPDATE jobs SET metadata=?, updated_at=? WHERE num=?",
+        (_codec.dumps(_codec.scrub(meta)), _now(), job_num),
     )
-    conn.execute("DELETE FROM provider_batches WHERE job_id=?", (job_id,))
+    conn.execute("DELETE FROM provider_batches WHERE job=?", (job_num,))
     rows = []
     for pos, raw in enumerate(batches):
         b = _codec.scrub(dict(raw)) if isinstance(raw, Mapping) else {"value": str(raw)}
         rows.append(
             (
-                job_id,
+                job_num,
                 pos,
                 _batch_id(b, pos),
                 b.get("provider"),
@@ -83,7 +84,7 @@ def write_metadata(conn: sqlite3.Connection, job_id: str, metadata: Mapping[str,
             )
         )
     conn.executemany(
-        "INSERT INTO provider_batches(job_id, position, batch_id, provider, status, input_file_id,"
+        "INSERT INTO provider_batches(job, position, batch_id, provider, status, input_file_id,"
         " output_file_id, error_file_id, data, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
@@ -119,7 +120,7 @@ class JobStore:
 
     def __init__(
         self,
-        path: str | Path | None = None,
+        path: str | os.PathLike[str] | None = None,
         *,
         flush_interval: float = 0.1,
         flush_size: int = 64,
@@ -134,6 +135,7 @@ class JobStore:
         self._conn = connect(self.path, busy_timeout)
         self._lock = threading.RLock()
         self._writer = Writer(self.path, busy_timeout, flush_interval, flush_size)
+        self._journals: weakref.WeakValueDictionary[str, Journal] = weakref.WeakValueDictionary()
         self._closed = False
         _OPEN_STORES.add(self)
 
@@ -200,7 +202,7 @@ class JobStore:
             raise InputError(f"job name must be a non-empty string, got {name!r}")
         now = _now()
         reqs = [
-            (job.job_id, i, r.id, r.custom_id, _codec.body_hash(r), _codec.request_row_body(r))
+            (i, r.id, r.custom_id, _codec.body_hash(r), _codec.request_row_body(r))
             for i, r in enumerate(job.requests)
         ]
 
@@ -214,7 +216,7 @@ class JobStore:
                     )
             if conn.execute("SELECT 1 FROM jobs WHERE id=?", (job.job_id,)).fetchone():
                 raise StoreError(f"job {job.job_id} is already in {self.path}")
-            conn.execute(
+            num = conn.execute(
                 "INSERT INTO jobs(id, name, status, error, total, created_at, updated_at,"
                 " started_at, completed_at, spec, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -230,14 +232,17 @@ class JobStore:
                     _codec.dumps(_codec.scrub(dict(spec or {}))),
                     "{}",
                 ),
-            )
+            ).lastrowid
             conn.executemany(
-                "INSERT INTO requests(job_id, seq, request_id, custom_id, body_hash, body)"
-                " VALUES (?,?,?,?,?,?)",
+                "INSERT INTO requests(job, seq, request_id, custom_id, body_hash, body)"
+                f" VALUES ({int(num or 0)},?,?,?,?,?)",
                 reqs,
             )
-            _insert_results(conn, job.job_id, job.results)
-            write_metadata(conn, job.job_id, job.metadata)
+            seq_of = seq_index(job)
+            _codec.insert_results(
+                conn, int(num or 0), [(seq_of[r.request_id], r) for r in job.results]
+            )
+            write_metadata(conn, int(num or 0), job.metadata)
 
         self._write(insert)
         return job
@@ -261,9 +266,12 @@ class JobStore:
             except StoreError:  # another process created it in between
                 if self.find_job(name) is None:
                     raise
-        stored = self.load_job(name)
-        _check_same_requests(stored, job, name)
-        return stored
+        num, _ = self._resolve(name)
+        stored_rows = self._read(
+            "SELECT custom_id, body_hash FROM requests WHERE job=? ORDER BY seq", (num,)
+        )
+        _check_same_requests(stored_rows, job, name)
+        return self.load_job(name)
 
     def find_job(self, name: str) -> str | None:
         """The id of the job called ``name``, or None."""
@@ -275,20 +283,28 @@ class JobStore:
         """True if a job with this id or name is stored."""
         return self._resolve(job_id_or_name, missing_ok=True) is not None
 
-    def _resolve(self, job_id_or_name: str, missing_ok: bool = False) -> str | None:
+    @overload
+    def _resolve(self, job_id_or_name: str) -> tuple[int, str]: ...
+    @overload
+    def _resolve(self, job_id_or_name: str, missing_ok: bool) -> tuple[int, str] | None: ...
+
+    def _resolve(self, job_id_or_name: str, missing_ok: bool = False) -> tuple[int, str] | None:
+        """(row number, job id) of a job given by id or name."""
         with self._lock:
             row = (
                 self._sql()
                 .execute(
-                    "SELECT id FROM jobs WHERE id=? UNION ALL SELECT id FROM jobs WHERE name=?"
-                    " LIMIT 1",
+                    "SELECT num, id FROM jobs WHERE id=? UNION ALL"
+                    " SELECT num, id FROM jobs WHERE name=? LIMIT 1",
                     (job_id_or_name, job_id_or_name),
                 )
                 .fetchone()
             )
-        if row is None and not missing_ok:
+        if row is None:
+            if missing_ok:
+                return None
             raise JobNotFound(f"no job with id or name {job_id_or_name!r} in {self.path}")
-        return None if row is None else str(row[0])
+        return int(row[0]), str(row[1])
 
     def load_job(self, job_id_or_name: str) -> BatchJob:
         """Rebuild a stored job: requests in order, results, status, metadata.
@@ -300,26 +316,26 @@ class JobStore:
         Raises:
             JobNotFound: (a :class:`StoreError` and ``KeyError``) for an unknown id or name.
         """
-        job_id = self._resolve(job_id_or_name)
+        num, job_id = self._resolve(job_id_or_name)
         with self._lock:
             conn = self._sql()
             conn.execute("BEGIN")
             try:
                 row = conn.execute(
                     "SELECT status, error, created_at, started_at, completed_at, metadata, name"
-                    " FROM jobs WHERE id=?",
-                    (job_id,),
+                    " FROM jobs WHERE num=?",
+                    (num,),
                 ).fetchone()
                 reqs = conn.execute(
-                    "SELECT request_id, custom_id, body FROM requests WHERE job_id=? ORDER BY seq",
-                    (job_id,),
+                    "SELECT request_id, custom_id, body FROM requests WHERE job=? ORDER BY seq",
+                    (num,),
                 ).fetchall()
                 results = conn.execute(
-                    "SELECT data FROM results WHERE job_id=? ORDER BY completed_at", (job_id,)
+                    "SELECT seq, status, cached, cost_usd, data FROM results WHERE job=?",
+                    (num,),
                 ).fetchall()
                 batches = conn.execute(
-                    "SELECT data FROM provider_batches WHERE job_id=? ORDER BY position",
-                    (job_id,),
+                    "SELECT data FROM provider_batches WHERE job=? ORDER BY position", (num,)
                 ).fetchall()
             finally:
                 conn.execute("COMMIT")
@@ -329,24 +345,34 @@ class JobStore:
             metadata["provider_batches"] = [orjson.loads(b[0]) for b in batches]
         if name is not None:
             metadata.setdefault("job_name", name)
-        job = BatchJob(
-            [_codec.request_from_row(*r) for r in reqs],
-            job_id=str(job_id),
+        requests = [_codec.request_from_row(*r) for r in reqs]
+        fields = self._result_fields()
+        loaded = [
+            _codec.result_from_row(requests[seq], st, cached, cost, data, fields)
+            for seq, st, cached, cost, data in results
+        ]
+        loaded.sort(key=lambda r: r.completed_at)
+        return BatchJob(
+            requests,
+            job_id=job_id,
             status=BatchStatus(status),
-            results=[_codec.result_from_json(r[0]) for r in results],
+            results=loaded,
             created_at=_dt(created) or datetime.now(UTC),
             started_at=_dt(started),
             completed_at=_dt(completed),
             metadata=metadata,
             error=error,
         )
-        return job
+
+    def _result_fields(self) -> tuple[str, ...]:
+        rows = self._read("SELECT value FROM meta WHERE key='result_fields'", ())
+        return tuple(rows[0][0].split(",")) if rows else _codec.RESULT_FIELDS
 
     def job_spec(self, job_id_or_name: str) -> dict[str, Any]:
         """The (scrubbed) settings stored with the job by :meth:`create_job`."""
-        job_id = self._resolve(job_id_or_name)
+        num, _ = self._resolve(job_id_or_name)
         with self._lock:
-            row = self._sql().execute("SELECT spec FROM jobs WHERE id=?", (job_id,)).fetchone()
+            row = self._sql().execute("SELECT spec FROM jobs WHERE num=?", (num,)).fetchone()
         spec: dict[str, Any] = orjson.loads(row[0])
         return spec
 
@@ -363,28 +389,28 @@ class JobStore:
             conn.execute("BEGIN")
             try:
                 jobs = conn.execute(
-                    "SELECT id, name, status, total, created_at, updated_at, error FROM jobs"
-                    " ORDER BY created_at, rowid"
+                    "SELECT num, id, name, status, total, created_at, updated_at, error FROM jobs"
+                    " ORDER BY created_at, num"
                 ).fetchall()
                 counts = {
                     r[0]: r[1:]
                     for r in conn.execute(
-                        "SELECT job_id, count(*), total(status='success'), total(cached),"
+                        "SELECT job, count(*), total(status='success'), total(cached),"
                         " total(CASE WHEN cost_usd = cost_usd THEN cost_usd END),"
                         " total(CASE WHEN cached = 0 AND cost_usd = cost_usd THEN cost_usd END)"
-                        " FROM results GROUP BY job_id"
+                        " FROM results GROUP BY job"
                     )
                 }
                 nbatches = dict(
                     conn.execute(
-                        "SELECT job_id, count(*) FROM provider_batches GROUP BY job_id"
+                        "SELECT job, count(*) FROM provider_batches GROUP BY job"
                     ).fetchall()
                 )
             finally:
                 conn.execute("COMMIT")
         out = []
-        for job_id, name, status, total, created, updated, error in jobs:
-            done, ok, cached, cost, paid = counts.get(job_id, (0, 0.0, 0.0, 0.0, 0.0))
+        for num, job_id, name, status, total, created, updated, error in jobs:
+            done, ok, cached, cost, paid = counts.get(num, (0, 0.0, 0.0, 0.0, 0.0))
             out.append(
                 {
                     "job_id": job_id,
@@ -401,7 +427,7 @@ class JobStore:
                     "created_at": _dt(created),
                     "updated_at": _dt(updated),
                     "error": error,
-                    "provider_batches": nbatches.get(job_id, 0),
+                    "provider_batches": nbatches.get(num, 0),
                 }
             )
         return out
@@ -424,7 +450,8 @@ class JobStore:
             )
             if cur.rowcount == 0:
                 raise JobNotFound(f"job {job.job_id} is not in {self.path}; create_job() first")
-            write_metadata(conn, job.job_id, job.metadata)
+            num = conn.execute("SELECT num FROM jobs WHERE id=?", (job.job_id,)).fetchone()[0]
+            write_metadata(conn, num, job.metadata)
 
         self._write(update)
 
@@ -451,21 +478,14 @@ class JobStore:
 
     def provider_batches(self, job_id_or_name: str) -> list[dict[str, Any]]:
         """The native batches recorded for a job, in the order they were recorded."""
-        job_id = self._resolve(job_id_or_name)
-        with self._lock:
-            rows = (
-                self._sql()
-                .execute(
-                    "SELECT data FROM provider_batches WHERE job_id=? ORDER BY position", (job_id,)
-                )
-                .fetchall()
-            )
+        num, _ = self._resolve(job_id_or_name)
+        rows = self._read("SELECT data FROM provider_batches WHERE job=? ORDER BY position", (num,))
         return [orjson.loads(r[0]) for r in rows]
 
     def delete_job(self, job_id_or_name: str) -> None:
         """Remove a job with its requests, results and batch records (the cache stays)."""
-        job_id = self._resolve(job_id_or_name)
-        self._write(lambda conn: conn.execute("DELETE FROM jobs WHERE id=?", (job_id,)))
+        num, _ = self._resolve(job_id_or_name)
+        self._write(lambda conn: conn.execute("DELETE FROM jobs WHERE num=?", (num,)))
 
     # -- journaling ------------------------------------------------------------------------
 
@@ -473,10 +493,23 @@ class JobStore:
         """Start journaling ``job``: every result it records from now on is committed in
         small groups, and its status and metadata changes follow. Stores the job first if it
         is not in the store yet. Close the journal (or use ``with``) when the job ends.
+
+        Journaling a job that already has an open journal in this store returns that journal
+        (each result is written once); each caller closes it once.
         """
-        if not self.has_job(job.job_id):
+        with self._lock:
+            active = self._journals.get(job.job_id)
+            if active is not None and active.job is job and not active.closed:
+                active._refs += 1
+                return active
+        found = self._resolve(job.job_id, missing_ok=True)
+        if found is None:
             self.create_job(job)
-        return Journal(self._writer, job)
+            found = self._resolve(job.job_id)
+        journal = Journal(self._writer, job, found[0])
+        with self._lock:
+            self._journals[job.job_id] = journal
+        return journal
 
     async def execute(
         self,
@@ -518,37 +551,22 @@ class JobStore:
             return self._sql().execute(sql, tuple(params)).fetchall()
 
 
-def _insert_results(conn: sqlite3.Connection, job_id: str, results: Iterable[BatchResult]) -> None:
-    conn.executemany(
-        "INSERT OR IGNORE INTO results(job_id, request_id, custom_id, status, cached, cost_usd,"
-        " completed_at, data) VALUES (?,?,?,?,?,?,?,?)",
-        [
-            (
-                job_id,
-                r.request_id,
-                r.custom_id,
-                r.status,
-                int(r.cached),
-                r.cost_usd,
-                r.completed_at,
-                _codec.result_to_json(r),
-            )
-            for r in results
-        ],
-    )
-
-
-def _check_same_requests(stored: BatchJob, job: BatchJob, name: str) -> None:
-    if stored.total != job.total:
+def _check_same_requests(stored: list[Any], job: BatchJob, name: str) -> None:
+    if len(stored) != job.total:
         raise StoreError(
-            f"job {name!r} is stored with {stored.total} requests but this one has {job.total}; "
+            f"job {name!r} is stored with {len(stored)} requests but this one has {job.total}; "
             f"use another job_name or delete the stored job"
         )
-    for i, (a, b) in enumerate(zip(stored.requests, job.requests, strict=True)):
-        if a.custom_id != b.custom_id or _codec.body_hash(a) != _codec.body_hash(b):
-            what = "custom_id" if a.custom_id != b.custom_id else "prompt, model or params"
+    for i, ((cid, bhash), req) in enumerate(zip(stored, job.requests, strict=True)):
+        if cid != req.custom_id or bhash != _codec.body_hash(req):
+            what = "custom_id" if cid != req.custom_id else "prompt, system, model or params"
             raise StoreError(
                 f"job {name!r} is stored with different requests: row {i} differs in {what} "
-                f"(stored custom_id {a.custom_id!r}, given {b.custom_id!r}); use another "
-                f"job_name or delete the stored job"
+                f"(stored custom_id {cid!r}, given {req.custom_id!r}); use another job_name "
+                f"or delete the stored job"
             )
+
+
+def seq_index(job: BatchJob) -> dict[str, int]:
+    """Request id -> position in the job (the ``seq`` its rows are stored under)."""
+    return {r.id: i for i, r in enumerate(job.requests)}

@@ -90,6 +90,10 @@ class Writer:
         self._stopping = False
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._commit_lock = threading.Lock()
+        self.inline = True
+        self._scheduled: set[asyncio.AbstractEventLoop] = set()
         self.commits = 0
 
     # -- producer side (any thread, usually the event loop) --------------------------------
@@ -105,25 +109,50 @@ class Writer:
         if full:
             self._wake.set()
 
+    def commit_inline(self) -> bool:
+        """Commit what is queued now on the calling thread, unless a commit is running.
+
+        Returns False (and does nothing) when the journal thread is committing right now.
+        """
+        if self._conn is None or not self._commit_lock.acquire(blocking=False):
+            return False
+        try:
+            self._commit_once(self._conn)
+        finally:
+            self._commit_lock.release()
+        return True
+
     async def wait_durable(self) -> None:
         """Return once everything queued so far is committed.
 
         Raises:
             JournalError: the last commit failed (disk full, store locked for too long).
         """
-        if self._committed >= self._seq:
-            return
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        with self._lock:
+        target = self._seq
+        while self._committed < target:
             if self._error is not None:
                 raise JournalError(f"journal {self.path}: {self._error}")
-            target = self._seq
-            if self._committed >= target:
-                return
-            self._waiters.append((target, loop, fut))
-        self._wake.set()
-        await fut
+            loop = asyncio.get_running_loop()
+            fut: asyncio.Future[None] = loop.create_future()
+            with self._lock:
+                if self._committed >= target:
+                    return
+                self._waiters.append((target, loop, fut))
+                first = loop not in self._scheduled
+                if first and self.inline:
+                    self._scheduled.add(loop)
+            if first and self.inline:
+                # One commit per loop iteration, for every slot that finished in it.
+                loop.call_soon(self._commit_on_loop, loop)
+            else:
+                self._wake.set()
+            await fut
+
+    def _commit_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._scheduled.discard(loop)
+        if not self.commit_inline():  # the thread is committing: it releases the waiters
+            self._wake.set()
 
     def flush(self, timeout: float = 60.0) -> None:
         """Block until everything queued so far (and the jobs' status) is committed."""
@@ -170,7 +199,7 @@ class Writer:
         with self._lock:
             if self._thread is not None:
                 return
-            conn = connect(self.path, self._busy_timeout_s)
+            conn = self._conn = connect(self.path, self._busy_timeout_s)
             self._stopping = False
             self._thread = threading.Thread(
                 target=self._run,
@@ -185,11 +214,14 @@ class Writer:
             while True:
                 self._wake.wait(self.flush_interval)
                 self._wake.clear()
-                self._commit_once(conn)
+                with self._commit_lock:
+                    self._commit_once(conn)
                 if self._stopping:
                     return
         finally:
-            conn.close()
+            with self._commit_lock:
+                self._conn = None
+                conn.close()
 
     def _commit_once(self, conn: sqlite3.Connection) -> None:
         with self._lock:
@@ -198,48 +230,26 @@ class Writer:
             journals = list(self._journals)
         try:
             changes = [j._snapshot() for j in journals]
-            results = []
+            results: dict[int, list[tuple[int, BatchResult]]] = {}
             cache = []
             for item in items:
                 if item[0] == "result":
-                    _, job_id, r = item
-                    results.append(
-                        (
-                            job_id,
-                            r.request_id,
-                            r.custom_id,
-                            r.status,
-                            int(r.cached),
-                            r.cost_usd,
-                            r.completed_at,
-                            _codec.result_to_json(r),
-                        )
-                    )
+                    results.setdefault(item[1], []).append((item[2], item[3]))
                 else:
-                    _, key, namespace, bhash, resp = item
-                    cache.append(
-                        (key, namespace, bhash, _codec.response_to_json(resp), time.time())
-                    )
+                    cache.append((*item[1:], time.time()))
             if results or cache or any(c is not None for c in changes):
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    conn.executemany(
-                        "INSERT OR IGNORE INTO results(job_id, request_id, custom_id, status,"
-                        " cached, cost_usd, completed_at, data) VALUES (?,?,?,?,?,?,?,?)",
-                        results,
-                    )
-                    conn.executemany(
-                        "INSERT OR IGNORE INTO cache(key, namespace, body_hash, response,"
-                        " created_at) VALUES (?,?,?,?,?)",
-                        cache,
-                    )
+                    for job_num, rows in results.items():
+                        _codec.insert_results(conn, job_num, rows)
+                    _codec.insert_cache(conn, cache)
                     for journal, change in zip(journals, changes, strict=True):
                         if change is not None:
                             journal._write(conn, change)
                     if results:
                         conn.executemany(
-                            "UPDATE jobs SET updated_at = ? WHERE id = ?",
-                            [(_now(), j) for j in {r[0] for r in results}],
+                            "UPDATE jobs SET updated_at = ? WHERE num = ?",
+                            [(_now(), j) for j in results],
                         )
                     conn.execute("COMMIT")
                 except BaseException:
@@ -299,12 +309,17 @@ class Journal:
             await executor.execute(job, journal.wrap(provider))
     """
 
-    def __init__(self, writer: Writer, job: BatchJob) -> None:
+    def __init__(self, writer: Writer, job: BatchJob, job_num: int) -> None:
+        from .jobstore import seq_index
+
         self.job = job
+        self._num = job_num
+        self._seq_of = seq_index(job)
         self._writer = writer
         self._last_state: tuple[Any, ...] | None = None
         self._last_meta: bytes | None = None
         self._closed = False
+        self._refs = 1
         job.add_listener(self._on_result)
         writer.register(self)
 
@@ -312,7 +327,7 @@ class Journal:
         return f"Journal(job_id={self.job.job_id!r}, store={str(self._writer.path)!r})"
 
     def _on_result(self, result: BatchResult) -> None:
-        self._writer.put(("result", self.job.job_id, result))
+        self._writer.put(("result", self._num, self._seq_of[result.request_id], result))
 
     def wrap(self, process_fn: ProcessFn) -> ProcessFn:
         """``process_fn`` that first waits until every result recorded so far is committed.
@@ -337,9 +352,19 @@ class Journal:
         """Commit what is queued and the job's current status now (blocking)."""
         self._writer.flush()
 
+    @property
+    def closed(self) -> bool:
+        """True once every user of this journal closed it."""
+        return self._closed
+
     def close(self) -> None:
-        """Stop listening, commit the rest and the job's final status. Idempotent."""
+        """Commit the rest and the job's current status; stop listening once every user of
+        this journal (see :meth:`JobStore.journal`) closed it. Idempotent."""
         if self._closed:
+            return
+        self._refs -= 1
+        if self._refs > 0:
+            self._writer.flush()
             return
         self._closed = True
         self.job.remove_listener(self._on_result)
@@ -382,15 +407,14 @@ class Journal:
         from .jobstore import write_metadata
 
         state, meta = change
-        job_id = self.job.job_id
         if state is not None:
             conn.execute(
                 "UPDATE jobs SET status=?, error=?, started_at=?, completed_at=?, updated_at=?"
-                " WHERE id=?",
-                (*state[:1], _codec.scrub(state[1]), *state[2:], _now(), job_id),
+                " WHERE num=?",
+                (*state[:1], _codec.scrub(state[1]), *state[2:], _now(), self._num),
             )
         if meta is not None:
-            write_metadata(conn, job_id, orjson.loads(meta))
+            write_metadata(conn, self._num, orjson.loads(meta))
 
     def _written(self, change: _Change) -> None:
         state, meta = change

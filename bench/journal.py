@@ -1,0 +1,136 @@
+"""What the journal costs the real-time path: requests/s with and without it, at 0 ms latency.
+
+Runs the same ParallelExecutor job several ways, interleaved and repeated (median reported):
+
+* ``no journal``   the baseline, measured in the same run: no store at all;
+* ``listener``     ``store.journal(job)``: results committed every ``flush_size`` results or
+                   ``flush_interval`` s (a kill can lose the last interval's results);
+* ``strict``       ``journal.wrap(fn)`` too: a slot takes its next request only once its
+                   previous result is committed (a kill loses only requests in flight);
+                   this is what ``JobStore.execute`` does.
+
+Providers: the in-process SimulatedProvider with latency 0 (worst case for the journal: no
+network time to hide in), and OpenAIProvider against the simulated HTTP server at 0 ms when
+both exist. Figures are ratios of requests/s against the baseline of the same provider.
+
+    .venv/bin/python bench/journal.py [--n 20000] [--concurrency 64] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from brainbatch import BatchJob, BatchRequest, ParallelExecutor, SimulatedProvider
+from brainbatch.store import JobStore
+
+
+def make_job(n: int) -> BatchJob:
+    return BatchJob(
+        [
+            BatchRequest(
+                prompt=f"Review #{i}: good value, fast delivery.",
+                model="gpt-4o-mini",
+                custom_id=f"row-{i}",
+            )
+            for i in range(n)
+        ]
+    )
+
+
+async def run_once(mode: str, n: int, c: int, provider: Any, folder: Path) -> float:
+    job = make_job(n)
+    executor = ParallelExecutor(max_concurrent=c)
+    if mode == "no journal":
+        t0 = time.perf_counter()
+        await executor.execute(job, provider)
+        dt = time.perf_counter() - t0
+    else:
+        store = JobStore(folder / f"{mode.replace(' ', '_')}-{time.monotonic_ns()}.sqlite")
+        store.create_job(job)
+        t0 = time.perf_counter()
+        journal = store.journal(job)
+        fn = journal.wrap(provider) if mode == "strict" else provider
+        await executor.execute(job, fn)
+        journal.close()  # the last group is committed inside the timed region
+        dt = time.perf_counter() - t0
+        assert len(store.load_job(job.job_id).results) == n
+        store.close()
+    assert job.done == n, job
+    return n / dt
+
+
+async def bench_provider(label: str, provider: Any, args: argparse.Namespace, folder: Path) -> None:
+    modes = ("no journal", "listener", "strict")
+    rates: dict[str, list[float]] = {m: [] for m in modes}
+    await run_once("no journal", min(args.n, 2000), args.concurrency, provider, folder)  # warm-up
+    for _ in range(args.repeat):
+        for mode in modes:
+            rates[mode].append(await run_once(mode, args.n, args.concurrency, provider, folder))
+    base = statistics.median(rates["no journal"])
+    print(
+        f"\n{label}: {args.n:,} requests, max_concurrent={args.concurrency}, "
+        f"median of {args.repeat}"
+    )
+    for mode in modes:
+        med = statistics.median(rates[mode])
+        spread = ", ".join(f"{r:,.0f}" for r in rates[mode])
+        print(f"  {mode:<11} {med:>9,.0f} req/s  {med / base:6.1%} of baseline   ({spread})")
+
+
+async def with_http(args: argparse.Namespace, folder: Path) -> bool:
+    """OpenAIProvider against the simulated server, run in its own process (own GIL)."""
+    try:
+        from brainbatch.providers.openai import OpenAIProvider
+    except ImportError as exc:
+        print(f"\n(OpenAIProvider against SimServer skipped: {exc})")
+        return False
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "brainbatch.sim", "--port", "0", "--latency-ms", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        base_url = ""
+        for line in proc.stdout:
+            if "OpenAI base URL:" in line:
+                base_url = line.split("URL:", 1)[1].strip()
+                break
+        if not base_url:
+            print("\n(the simulated server did not start)")
+            return False
+        provider = OpenAIProvider(base_url=base_url, api_key="sk-bench-not-a-real-key")
+        label = "OpenAIProvider -> SimServer (separate process), 0 ms"
+        await bench_provider(label, provider, args, folder)
+        await provider.aclose()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return True
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=20_000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--http-n", type=int, default=5_000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        sim = SimulatedProvider(latency_ms=0.0)
+        await bench_provider("SimulatedProvider in process, 0 ms", sim, args, folder)
+        args.n = args.http_n
+        await with_http(args, folder)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
