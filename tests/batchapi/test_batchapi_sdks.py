@@ -135,3 +135,20 @@ def test_anthropic_sdk_cancels_a_message_batch(sim: SimServer, batch_sim: BatchS
     assert batch.request_counts.canceled == 1 and batch.cancel_initiated_at is not None
     (result,) = list(client.messages.batches.results(batch.id))
     assert result.result.type == "canceled"
+
+
+def test_openai_sdk_picks_a_scenario_per_batch_through_metadata(
+    sim: SimServer, batch_sim: BatchSimState
+) -> None:
+    client = openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-test", max_retries=0)
+    f = client.files.create(file=("in.jsonl", io.BytesIO(_jsonl(4))), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=f.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        metadata={"sim_scenario": "expire"},
+    )
+    batch = _wait(lambda: client.batches.retrieve(batch.id), lambda b: b.status == "expired")
+    assert batch.expired_at is not None and batch.output_file_id and batch.error_file_id
+    errors = [orjson.loads(x) for x in client.files.content(batch.error_file_id).text.splitlines()]
+    assert {e["error"]["code"] for e in errors} == {"batch_expired"}
