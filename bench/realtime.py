@@ -202,6 +202,83 @@ def run_client(name: str, fn: Callable[[], Awaitable[float]], n: int, lat: float
     return Row(lat, c, name, n, wall, _cpu_box[-1])
 
 
+def limits_overhead(n: int = 200_000) -> None:
+    """CPU per request of the limiting/retry machinery alone (no I/O), vs the libraries."""
+    from brainbatch.limits import Limiter, RetryPolicy
+
+    async def ours(limiter: Limiter, tokens: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await limiter.acquire(tokens)
+            limiter.release()
+        return (time.perf_counter() - t0) / n * 1e6
+
+    async def retry_loop() -> float:  # brainbatch's retry loop on a first-try success
+        policy = RetryPolicy()
+
+        async def call() -> int:
+            return 1
+
+        t0 = time.perf_counter()
+        for _ in range(n):
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    await call()
+                    break
+                except Exception:
+                    if attempt >= policy.max_attempts:
+                        raise
+        return (time.perf_counter() - t0) / n * 1e6
+
+    async def aiolimiter_cost() -> float | None:
+        try:
+            from aiolimiter import AsyncLimiter
+        except ImportError:
+            return None
+        limiter = AsyncLimiter(1e12, 60)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await limiter.acquire(50)
+        return (time.perf_counter() - t0) / n * 1e6
+
+    async def tenacity_cost() -> float | None:
+        try:
+            from tenacity import AsyncRetrying, stop_after_attempt, wait_random_exponential
+        except ImportError:
+            return None
+
+        async def call() -> int:
+            return 1
+
+        t0 = time.perf_counter()
+        for _ in range(n // 10):
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(6), wait=wait_random_exponential(0.5, 30)
+            ):
+                with attempt:
+                    await call()
+        return (time.perf_counter() - t0) / (n // 10) * 1e6
+
+    async def all_() -> None:
+        rows = [
+            ("brainbatch Limiter, concurrency only", await ours(Limiter(max_concurrent=1024), 0)),
+            (
+                "brainbatch Limiter, concurrency + rpm + tpm",
+                await ours(Limiter(max_concurrent=1024, rpm=10**12, tpm=10**15), 50),
+            ),
+            ("aiolimiter AsyncLimiter.acquire(50)", await aiolimiter_cost()),
+            ("brainbatch retry loop, success on try 1", await retry_loop()),
+            ("tenacity AsyncRetrying, success on try 1", await tenacity_cost()),
+        ]
+        for name, us in rows:
+            print(f"  {name:<46} " + (f"{us:6.2f} us/request" if us else "not installed"))
+
+    print(f"limiter/retry overhead, {n:,} requests, no waiting:")
+    asyncio.run(all_())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     p.add_argument("--n", type=int, default=20_000, help="requests per run (default 20,000)")
@@ -212,7 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", action="store_true", help="also brainbatch over httpx")
     p.add_argument("--repeat", type=int, default=1, help="runs per client; the median is shown")
     p.add_argument("--json", help="also write the rows to this JSON file")
+    p.add_argument("--limits", action="store_true", help="only the limiter/retry overhead")
     args = p.parse_args(argv)
+    if args.limits:
+        limits_overhead()
+        return 0
     if args.quick:
         args.n, args.httpx_n = 3000, 600
     n = args.n

@@ -145,3 +145,20 @@ async def test_a_provider_given_an_httpx_transport_works_over_real_sockets(
     p = openai_at(transport=httpx.AsyncHTTPTransport())
     out = await p(BatchRequest(prompt="Hi there", model="gpt-4o-mini"))
     assert out.output_tokens and sim.count() == 1
+
+
+def test_a_provider_serves_one_event_loop_after_another(sim: SimServer) -> None:
+    import asyncio
+
+    from http_testutil import KEY
+
+    p = OpenAIProvider(base_url=sim.openai_base_url, api_key=KEY, max_concurrent=2)
+
+    async def run(j: BatchJob) -> None:
+        await ParallelExecutor(max_concurrent=6).execute(j, p)
+        await p.aclose()  # closes this loop's connections; the next run opens new ones
+
+    for _ in range(2):  # e.g. two blocking runs from a notebook, each with its own loop
+        j = job(6)
+        asyncio.run(run(j))
+        assert j.status is BatchStatus.COMPLETED
