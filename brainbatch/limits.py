@@ -19,13 +19,14 @@ One :class:`Limiter` per provider (so per job) is shared by every worker:
 ``retry-after-ms``.
 
 Why hand-written rather than aiolimiter + tenacity/stamina (``bench/realtime.py --limits``
-measures the overheads): aiolimiter (a leaky bucket) costs about what :class:`Limiter` costs
-(1.5-3.5 us per request here) but cannot give back over-estimated tokens, has no shared cool-down and
-no reservation for a request waiting on two limits at once; tenacity (and stamina, built on
-it) retries a single call, cannot make *other* workers wait on a ``Retry-After``, and costs
-75-110 us of CPU per request here even when the first try succeeds, against 0.1-0.2 us for
-the plain loop in :class:`~brainbatch.providers.http.HttpProvider`: at thousands of
-requests per second that is a third to half of what the whole HTTP exchange costs.
+measures the overheads): aiolimiter (a leaky bucket) costs about what :class:`Limiter`
+costs (1.5-3.5 us per request here) but cannot give back over-estimated tokens, has no
+shared cool-down and no reservation for a request waiting on two limits at once. tenacity
+(and stamina, built on it) retries a single call, cannot make *other* workers wait on a
+``Retry-After``, and costs 75-110 us of CPU per request here even when the first try
+succeeds, against 0.1-0.2 us for the plain loop in
+:class:`~brainbatch.providers.http.HttpProvider`: at thousands of requests per second that
+is a third to half of what the whole HTTP exchange costs.
 """
 
 from __future__ import annotations
