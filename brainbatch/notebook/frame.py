@@ -144,9 +144,12 @@ def _null_mask(col: pd.Series) -> np.ndarray:
 
 def _blank_mask(col: pd.Series) -> np.ndarray:
     """True where a value is a string that is empty or only whitespace."""
-    if pd.api.types.is_string_dtype(col.dtype) or col.dtype == object:
-        stripped = col.astype("object").map(lambda v: v.strip() if isinstance(v, str) else v)
-        return np.asarray(stripped.eq(""), dtype=bool)
+    if isinstance(col.dtype, pd.StringDtype):  # vectorised (pyarrow or numpy strings)
+        return np.asarray(col.str.strip().eq("").fillna(False), dtype=bool)
+    if col.dtype == object:
+        return np.fromiter(
+            (isinstance(v, str) and not v.strip() for v in col.array), dtype=bool, count=len(col)
+        )
     return np.zeros(len(col), dtype=bool)
 
 

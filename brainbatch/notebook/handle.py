@@ -177,7 +177,8 @@ class JobHandle:
         last = None
         while True:
             await asyncio.sleep(period)
-            state = (self.job.done, self.job.status, int(self.job.elapsed_s))
+            job = self.job
+            state = (job.done, job.status, job.cancel_requested, int(job.elapsed_s))
             if state != last:
                 last = state
                 self._render()
@@ -253,8 +254,7 @@ class JobHandle:
         """
         if self.done():
             return False
-        self.job.request_cancel()
-        self._render()
+        self.job.request_cancel()  # the panel shows "cancelling…" at its next refresh
         return True
 
     # -- results -----------------------------------------------------------------------------

@@ -77,6 +77,7 @@ class Snapshot:
     eta_s: float  # NaN when unknown
     error: str | None
     batch: Mapping[str, Any] | None
+    cancelling: bool = False  # cancel requested, requests in flight still finishing
 
     @property
     def fraction(self) -> float:
@@ -111,6 +112,7 @@ def snapshot(job: BatchJob, name: str, done_at_start: int = 0) -> Snapshot:
         eta_s=eta,
         error=job.error,
         batch=batch if isinstance(batch, Mapping) else None,
+        cancelling=job.cancel_requested and not job.status.is_terminal,
     )
 
 
@@ -287,8 +289,9 @@ class JobPanel:
 
     def update(self, s: Snapshot) -> None:
         self.updates += 1
-        colour = _COLOURS.get(s.status, "#6c757d")
-        status = f"<b style='color:{colour}'>{escape(s.status)}</b>"
+        shown = "cancelling…" if s.cancelling else s.status
+        colour = _COLOURS.get("cancelled" if s.cancelling else s.status, "#6c757d")
+        status = f"<b style='color:{colour}'>{escape(shown)}</b>"
         self.title.value = f"<b>brainbatch</b> · {escape(s.name)} · {status}"
         if s.batch is not None and not s.finished:
             b = s.batch

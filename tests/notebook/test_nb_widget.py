@@ -175,3 +175,12 @@ def test_batch_job_with_live_counts_shows_them_on_the_bar() -> None:
 )
 def test_durations_read_naturally(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_panel_says_cancelling_while_requests_in_flight_finish() -> None:
+    job = tiny_job()
+    job.status = BatchStatus.PROCESSING
+    job.request_cancel()
+    panel = JobPanel(None)
+    panel.update(snapshot(job, "t"))
+    assert "cancelling…" in panel.title.value
