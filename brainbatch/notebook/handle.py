@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
@@ -35,6 +36,7 @@ from ..errors import InputError
 from ..manager import job_stats
 from ..models import BatchJob, BatchStatus
 from ..runner import DEFAULT_MAX_CONCURRENT, JobRunner, Mode, RunSettings
+from ..store import JobStore, default_store_path
 from .frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests, results_frame
 from .widget import MAX_UPDATES_PER_S, JobPanel, TextProgress, View, snapshot, summary_line
 
@@ -324,21 +326,52 @@ class JobHandle:
 # -- starting jobs --------------------------------------------------------------------------------
 
 
-def _open_store(store: Any) -> Any | None:
-    """``store=None`` is the default store, ``False`` none, a path opens one, else as given."""
+_STORES: dict[str, JobStore] = {}
+_STORES_LOCK = threading.Lock()
+_RUNNING: dict[tuple[str, str], JobHandle] = {}
+"""Jobs running in this process by (store file, job name): a name runs once at a time."""
+
+
+def _open_store(store: Any) -> JobStore | None:
+    """``store=None`` is the default store, ``False`` none, a path opens one (one open store
+    per file in this process, reused by later calls), else the JobStore given."""
     if store is False:
         return None
-    try:
-        from ..store import JobStore
-    except ImportError:
-        if store is None:
-            return None
-        raise InputError("store=... needs brainbatch.store, not available in this build") from None
-    if store is None:
-        return JobStore()
-    if isinstance(store, str | os.PathLike):
-        return JobStore(os.fspath(store))
-    return store
+    if store is not None and not isinstance(store, str | os.PathLike):
+        if not isinstance(store, JobStore):
+            raise InputError(
+                f"store must be a JobStore, a path, None (default store) or False (none), "
+                f"got {type(store).__name__}"
+            )
+        return store
+    path = Path(os.fspath(store)) if store is not None else default_store_path()
+    key = str(path.expanduser().absolute())
+    with _STORES_LOCK:
+        found = _STORES.get(key)
+        if found is None or found._closed:
+            found = _STORES[key] = JobStore(key)
+        return found
+
+
+def _check_not_running(store: JobStore | None, name: str | None) -> tuple[str, str] | None:
+    """Refuse a named job that is still running in this process; returns its registry key."""
+    if store is None or name is None:
+        return None
+    key = (str(store.path), name)
+    running = _RUNNING.get(key)
+    if running is not None and not running.done():
+        raise InputError(
+            f"job {name!r} is still running in this session: wait for it (await job), "
+            "or cancel it (job.cancel()) before running it again"
+        )
+    return key
+
+
+def _claim_name(handle: JobHandle, store: JobStore | None, name: str | None) -> None:
+    with _STORES_LOCK:
+        key = _check_not_running(store, name)
+        if key is not None:
+            _RUNNING[key] = handle
 
 
 def _prepare(
@@ -401,9 +434,11 @@ def _prepare(
         settings = settings.with_overrides(model=requests[0].model)
     keys = [r.key for r in requests]
     job_store = _open_store(store)
+    with _STORES_LOCK:
+        _check_not_running(job_store, job_name)
     job = _make_job(requests, settings, job_store, job_name)
     runner = JobRunner(job, settings, job_store)
-    return JobHandle(
+    handle = JobHandle(
         job,
         runner,
         inputs=df.copy(deep=False),
@@ -414,6 +449,8 @@ def _prepare(
         progress=progress_mode,
         cancellable=cancellable,
     )
+    _claim_name(handle, job_store, job_name)
+    return handle
 
 
 def _make_job(

@@ -230,3 +230,19 @@ def test_store_path_puts_the_journal_there(prompts: Prompts, tmp_path: Path) -> 
     path = tmp_path / "mine.sqlite"
     bb.run(prompts(2), prompt="text", model="sim", latency_ms=1, store=path, job_name="p")
     assert list(bb.jobs(store=path)["name"]) == ["p"]
+
+
+def test_a_named_job_still_running_cannot_be_started_twice(prompts: Prompts) -> None:
+    job = bb.submit(prompts(100), prompt="text", provider=slow_sim(20), job_name="once")
+    with pytest.raises(InputError, match=r"job 'once' is still running in this session"):
+        bb.submit(prompts(100), prompt="text", provider=slow_sim(20), job_name="once")
+    job.cancel()
+    job.result(timeout=30)
+
+
+def test_calls_share_one_open_store_per_file(prompts: Prompts) -> None:
+    first = bb.submit(prompts(2), prompt="text", model="sim", latency_ms=1)
+    second = bb.submit(prompts(2), prompt="text", model="sim", latency_ms=1)
+    first.result(timeout=30)
+    second.result(timeout=30)
+    assert first.runner.store is second.runner.store
