@@ -79,7 +79,8 @@ def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) 
         help="model name (gpt-4o-mini, claude-haiku-4-5, sim...); col:NAME takes it per row",
     )
     p.add_argument("--provider", help="openai, anthropic, openrouter or sim (default: from model)")
-    p.add_argument("--mode", choices=("realtime", "batch"), default="realtime")
+    if not for_estimate:
+        p.add_argument("--mode", choices=("realtime", "batch"), default="realtime")
     p.add_argument("--system", help="system prompt for every row")
     p.add_argument(
         "--param",
@@ -178,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Estimate tokens, cost (real time and batch) and duration of a run.",
     )
     _add_job_options(est, for_estimate=True)
+    est.add_argument(
+        "--expected-output-tokens",
+        type=_positive_float,
+        metavar="N",
+        help="typical answer length in tokens (default: half the prompt, capped by max_tokens)",
+    )
     est.set_defaults(func=cmd_estimate)
 
     jobs = sub.add_parser("jobs", help="list the jobs in the store")

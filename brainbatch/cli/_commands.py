@@ -116,13 +116,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _announce(cli: Any, view: Any) -> None:
+    from ..providers.registry import provider_for_model
+
     job = cli.job
     s = cli.settings
+    provider = s.provider if isinstance(s.provider, str) else None
+    provider = provider or provider_for_model(s.model) or s.provider_name
     pending = job.total - job.done
     again = f", {job.done:,} already done" if job.done else ""
     view.note(
         f"brainbatch: job {cli.name!r} (id {job.job_id}): {pending:,} of {job.total:,} rows to "
-        f"send{again} · model {s.model} · provider {s.provider_name} · {s.mode} · "
+        f"send{again} · model {s.model} · provider {provider} · {s.mode} · "
         f"concurrency {s.max_concurrent}"
     )
 
@@ -131,18 +135,21 @@ def _announce(cli: Any, view: Any) -> None:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    """``brainbatch estimate``: the estimate table on stdout; nothing is sent."""
+    """``brainbatch estimate``: the estimate table on stdout (real time vs batch); nothing is
+    sent."""
     from ..notebook import estimate
     from ._io import read_table
 
     df = read_table(Path(args.input))
-    limits: dict[str, Any] = {"mode": args.mode}
+    limits: dict[str, Any] = {}
     if args.concurrency:
         limits["max_concurrent"] = args.concurrency
     if args.rpm:
         limits["rpm"] = args.rpm
     if args.tpm:
         limits["tpm"] = args.tpm
+    if args.expected_output_tokens:
+        limits["expected_output_tokens"] = args.expected_output_tokens
     table = estimate(
         df,
         args.prompt,
@@ -152,15 +159,46 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         custom_id=args.id_column,
         **limits,
     )
-    print(_frame_text(table))
+    print(_estimate_text(table))
     return 0
 
 
-def _frame_text(frame: Any) -> str:
-    import pandas as pd
+_ESTIMATE_COLUMNS = {
+    "model": "MODEL",
+    "mode": "MODE",
+    "requests": "ROWS",
+    "input_tokens": "INPUT TOK",
+    "output_tokens_expected": "OUTPUT TOK (EXP)",
+    "cost_expected_usd": "COST (EXP)",
+    "cost_max_usd": "COST (MAX)",
+    "saving_pct": "SAVING",
+    "duration": "DURATION",
+}
 
-    with pd.option_context("display.width", 200, "display.max_columns", 50):
-        return str(frame.to_string())
+
+def _estimate_text(table: Any) -> str:
+    """The estimate as an aligned table (all of it, as CSV-ready columns, with ``--debug``)."""
+    cols = [c for c in _ESTIMATE_COLUMNS if c in table.columns]
+    rows = []
+    for rec in table[cols].to_dict("records"):
+        cells = []
+        for c in cols:
+            v = rec[c]
+            if c.endswith("_usd"):
+                cells.append(_money(float(v)))
+            elif c == "saving_pct":
+                cells.append("-" if v != v or not v else f"{float(v):.0f}%")
+            elif isinstance(v, int | float) and not isinstance(v, bool):
+                cells.append("-" if v != v else f"{round(float(v)):,}")
+            else:
+                cells.append(str(v))
+        rows.append(tuple(cells))
+    headers = tuple(_ESTIMATE_COLUMNS[c] for c in cols)
+    text = _table(headers, rows, right=set(range(2, len(cols) - 1)))
+    note = ""
+    if "tokens_exact" in table.columns and not bool(table["tokens_exact"].all()):
+        note = "\ninput tokens are approximate for this model (no exact tokenizer offline)"
+    return text + "\nCOST (MAX) assumes every answer uses max_tokens (- : no max_tokens set)" + note
 
 
 # -- jobs / cancel -------------------------------------------------------------------------------
@@ -207,13 +245,17 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         )
         for r in rows
     ]
-    print(_table(("ID", "NAME", "STATUS", "DONE", "OK", "FAILED", "COST", "CREATED"), table))
+    headers = ("ID", "NAME", "STATUS", "DONE", "OK", "FAILED", "COST", "CREATED")
+    print(_table(headers, table, right={3, 4, 5, 6}))
     return 0
 
 
-def _table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+def _table(
+    headers: tuple[str, ...], rows: Sequence[tuple[str, ...]], right: set[int] | None = None
+) -> str:
+    """Columns aligned with two spaces between; ``right``: indexes of right-aligned columns."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    right = {3, 4, 5, 6}
+    right = right or set()
     lines = []
     for row in (headers, *rows):
         cells = [

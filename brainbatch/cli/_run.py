@@ -11,8 +11,8 @@ The job runs on this process's main thread (``asyncio.run``), with signal handle
   finish (their answers are usually paid for), then the results file is written with the
   rows done and status ``cancelled`` for the rest;
 * second Ctrl-C: stop at once (requests in flight are abandoned and stay pending);
-* ``brainbatch cancel JOB`` from another shell: a flag in the store, polled here every
-  :data:`CANCEL_POLL_S` seconds, acts like the first Ctrl-C.
+* ``brainbatch cancel JOB`` from another shell: a flag in the store that the job's journal
+  polls (``JobStore.request_cancel``) acts like the first Ctrl-C.
 """
 
 from __future__ import annotations
@@ -41,10 +41,14 @@ from ..runner import JobRunner, RunSettings
 from ._io import check_output, read_table, write_table
 from ._progress import TerminalProgress
 
-__all__ = ["CANCEL_POLL_S", "CliJob", "execute", "exit_code", "prepare_resume", "prepare_run"]
-
-CANCEL_POLL_S = 0.25
-"""How often a running job looks for a ``brainbatch cancel`` flag in the store."""
+__all__ = [
+    "CliJob",
+    "check_provider",
+    "execute",
+    "exit_code",
+    "prepare_resume",
+    "prepare_run",
+]
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -99,6 +103,7 @@ def prepare_run(args: Any, settings_kwargs: Mapping[str, Any]) -> CliJob:
     requests = build_requests(df, spec)
     model = requests[0].model if args.model.startswith(MODEL_COLUMN_PREFIX) else args.model
     settings = RunSettings(model=model, **settings_kwargs)
+    check_provider(settings)
     keys = [r.key for r in requests]
     store = _open_store(args.store, not args.no_store)
     name = args.job_name
@@ -118,7 +123,6 @@ def prepare_run(args: Any, settings_kwargs: Mapping[str, Any]) -> CliJob:
             job = store.get_or_create_job(job, name=name, spec=stored_spec)
         else:
             job = store.create_job(job, spec=stored_spec)
-        _clear_cancel(store, job.job_id)
     return CliJob(job, settings, store, name or job.job_id[:8], out, df, keys)
 
 
@@ -152,10 +156,26 @@ def prepare_resume(args: Any, overrides: Mapping[str, Any]) -> CliJob:
             "it from Python with bb.resume(..., provider=...)"
         )
     settings = RunSettings.from_spec(spec, **overrides)
+    check_provider(settings)
     inputs, keys = _stored_inputs(job, cli)
     name = str(job.metadata.get("job_name") or job.job_id[:8])
-    _clear_cancel(store, job.job_id)
     return CliJob(job, settings, store, name, out, inputs, keys)
+
+
+def check_provider(settings: RunSettings) -> None:
+    """Make (and close) the provider once, so a missing key or an unknown model is a clear
+    error before the job is stored or anything is sent.
+
+    Raises:
+        ConfigurationError: unknown provider or model, missing API key, bad provider option.
+    """
+    probe = BatchJob([])
+    try:
+        provider, owned = JobRunner(probe, settings).open_provider()
+    except TypeError as exc:  # a -o option the provider does not take
+        raise ConfigurationError(f"provider {settings.provider_name!r}: {exc}") from None
+    if owned and hasattr(provider, "aclose"):
+        asyncio.run(provider.aclose())
 
 
 def _stored_inputs(
@@ -174,38 +194,23 @@ def _stored_inputs(
     return df, keys
 
 
-def _clear_cancel(store: Any, job_id: str) -> None:
-    clear = getattr(store, "clear_cancel", None)
-    if clear is not None:
-        clear(job_id)
-
-
-def _cancel_flagged(store: Any, job_id: str) -> bool:
-    check = getattr(store, "cancel_requested", None)
-    return bool(check(job_id)) if check is not None else False
-
-
-async def _watch(cli: CliJob, view: TerminalProgress, period: float) -> None:
-    """Refresh the display and poll the store's cancel flag until cancelled."""
+async def _watch(cli: CliJob, view: TerminalProgress, period: float, signalled: list[int]) -> None:
+    """Refresh the display; say so when the job was cancelled from another process."""
     job = cli.job
     done_at_start = job.done
-    next_poll = 0.0
-    loop = asyncio.get_running_loop()
     started = False
+    noted = False
     while True:
         # a resumed job still carries its old final status until the executor starts it
         started = started or not job.status.is_terminal
         if started:
             view.update(snapshot(job, cli.name, done_at_start))
-        now = loop.time()
-        if cli.store is not None and not job.cancel_requested and now >= next_poll:
-            next_poll = now + CANCEL_POLL_S
-            if await asyncio.to_thread(_cancel_flagged, cli.store, job.job_id):
-                view.note(
-                    f"brainbatch: job {cli.name!r} cancelled from another process; "
-                    "waiting for requests in flight"
-                )
-                job.request_cancel()
+        if job.cancel_requested and not signalled and not noted:
+            noted = True
+            view.note(
+                f"brainbatch: job {cli.name!r} cancelled from another process (brainbatch "
+                "cancel); waiting for requests in flight"
+            )
         await asyncio.sleep(period)
 
 
@@ -213,12 +218,11 @@ async def _run_async(cli: CliJob, view: TerminalProgress) -> None:
     job = cli.job
     loop = asyncio.get_running_loop()
     runner_task = asyncio.ensure_future(JobRunner(job, cli.settings, cli.store).run())
-    presses = 0
+    presses: list[int] = []
 
     def interrupt() -> None:
-        nonlocal presses
-        presses += 1
-        if presses == 1:
+        presses.append(1)
+        if len(presses) == 1:
             job.request_cancel()
             view.note(
                 "brainbatch: cancelling; waiting a few seconds for requests in flight "
@@ -232,7 +236,7 @@ async def _run_async(cli: CliJob, view: TerminalProgress) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, interrupt)
             installed.append(sig)
-    watcher = asyncio.ensure_future(_watch(cli, view, 0.1))
+    watcher = asyncio.ensure_future(_watch(cli, view, 0.1, presses))
     try:
         await runner_task
     except asyncio.CancelledError:

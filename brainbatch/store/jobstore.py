@@ -20,7 +20,7 @@ from ..errors import InputError, StoreError
 from ..models import BatchJob, BatchResult, BatchStatus
 from . import _codec
 from ._db import connect, default_store_path
-from .journal import Journal, Writer
+from .journal import Journal, Writer, cancel_key
 
 if TYPE_CHECKING:
     from ..executors import Executor, ProcessFn
@@ -487,6 +487,40 @@ class JobStore:
         num, _ = self._resolve(job_id_or_name)
         self._write(lambda conn: conn.execute("DELETE FROM jobs WHERE num=?", (num,)))
 
+    # -- cancelling from another process ---------------------------------------------------
+
+    def request_cancel(self, job_id_or_name: str) -> str:
+        """Ask whichever process runs this job to cancel it; returns the job's id.
+
+        Sets a flag in the store that a running job's journal polls (every
+        ``CANCEL_POLL_S``): the job stops starting requests and ends ``cancelled`` with its
+        results kept (``brainbatch cancel`` uses this). Journaling the job again (a resume)
+        clears the flag.
+
+        Raises:
+            JobNotFound: for an unknown id or name.
+        """
+        _, job_id = self._resolve(job_id_or_name)
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                (cancel_key(job_id), _now()),
+            )
+        )
+        return job_id
+
+    def cancel_requested(self, job_id_or_name: str) -> bool:
+        """True while the job carries a cancel flag (see :meth:`request_cancel`)."""
+        _, job_id = self._resolve(job_id_or_name)
+        return bool(self._read("SELECT 1 FROM meta WHERE key=?", (cancel_key(job_id),)))
+
+    def clear_cancel(self, job_id_or_name: str) -> None:
+        """Remove the job's cancel flag, if any."""
+        _, job_id = self._resolve(job_id_or_name)
+        self._write(
+            lambda conn: conn.execute("DELETE FROM meta WHERE key=?", (cancel_key(job_id),))
+        )
+
     # -- journaling ------------------------------------------------------------------------
 
     def journal(self, job: BatchJob) -> Journal:
@@ -506,6 +540,7 @@ class JobStore:
         if found is None:
             self.create_job(job)
             found = self._resolve(job.job_id)
+        self.clear_cancel(job.job_id)  # a flag left from an earlier run must not stop this one
         journal = Journal(self._writer, job, found[0])
         with self._lock:
             self._journals[job.job_id] = journal

@@ -45,9 +45,17 @@ from ._db import connect
 if TYPE_CHECKING:
     from ..executors import ProcessFn
 
-__all__ = ["Journal", "JournalError", "Writer"]
+__all__ = ["CANCEL_POLL_S", "Journal", "JournalError", "Writer", "cancel_key"]
 
 log = logging.getLogger("brainbatch.store")
+
+CANCEL_POLL_S = 0.25
+"""How often the journal thread looks for cancel flags (``JobStore.request_cancel``)."""
+
+
+def cancel_key(job_id: str) -> str:
+    """The ``meta`` table key of a job's cancel flag (set by ``brainbatch cancel``)."""
+    return f"cancel:{job_id}"
 
 
 class JournalError(StoreError, StopJob):
@@ -95,6 +103,8 @@ class Writer:
         self.inline = True
         self._scheduled: set[asyncio.AbstractEventLoop] = set()
         self.commits = 0
+        self._passes_started = 0
+        self._passes_ended = 0
 
     # -- producer side (any thread, usually the event loop) --------------------------------
 
@@ -159,15 +169,14 @@ class Writer:
         if self._thread is None:
             self._start()
         with self._cond:
-            target = self._seq
-            goal = self.commits + 1  # at least one full pass after this call
+            goal = self._passes_started + 1  # a pass that starts after this call
             self._wake.set()
             deadline = time.monotonic() + timeout
-            while self._committed < target or self.commits < goal:
-                if self._error is not None:
-                    raise StoreError(f"journal {self.path}: {self._error}")
+            while self._passes_ended < goal:
                 if not self._cond.wait(max(0.0, deadline - time.monotonic())):
                     raise StoreError(f"journal {self.path}: flush timed out after {timeout}s")
+            if self._error is not None:
+                raise StoreError(f"journal {self.path}: {self._error}")
 
     def register(self, journal: Journal) -> None:
         with self._lock:
@@ -210,12 +219,16 @@ class Writer:
             self._thread.start()
 
     def _run(self, conn: sqlite3.Connection) -> None:
+        next_poll = 0.0
         try:
             while True:
                 self._wake.wait(self.flush_interval)
                 self._wake.clear()
                 with self._commit_lock:
                     self._commit_once(conn)
+                    if time.monotonic() >= next_poll:
+                        next_poll = time.monotonic() + CANCEL_POLL_S
+                        self._poll_cancels(conn)
                 if self._stopping:
                     return
         finally:
@@ -223,11 +236,31 @@ class Writer:
                 self._conn = None
                 conn.close()
 
+    def _poll_cancels(self, conn: sqlite3.Connection) -> None:
+        """Cancel the journaled jobs another process flagged (``JobStore.request_cancel``)."""
+        with self._lock:
+            jobs = [j.job for j in self._journals if not j.job.cancel_requested]
+        if not jobs:
+            return
+        keys = [cancel_key(job.job_id) for job in jobs]
+        try:
+            marks = ",".join("?" * len(keys))
+            rows = conn.execute(f"SELECT key FROM meta WHERE key IN ({marks})", keys).fetchall()
+        except sqlite3.Error:  # busy or closing: the next poll tries again
+            return
+        flagged = {r[0] for r in rows}
+        for job, key in zip(jobs, keys, strict=True):
+            if key in flagged:
+                log.info("job %s: cancel requested through the store", job.job_id)
+                job.request_cancel()
+
     def _commit_once(self, conn: sqlite3.Connection) -> None:
         with self._lock:
             items, self._queue = self._queue, []
             upto = self._seq
             journals = list(self._journals)
+            self._passes_started += 1
+            this_pass = self._passes_started
         try:
             changes = [j._snapshot() for j in journals]
             results: dict[int, list[tuple[int, BatchResult]]] = {}
@@ -263,6 +296,7 @@ class Writer:
             with self._cond:
                 self._queue[:0] = items
                 self._error = exc
+                self._passes_ended = this_pass
                 failed = self._waiters
                 self._waiters = []
                 self._cond.notify_all()
@@ -272,6 +306,7 @@ class Writer:
             self._error = None
             self._committed = max(self._committed, upto)
             self.commits += 1
+            self._passes_ended = this_pass
             ready = [w for w in self._waiters if w[0] <= upto]
             self._waiters = [w for w in self._waiters if w[0] > upto]
             self._cond.notify_all()
