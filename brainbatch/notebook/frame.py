@@ -162,12 +162,23 @@ def _string_mask(col: pd.Series) -> np.ndarray:
     return np.zeros(len(col), dtype=bool)
 
 
+_CONTAINERS = (list, tuple, set, frozenset, dict, Mapping, bytes, bytearray, np.ndarray)
+
+
 def _scalar_mask(col: pd.Series) -> np.ndarray:
-    """True where a value can go into a template: str, number or bool (not lists, dicts...)."""
+    """True where a value reads well in a template: text, numbers, dates... but not lists,
+    dicts, arrays or bytes (their repr is almost never the prompt someone meant)."""
     if col.dtype != object:
         return np.ones(len(col), dtype=bool)
-    ok = (str, int, float, bool, np.integer, np.floating, np.bool_)
-    return np.fromiter((isinstance(v, ok) for v in col.array), dtype=bool, count=len(col))
+    return np.fromiter(
+        (not isinstance(v, _CONTAINERS) for v in col.array), dtype=bool, count=len(col)
+    )
+
+
+def _column(df: pd.DataFrame, name: str) -> pd.Series:
+    """``df[name]``, with categorical columns as plain objects so the checks see values."""
+    col = df[name]
+    return col.astype(object) if isinstance(col.dtype, pd.CategoricalDtype) else col
 
 
 def _template_fields(template: str) -> list[str]:
@@ -214,7 +225,7 @@ def row_keys(df: pd.DataFrame, custom_id: str | None = None) -> list[str]:
         what = "index value"
     else:
         _require_columns(df, [custom_id], "custom_id")
-        col = df[custom_id]
+        col = _column(df, custom_id)
         nulls = _null_mask(col)
         if nulls.any():
             raise InputError(
@@ -251,7 +262,7 @@ def _models(df: pd.DataFrame, model: str) -> list[str] | str:
         return model
     name = model[len(MODEL_COLUMN_PREFIX) :]
     _require_columns(df, [name], f"model={model!r}")
-    col = df[name]
+    col = _column(df, name)
     bad = ~_string_mask(col) | _blank_mask(col)
     if bad.any():
         raise InputError(
@@ -266,7 +277,7 @@ def _render_template(df: pd.DataFrame, template: str, fields: list[str]) -> list
     _require_columns(df, fields, f"prompt template {template!r}")
     blank_all = np.ones(len(df), dtype=bool)
     for name in fields:
-        col = df[name]
+        col = _column(df, name)
         nulls = _null_mask(col)
         if nulls.any():
             raise InputError(
@@ -303,7 +314,7 @@ def _render_template(df: pd.DataFrame, template: str, fields: list[str]) -> list
 
 
 def _render_column(df: pd.DataFrame, name: str) -> list[str]:
-    col = df[name]
+    col = _column(df, name)
     index = df.index
     nulls = _null_mask(col)
     if nulls.any():

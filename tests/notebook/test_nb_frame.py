@@ -334,3 +334,15 @@ def test_conversion_of_100k_results_takes_well_under_a_second() -> None:
     out = results_frame(job, df)
     assert time.perf_counter() - t0 < 5.0  # generous bound; bench/ has the figure
     assert (out.status == "success").all()
+
+
+def test_categorical_prompt_column_is_text(reviews: pd.DataFrame) -> None:
+    df = reviews.assign(review=reviews["review"].astype("category"))
+    assert build(df, "review")[0].prompt == "Great kettle, boils fast"
+
+
+def test_dates_in_template_columns_are_fine(reviews: pd.DataFrame) -> None:
+    import datetime as dt
+
+    df = reviews.assign(day=[dt.date(2026, 1, i + 1) for i in range(6)])
+    assert build(df, "{day}: {review}")[0].prompt == "2026-01-01: Great kettle, boils fast"
