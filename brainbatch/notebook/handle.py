@@ -95,7 +95,9 @@ class JobHandle:
     ) -> None:
         self.job = job
         self.runner = runner
-        self.name = name or str(job.metadata.get("job_name") or job.job_id[:8])
+        given = name or job.metadata.get("job_name")
+        self._named = bool(given)
+        self.name = str(given) if given else job.job_id[:8]
         self._inputs = inputs
         self._keys = list(keys) if keys is not None else None
         self._columns = list(columns) if columns is not None else None
@@ -224,7 +226,9 @@ class JobHandle:
         return bundle
 
     def __repr__(self) -> str:
-        return f"<brainbatch job {self.name!r}: {self.job.total:,} rows>"
+        # no job id here: notebook outputs stay the same from run to run (nbval compares them)
+        named = f" {self.name!r}" if self._named else ""
+        return f"<brainbatch job{named}: {self.job.total:,} rows>"
 
     # -- state -------------------------------------------------------------------------------
 

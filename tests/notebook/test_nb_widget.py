@@ -184,3 +184,9 @@ def test_panel_says_cancelling_while_requests_in_flight_finish() -> None:
     panel = JobPanel(None)
     panel.update(snapshot(job, "t"))
     assert "cancelling…" in panel.title.value
+
+
+def test_text_of_an_unnamed_job_is_the_same_from_run_to_run(prompts: Prompts) -> None:
+    job = bb.submit(prompts(3), prompt="text", model="sim", latency_ms=1)
+    job.result(timeout=30)
+    assert repr(job) == "<brainbatch job: 3 rows>"
