@@ -74,8 +74,10 @@ class Price:
     ``batch_*`` are None when the source has no batch price (then batch work costs
     :data:`BATCH_DISCOUNT` times the real-time price). ``cached_input_per_mtok`` is the price
     of prompt tokens read from the provider's cache (None: same as ``input_per_mtok``).
-    ``above_input_tokens`` / ``above``: when a request's prompt has more input tokens than
-    this, every token of it is priced at ``above`` instead (long-context tier).
+    ``cache_write_per_mtok`` is the price of prompt tokens written to the cache (Anthropic:
+    1.25x input; None: same as ``input_per_mtok``). ``above_input_tokens`` / ``above``: when
+    a request's prompt has more input tokens than this, every token of it is priced at
+    ``above`` instead (long-context tier).
     """
 
     model: str
@@ -88,11 +90,28 @@ class Price:
     batch_cached_input_per_mtok: float | None = None
     above_input_tokens: int | None = None
     above: Price | None = None
+    cache_write_per_mtok: float | None = None
+    batch_cache_write_per_mtok: float | None = None
 
     @property
     def has_batch_price(self) -> bool:
         """True when the source (or the user) gave a batch price."""
         return self.batch_input_per_mtok is not None and self.batch_output_per_mtok is not None
+
+    def cache_write_rate(self, batch: bool = False) -> float:
+        """USD per million prompt tokens written to the provider's cache."""
+        base = (
+            self.cache_write_per_mtok
+            if self.cache_write_per_mtok is not None
+            else self.input_per_mtok
+        )
+        if not batch:
+            return base
+        if self.has_batch_price and self.batch_cache_write_per_mtok is not None:
+            return self.batch_cache_write_per_mtok
+        if self.has_batch_price and self.cache_write_per_mtok is None:
+            return self.batch_input_per_mtok or 0.0
+        return base * BATCH_DISCOUNT
 
     def rates(self, batch: bool = False) -> tuple[float, float, float, str]:
         """``(input, cached_input, output, price_source)`` in USD per million tokens."""
@@ -136,8 +155,9 @@ class Cost:
     price_source: str
 
 
-# (input, cached, output, source, above_input_tokens, rates above the threshold or None)
-_Rates = tuple[float, float, float, str, int, tuple[float, float, float] | None]
+# (input, cached, output, cache write, source, above_input_tokens, rates above it or None)
+_Tier = tuple[float, float, float, float]
+_Rates = tuple[float, float, float, float, str, int, _Tier | None]
 
 _lock = threading.Lock()
 _user_prices: dict[str, Price] = {}
@@ -171,6 +191,7 @@ def set_price(
     cached_input_per_mtok: float | None = None,
     batch_input_per_mtok: float | None = None,
     batch_output_per_mtok: float | None = None,
+    cache_write_per_mtok: float | None = None,
 ) -> Price:
     """Set (or override) a model's price in USD per million tokens, for this process.
 
@@ -190,6 +211,7 @@ def set_price(
     cached = _check_rate("cached_input_per_mtok", cached_input_per_mtok, optional=True)
     b_in = _check_rate("batch_input_per_mtok", batch_input_per_mtok, optional=True)
     b_out = _check_rate("batch_output_per_mtok", batch_output_per_mtok, optional=True)
+    written = _check_rate("cache_write_per_mtok", cache_write_per_mtok, optional=True)
     if (b_in is None) != (b_out is None):
         missing = "batch_output_per_mtok" if b_out is None else "batch_input_per_mtok"
         raise InputError(
@@ -197,7 +219,7 @@ def set_price(
             "(batch then costs 50% of real time)"
         )
     assert inp is not None and out is not None
-    price = Price(model, inp, out, cached, b_in, b_out, source="user")
+    price = Price(model, inp, out, cached, b_in, b_out, source="user", cache_write_per_mtok=written)
     with _lock:
         _user_prices[model.strip()] = price
         _rates_cache.clear()
@@ -244,11 +266,12 @@ def _from_genai(model: str, ref: str, provider_id: str | None) -> Price | None:
     inp, out = field(std, "input_mtok"), field(std, "output_mtok")
     if inp[0] is None or out[0] is None:
         return None  # not priced per token (images, audio seconds, per request...)
-    cached = field(std, "cache_read_mtok")
-    b_in, b_out, b_cached = (
+    cached, written = field(std, "cache_read_mtok"), field(std, "cache_write_mtok")
+    b_in, b_out, b_cached, b_written = (
         field(bat, "input_mtok"),
         field(bat, "output_mtok"),
         field(bat, "cache_read_mtok"),
+        field(bat, "cache_write_mtok"),
     )
     source = _SOURCE
     base = Price(
@@ -260,6 +283,8 @@ def _from_genai(model: str, ref: str, provider_id: str | None) -> Price | None:
         batch_output_per_mtok=b_out[0],
         source=source,
         batch_cached_input_per_mtok=b_cached[0],
+        cache_write_per_mtok=written[0],
+        batch_cache_write_per_mtok=b_written[0],
     )
     threshold = inp[1] if inp[1] is not None else out[1]
     if threshold is not None:
@@ -276,6 +301,8 @@ def _from_genai(model: str, ref: str, provider_id: str | None) -> Price | None:
             batch_input_per_mtok=tier(b_in),
             batch_output_per_mtok=tier(b_out),
             batch_cached_input_per_mtok=tier(b_cached),
+            cache_write_per_mtok=tier(written),
+            batch_cache_write_per_mtok=tier(b_written),
         )
         base = replace(base, above_input_tokens=threshold, above=above)
     del provider
@@ -330,11 +357,13 @@ def _rates_for(model: str, batch: bool) -> _Rates | None:
     rates: _Rates | None = None
     if price is not None:
         i, c, o, src = price.rates(batch)
-        above = None
+        w = price.cache_write_rate(batch)
+        above: _Tier | None = None
         if price.above is not None and price.above_input_tokens is not None:
-            above = price.above.rates(batch)[:3]
+            a_i, a_c, a_o, _ = price.above.rates(batch)
+            above = (a_i, a_c, a_o, price.above.cache_write_rate(batch))
         threshold = price.above_input_tokens if above is not None else None
-        rates = (i, c, o, src, threshold if threshold is not None else _NO_TIER, above)
+        rates = (i, c, o, w, src, threshold if threshold is not None else _NO_TIER, above)
     with _lock:
         _rates_cache[key] = rates
     return rates
@@ -359,27 +388,35 @@ def cost_of(
     cached_tokens: int | None = None,
     *,
     batch: bool = False,
+    cache_write_tokens: int | None = None,
 ) -> Cost:
     """What a request with this usage costs, in USD.
 
     ``input_tokens`` counts every prompt token, cached ones included (OpenAI's
-    ``prompt_tokens``; for Anthropic pass ``input_tokens + cache_read_input_tokens``);
-    ``cached_tokens`` of them are priced at the cache-read price. ``batch=True`` prices native
-    batch work. Unknown model: ``Cost(nan, "unknown")`` and one warning per model.
+    ``prompt_tokens``; for Anthropic pass ``input_tokens + cache_read_input_tokens +
+    cache_creation_input_tokens``); ``cached_tokens`` of them were read from the provider's
+    prompt cache and are priced at the cache-read price, ``cache_write_tokens`` of them were
+    written to it (Anthropic's ``cache_creation_input_tokens``) and are priced at the
+    cache-write price. ``batch=True`` prices native batch work. Unknown model:
+    ``Cost(nan, "unknown")`` and one warning per model.
     """
     rates = _rates_for(model, batch)
     if rates is None:
         warn_unpriced(model, stacklevel=2)
         return Cost(math.nan, "unknown")
-    in_rate, cached_rate, out_rate, source, threshold, above = rates
+    in_rate, cached_rate, out_rate, write_rate, source, threshold, above = rates
     inp = input_tokens or 0
     out = output_tokens or 0
     cached = cached_tokens or 0
     if cached > inp:
         cached = inp
+    written = cache_write_tokens or 0
+    if written > inp - cached:
+        written = inp - cached
     if inp > threshold and above is not None:
-        in_rate, cached_rate, out_rate = above
-    return Cost(((inp - cached) * in_rate + cached * cached_rate + out * out_rate) / _MTOK, source)
+        in_rate, cached_rate, out_rate, write_rate = above
+    usd = (inp - cached - written) * in_rate + cached * cached_rate + written * write_rate
+    return Cost((usd + out * out_rate) / _MTOK, source)
 
 
 def _all_genai_names() -> list[str]:

@@ -174,3 +174,29 @@ def test_every_listed_model_has_a_price() -> None:
 def test_list_priced_models_includes_models_priced_by_the_user() -> None:
     pricing.set_price("my-finetune", 1.0, 2.0)
     assert "my-finetune" in list_priced_models("finetune")
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_cache_write_tokens_are_priced_like_the_source(batch: bool) -> None:
+    # claude-haiku-4-5: input $1, cache write $1.25, cache read $0.10 (batch: half of each)
+    ours = cost_of(
+        "claude-haiku-4-5", 10_000, 500, cached_tokens=3_000, cache_write_tokens=4_000, batch=batch
+    )
+    ctx = {"processing": "batch"} if batch else None
+    source = calc_price(
+        Usage(
+            input_tokens=10_000,
+            cache_read_tokens=3_000,
+            cache_write_tokens=4_000,
+            output_tokens=500,
+        ),
+        model_ref="claude-haiku-4-5",
+        price_context=ctx,
+    )
+    assert ours.usd == pytest.approx(float(source.total_price), rel=1e-9)
+
+
+def test_cache_write_tokens_cost_more_than_plain_input_for_claude() -> None:
+    plain = cost_of("claude-haiku-4-5", 1_000_000, 0).usd
+    written = cost_of("claude-haiku-4-5", 1_000_000, 0, cache_write_tokens=1_000_000).usd
+    assert written == pytest.approx(plain * 1.25)

@@ -79,3 +79,8 @@ def test_only_one_batch_price_is_refused_naming_the_missing_one() -> None:
 def test_empty_model_name_is_refused_naming_model() -> None:
     with pytest.raises(ValueError, match="model"):
         set_price("  ", 1.0, 2.0)
+
+
+def test_user_cache_write_price_applies_to_cache_write_tokens() -> None:
+    set_price("my-model", 1.0, 2.0, cache_write_per_mtok=1.5)
+    assert cost_of("my-model", 1_000_000, 0, cache_write_tokens=1_000_000).usd == pytest.approx(1.5)
