@@ -195,7 +195,7 @@ _MARKS = (
     "\u06d6-\u06ed\u0900-\u0dff\u0e00-\u0e7f\u3099\u309a"
 )
 _PIECE = re.compile(
-    rf"(?P<w>(?:[^\W\d_]|[{_MARKS}])+(?:'[^\W\d_]+)?)"  # a word: letters and their marks
+    rf"(?P<w> ?(?:[^\W\d_]|[{_MARKS}])+(?:'[^\W\d_]+)?)"  # a word and its leading space
     r"|(?P<d>\d{1,3})"  # numbers: up to three digits per token
     rf"|(?P<p> ?[^\w\s{_MARKS}]+)"  # punctuation and symbols, with a leading space
     r"|(?P<s>\s+)"  # whitespace
@@ -248,7 +248,7 @@ def approx_tokens(text: str) -> int:
         kind = m.lastgroup
         piece = m.group()
         if kind == "w":
-            total += _word_tokens(piece)
+            total += _word_tokens(piece[1:] if piece[0] == " " else piece)
         elif kind == "d":
             total += 1.0
         elif kind == "p":
