@@ -8,14 +8,16 @@ Where prices come from
     wins.
 
 Batch price
-    The source's own batch price where it has one (OpenAI, Anthropic, Google, Mistral, Groq
-    and xAI models carry a ``processing: batch`` price variant); otherwise 50% of the
-    real-time price (:data:`BATCH_DISCOUNT`), which is what OpenAI's and Anthropic's batch APIs
-    charge. :attr:`Cost.price_source` says which one was used.
+    The source's own batch price where it has one (in genai-prices 0.2.3, 108 models of
+    OpenAI, Anthropic, Google, Mistral, Groq and xAI carry a ``processing: batch`` price
+    variant: gpt-4o-mini, gpt-4o, claude-haiku-4-5...; claude-3-5-haiku has none); else 50%
+    of the real-time price (:data:`BATCH_DISCOUNT`), which is what OpenAI's and Anthropic's
+    batch APIs charge. :attr:`Cost.price_source` says which one was used.
 
 Cached input
-    Prompt tokens served from the provider's prompt cache are priced at the model's cache-read
-    price when usage reports them (``cached_tokens``).
+    Prompt tokens read from the provider's prompt cache (``cached_tokens``) are priced at the
+    model's cache-read price, tokens written to it (``cache_write_tokens``, Anthropic) at its
+    cache-write price.
 
 Model names
     ``"gpt-4o-mini"``, ``"openai/gpt-4o-mini"``, ``"anthropic/claude-haiku-4-5"`` and
@@ -371,9 +373,10 @@ def _rates_for(model: str, batch: bool) -> _Rates | None:
 
 def warn_unpriced(model: str, *, stacklevel: int = 1) -> None:
     """Warn, once per model and process, that ``model`` has no price and how to set one."""
-    if model in _warned:
-        return
-    _warned.add(model)
+    with _lock:
+        if model in _warned:
+            return
+        _warned.add(model)
     warnings.warn(
         f"no price known for model {model!r}: its cost shows as NaN. Set one with "
         f"brainbatch.set_price({model!r}, input_per_mtok=..., output_per_mtok=...)",
