@@ -52,7 +52,7 @@ from .errors import (
 )
 from .estimate import PriceModel, cost_table, price_name, request_max_tokens, token_counts
 from .executors import ProcessFn
-from .models import BatchRequest, ProviderResponse
+from .models import BatchJob, BatchRequest, ProviderResponse
 from .pricing import cost_of, price_of
 from .tokens import estimate_message_tokens, has_exact_tokenizer
 
@@ -60,6 +60,7 @@ __all__ = [
     "APPROX_INPUT_MARGIN",
     "DEFAULT_OUTPUT_TOKENS",
     "BudgetGuard",
+    "guard_job",
     "worst_case_cost",
 ]
 
@@ -350,3 +351,23 @@ class BudgetGuard:
         table = cost_table(counts, modes=[mode], output_tokens=out, price_model=price_model)
         usd = table["cost_usd"]
         return math.nan if usd.isna().any() else float(usd.sum())
+
+
+def guard_job(
+    process_fn: ProcessFn,
+    job: BatchJob,
+    max_cost_usd: float,
+    *,
+    provider: object = None,
+    batch: bool = False,
+) -> tuple[ProcessFn, BudgetGuard]:
+    """``process_fn`` behind a :class:`BudgetGuard` for ``job``; returns it and the guard.
+
+    What the job already paid (a resumed job) counts against ``max_cost_usd``. Requests are
+    priced as the provider prices them: ``provider.price_model(model)`` when the provider has
+    one (the simulated provider does), else each request's own model.
+    """
+    guard = BudgetGuard(max_cost_usd, already_spent_usd=float(job.paid_usd or 0.0))
+    mapper = getattr(provider if provider is not None else process_fn, "price_model", None)
+    price_model: PriceModel = mapper if callable(mapper) else None
+    return guard.wrap(process_fn, price_model=price_model, batch=batch), guard

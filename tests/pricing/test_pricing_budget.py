@@ -239,3 +239,19 @@ def test_check_before_submit_adds_a_margin_to_approximated_prompts() -> None:
     estimate = guard.check_before_submit([request])
     batch_in, batch_out = 0.8 * 0.5, 4.0 * 0.5
     assert estimate == pytest.approx((math.ceil(approx * 1.35) * batch_in + batch_out) / 1e6)
+
+
+async def test_guard_job_counts_what_the_job_already_paid_and_prices_like_the_provider(
+    sim: SimulatedProvider,
+) -> None:
+    from brainbatch.budget import guard_job
+
+    one = worst_case_cost(_requests(1)[0], price_model=sim.price_model)
+    first = BatchManager().create_batch(_requests(10))
+    fn, _ = guard_job(sim, first, one * 4.5)
+    await SequentialExecutor().execute(first, fn)
+    assert first.done == 4 and first.status is BatchStatus.CANCELLED
+    fn, guard = guard_job(sim, first, one * 6.5)  # resume with a higher limit
+    await SequentialExecutor().execute(first, fn)
+    assert first.done == 6
+    assert guard.spent_usd == pytest.approx(first.paid_usd)
