@@ -70,6 +70,10 @@ def _progress_mode(progress: str | bool | None) -> str:
     return str(progress)
 
 
+_ACTIVE: set[JobHandle] = set()
+"""Handles whose job is running: kept alive even if the caller drops its reference."""
+
+
 class JobHandle:
     """A job started by :func:`submit` or :func:`run`: its status, results and panel.
 
@@ -128,6 +132,7 @@ class JobHandle:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 loop = None
+        _ACTIVE.add(self)  # the loop keeps only weak references to tasks
         if loop is not None:
             self._loop = loop
             self._loop_thread = threading.get_ident()
@@ -174,6 +179,7 @@ class JobHandle:
             ticker.cancel()
             self._render()
             self._future.set_result(None)
+            _ACTIVE.discard(self)
 
     async def _tick(self) -> None:
         """Refresh the views at most MAX_UPDATES_PER_S times a second while the job runs."""
