@@ -14,7 +14,9 @@ Where the job runs (the notebook execution model):
 Getting results from a :class:`JobHandle`: ``await job`` anywhere, or ``job.result()`` from any
 thread except the loop the job runs on (in a notebook, ``job.result()`` in a later cell works
 once the job ended; while it still runs there, it raises and tells you to ``await job``,
-because blocking the kernel's loop would stop the job itself).
+because blocking the kernel's loop would stop the job itself). Awaiting does not own the job:
+interrupting a cell that waits in ``await job`` (or a ``wait_for`` timeout) stops the waiting,
+not the job; stop the job with the panel's Cancel button or ``job.cancel()``.
 """
 
 from __future__ import annotations
