@@ -3,10 +3,12 @@
 ``with SimServer(latency_ms=50, http_503=0.05) as sim:`` serves ``/v1/chat/completions``,
 ``/v1/messages`` and ``/v1/models`` on a free loopback port with the same answers as
 :class:`~brainbatch.providers.simulated.SimulatedProvider`, injected faults, RPM/TPM limits
-and a request log. From a shell: ``python -m brainbatch.sim --port 8000``.
+and a request log. From a shell: ``python -m brainbatch.sim --port 8000``; for benchmarks,
+``SimProcess`` runs it in a child process (so it does not share the client's GIL).
 """
 
 from .config import FAULT_KINDS, SimConfig
+from .process import SimProcess
 from .runner import SimServer
 from .server import SIM_STATE, build_app
 from .state import RequestRecord, SimState
@@ -16,6 +18,7 @@ __all__ = [
     "SIM_STATE",
     "RequestRecord",
     "SimConfig",
+    "SimProcess",
     "SimServer",
     "SimState",
     "build_app",

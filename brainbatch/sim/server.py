@@ -2,7 +2,8 @@
 
 Routes: ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic; needs the
 ``anthropic-version`` header), ``GET /v1/models`` and ``GET /v1/models/{id}`` (Anthropic's
-list shape when the request carries ``anthropic-version``, else OpenAI's).
+list shape when the request carries ``anthropic-version``, else OpenAI's), and
+``GET /_sim/stats`` (request counts, for a server in another process).
 
 Extending the app (e.g. native Batch API routes in :mod:`brainbatch.sim.batches`):
 ``build_app(config)`` stores one :class:`~brainbatch.sim.state.SimState` under the AppKey
@@ -307,6 +308,19 @@ async def models(request: web.Request) -> web.Response:
     return web.Response(status=status, body=body, headers=headers)
 
 
+async def stats(request: web.Request) -> web.Response:
+    """``GET /_sim/stats``: requests received, in total and by status (not itself logged).
+
+    Lets a client count what a server in another process received (see ``SimProcess``)."""
+    log = list(request.app[SIM_STATE].log)
+    by_status: dict[str, int] = {}
+    for r in log:
+        key = str(r.status)
+        by_status[key] = by_status.get(key, 0) + 1
+    body = orjson.dumps({"requests": len(log), "by_status": by_status})
+    return web.Response(body=body, content_type=_JSON)
+
+
 async def _on_shutdown(app: web.Application) -> None:
     app[STOPPING].set()
 
@@ -321,6 +335,7 @@ def build_app(config: SimConfig | None = None) -> web.Application:
     app.router.add_post("/v1/messages", messages)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/models/{model}", models)
+    app.router.add_get("/_sim/stats", stats)
     from .batches import add_routes as add_batch_routes  # native Batch APIs (own module)
 
     add_batch_routes(app)
