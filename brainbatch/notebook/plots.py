@@ -366,6 +366,8 @@ def timeline(results: pd.DataFrame, *, bucket: float | str | None = None) -> Fig
     Raises:
         InputError: ``results`` lacks ``completed_at`` or ``status``; a bad ``bucket``.
     """
+    from matplotlib.ticker import MaxNLocator
+
     table = timeline_table(results, bucket)
     fig, (top, bottom) = _new_figure(2, 1, width=8.0, height=5.0)
     top.set_title("Throughput")
@@ -383,6 +385,8 @@ def timeline(results: pd.DataFrame, *, bucket: float | str | None = None) -> Fig
     top.set_ylabel("results / s")
     bottom.bar(x, table["errors"], width=width, align="edge", color=_ERR, label="errors")
     bottom.set_ylabel(f"errors per {step:g} s")
+    bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
+    bottom.set_ylim(0, max(1, int(table["errors"].max())) * 1.1)
     bottom.set_xlabel(f"time since first result ({unit})")
     total_err = int(table["errors"].sum())
     total = total_err + int(table["ok"].sum())

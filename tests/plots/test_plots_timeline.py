@@ -58,3 +58,8 @@ def test_timeline_refuses_a_zero_bucket(results: pd.DataFrame) -> None:
 def test_timeline_without_status_names_it(results: pd.DataFrame) -> None:
     with pytest.raises(bb.InputError, match="'status'"):
         bb.plot.timeline(results.drop(columns="status"))
+
+
+def test_timeline_error_axis_starts_at_zero_without_errors(results: pd.DataFrame) -> None:
+    ok_only = results[results["status"] == "success"]
+    assert bb.plot.timeline(ok_only).axes[1].get_ylim()[0] == 0
