@@ -31,6 +31,8 @@ class SimConfig:
     Latency:
         latency_ms: median server-side delay before each answer (0 = answer at once).
         latency_sigma: lognormal spread of that delay (0 = always exactly ``latency_ms``).
+        The delay applies to answers and injected faults; refusals (401, 400, RPM/TPM 429)
+        are immediate. Stopping the server drops requests still waiting.
 
     Answers:
         seed: changes every answer (same meaning as ``SimulatedProvider(seed=...)``) and

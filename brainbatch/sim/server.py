@@ -27,7 +27,6 @@ must not be the bottleneck of client benchmarks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from datetime import UTC, datetime, timedelta
@@ -49,12 +48,51 @@ from .wire import (
     parse_message,
 )
 
-__all__ = ["SIM_STATE", "STOPPING", "build_app", "check_auth"]
+__all__ = ["SIM_STATE", "SLEEPERS", "build_app", "check_auth"]
 
 #: The app's shared :class:`SimState`.
 SIM_STATE = web.AppKey("brainbatch_sim_state", SimState)
-#: Set when the app shuts down: hanging requests give up and drop their connection.
-STOPPING = web.AppKey("brainbatch_sim_stopping", asyncio.Event)
+
+
+class Sleepers:
+    """Requests waiting out their latency (or hanging). On shutdown they all wake at once and
+    drop their connections, so a server stops at once whatever its latency."""
+
+    __slots__ = ("stopping", "waiting")
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.waiting: set[asyncio.Future[None]] = set()
+
+    async def sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` (like ``asyncio.sleep``); ``True`` if woken by shutdown."""
+        if self.stopping:
+            return True
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        handle = loop.call_later(seconds, _wake, fut)
+        self.waiting.add(fut)
+        try:
+            await fut
+        finally:
+            self.waiting.discard(fut)
+            handle.cancel()
+        return self.stopping
+
+    def wake_all(self) -> None:
+        """Shutdown: wake every sleeper."""
+        self.stopping = True
+        for fut in list(self.waiting):
+            _wake(fut)
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+#: The app's :class:`Sleepers` (woken on shutdown).
+SLEEPERS = web.AppKey("brainbatch_sim_sleepers", Sleepers)
 
 _JSON = "application/json"
 _CUSTOM_ID = "x-brainbatch-custom-id"
@@ -124,11 +162,9 @@ def _drop(request: web.Request) -> web.Response:
     return web.Response()
 
 
-async def _hang(request: web.Request, max_s: float) -> web.Response:
-    stopping = request.app[STOPPING]
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), max_s)
-    return _drop(request)
+async def _pause(request: web.Request, seconds: float) -> bool:
+    """Wait ``seconds``; ``True`` if the server is shutting down (then drop the request)."""
+    return await request.app[SLEEPERS].sleep(seconds)
 
 
 async def _generate(request: web.Request, anthropic: bool) -> web.Response:
@@ -209,13 +245,15 @@ async def _generate(request: web.Request, anthropic: bool) -> web.Response:
                     code="rate_limit_exceeded",
                 )
 
-    delay = state.draw_latency_s()
+    # the log says what arrived when it arrives; the answer leaves after the latency
     if fault == "hang":
         state.record(t, path, 0, h, text, custom_id, fault)
-        return await _hang(request, cfg.max_hang_s)
-    if delay:
-        await asyncio.sleep(delay)
+        await _pause(request, cfg.max_hang_s)
+        return _drop(request)
+    delay = state.draw_latency_s()
+    response: web.Response
     if fault is None or fault == "malformed":
+        state.record(t, path, 200, h, text, custom_id, fault)
         if answer is None:
             answer = simulate_answer(
                 model, messages, system, params, cfg.seed, cfg.mean_output_tokens
@@ -227,16 +265,22 @@ async def _generate(request: web.Request, anthropic: bool) -> web.Response:
         out = orjson.dumps(obj)
         if fault == "malformed":
             out = out[: len(out) // 2]
-        state.record(t, path, 200, h, text, custom_id, fault)
-        return web.Response(body=out, headers=headers)
-    if fault == "drop":
+        response = web.Response(body=out, headers=headers)
+    elif fault == "drop":
         state.record(t, path, 0, h, text, custom_id, fault)
+        if delay:
+            await _pause(request, delay)
         return _drop(request)
-    status = cfg.fail_status if fault == "fail_first_n" else _FAULT_STATUS[fault]
-    if status == 429:
-        _retry_headers(cfg.retry_after, headers)
-    message = _FAULT_MESSAGE.get(status, f"Simulated failure (HTTP {status}).")
-    return fail(status, message, fault, text, code="rate_limit_exceeded" if status == 429 else None)
+    else:
+        status = cfg.fail_status if fault == "fail_first_n" else _FAULT_STATUS[fault]
+        if status == 429:
+            _retry_headers(cfg.retry_after, headers)
+        message = _FAULT_MESSAGE.get(status, f"Simulated failure (HTTP {status}).")
+        code = "rate_limit_exceeded" if status == 429 else None
+        response = fail(status, message, fault, text, code=code)
+    if delay and await _pause(request, delay):
+        return _drop(request)
+    return response
 
 
 async def chat_completions(request: web.Request) -> web.Response:
@@ -322,14 +366,14 @@ async def stats(request: web.Request) -> web.Response:
 
 
 async def _on_shutdown(app: web.Application) -> None:
-    app[STOPPING].set()
+    app[SLEEPERS].wake_all()
 
 
 def build_app(config: SimConfig | None = None) -> web.Application:
     """The simulated server's aiohttp app, with its :class:`SimState` at ``app[SIM_STATE]``."""
     app = web.Application(client_max_size=256 * 1024**2)
     app[SIM_STATE] = SimState(config or SimConfig())
-    app[STOPPING] = asyncio.Event()  # binds to the serving loop on first use
+    app[SLEEPERS] = Sleepers()
     app.on_shutdown.append(_on_shutdown)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/messages", messages)

@@ -33,8 +33,9 @@ def test_stop_releases_the_port_and_the_thread():
         pass
 
 
-def test_stop_does_not_wait_for_hanging_requests():
-    server = SimServer(hang=1.0, max_hang_s=600).start()
+@pytest.mark.parametrize("config", [{"hang": 1.0, "max_hang_s": 600}, {"latency_ms": 600_000}])
+def test_stop_drops_waiting_requests_instead_of_waiting_for_them(config):
+    server = SimServer(**config).start()
     errors: list[Exception] = []
 
     def call() -> None:
