@@ -3,419 +3,37 @@
 
 :func:`add_routes` adds them to the simulated server's app (``build_app`` calls it). Their
 state lives under the AppKey :data:`SIM_BATCHES` (a :class:`BatchSimState`); change the clock
-or the scenario from a test with ``app[SIM_BATCHES].configure(in_progress_s=2, ...)``.
-
-A batch's life, from its creation (seconds of :class:`BatchSimConfig`):
-
-* OpenAI: ``validating`` (``validating_s``) -> ``in_progress`` (``in_progress_s``; its
-  ``request_counts`` grow steadily) -> ``finalizing`` (``finalizing_s``) -> ``completed``.
-  A cancel goes ``cancelling`` (``cancelling_s``) -> ``cancelled`` with the requests done so
-  far in the output file.
-* Anthropic: ``in_progress`` for all of that, then ``ended``; its ``request_counts`` only move
-  at the end; ``canceling`` -> ``ended`` after a cancel (undone requests ``canceled``).
-
-Requests finish in a shuffled order (output files are not in input order). Answers come from
-:func:`brainbatch.sim.wire.complete_chat` / ``complete_message``: the same answers as the
-real-time routes; a body those refuse becomes that request's error line.
-
-Scenarios (``BatchSimConfig.scenario`` for every new batch, or per OpenAI batch with
-``metadata={"sim_scenario": ...}``):
-
-* ``"ok"``: the normal life above.
-* ``"validation_failure"``: OpenAI: ``failed`` after validating, with
-  ``errors.data`` (token_limit_exceeded); Anthropic: the create call is refused with 400.
-* ``"expire"``: the window closes after ``expire_fraction`` of the requests ran: OpenAI
-  ``expired`` (the rest in the error file as ``batch_expired``), Anthropic ``ended`` with
-  the rest ``expired``.
-* ``"all_errors"``: every request fails (model not found): OpenAI writes only the error file
-  (``output_file_id`` null); Anthropic gives every request an ``errored`` result.
+or the scenario from a test with ``app[SIM_BATCHES].configure(in_progress_s=2, ...)``. The
+life of a batch and the scenarios are described in :mod:`brainbatch.sim.batch_state`.
 """
 
 from __future__ import annotations
 
-import math
 import random
 import time
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import BodyPartReader, web
 
-from ..errors import InputError
+from .batch_state import (
+    SCENARIOS,
+    BatchSimConfig,
+    BatchSimState,
+    SimBatch,
+    SimFile,
+    validate_input,
+)
 from .state import body_hash
-from .wire import WireError, anthropic_error, complete_chat, complete_message, openai_error
+from .wire import anthropic_error, openai_error
 
 __all__ = ["SCENARIOS", "SIM_BATCHES", "BatchSimConfig", "BatchSimState", "add_routes"]
 
-SCENARIOS = ("ok", "validation_failure", "expire", "all_errors")
-
-_OPENAI_MAX_REQUESTS = 50_000
 _OPENAI_MAX_BYTES = 200 * 1024 * 1024
 _ANTHROPIC_MAX_REQUESTS = 100_000
 _ANTHROPIC_MAX_BYTES = 256 * 1024 * 1024
 _ENDPOINTS = ("/v1/chat/completions",)
 _JSON = "application/json"
-
-
-@dataclass(frozen=True, slots=True)
-class BatchSimConfig:
-    """The simulated batch clock and scenario (seconds; the real APIs take hours)."""
-
-    validating_s: float = 0.05
-    in_progress_s: float = 0.3
-    finalizing_s: float = 0.05
-    cancelling_s: float = 0.05
-    window_s: float = 24 * 3600.0
-    scenario: str = "ok"
-    expire_fraction: float = 0.5
-
-    def __post_init__(self) -> None:
-        for name in ("validating_s", "in_progress_s", "finalizing_s", "cancelling_s", "window_s"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or value < 0:
-                raise InputError(f"BatchSimConfig {name} must be >= 0 seconds, got {value!r}")
-        if self.scenario not in SCENARIOS:
-            raise InputError(
-                f"BatchSimConfig scenario must be one of {SCENARIOS}, got {self.scenario!r}"
-            )
-        if not 0.0 <= self.expire_fraction <= 1.0:
-            raise InputError(
-                f"BatchSimConfig expire_fraction must be 0..1, got {self.expire_fraction!r}"
-            )
-
-
-@dataclass(eq=False)
-class _File:
-    id: str
-    filename: str
-    purpose: str
-    content: bytes
-    created_at: int
-
-    def obj(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "file",
-            "bytes": len(self.content),
-            "created_at": self.created_at,
-            "filename": self.filename,
-            "purpose": self.purpose,
-            "status": "processed",
-            "expires_at": None,
-            "status_details": None,
-        }
-
-
-@dataclass(eq=False)
-class _Batch:
-    """One simulated batch (either provider)."""
-
-    id: str
-    kind: str  # "openai" | "anthropic"
-    requests: list[tuple[str, Any]]  # (custom_id, body/params) in input order
-    config: BatchSimConfig
-    scenario: str
-    created_mono: float
-    created_wall: float
-    input_file_id: str | None = None
-    endpoint: str = "/v1/chat/completions"
-    completion_window: str = "24h"
-    metadata: dict[str, Any] | None = None
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    order: list[int] = field(default_factory=list)
-    done: int = 0
-    outputs: list[bytes] = field(default_factory=list)
-    error_lines: list[bytes] = field(default_factory=list)
-    succeeded: int = 0
-    failed: int = 0
-    cancel_mono: float | None = None
-    frozen_done: int | None = None
-    output_file_id: str | None = None
-    error_file_id: str | None = None
-    finished: bool = False
-
-
-def _iso(wall: float) -> str:
-    return datetime.fromtimestamp(wall, UTC).isoformat().replace("+00:00", "Z")
-
-
-class BatchSimState:
-    """Files and batches of one simulated server, and the batch clock."""
-
-    def __init__(self, config: BatchSimConfig | None = None) -> None:
-        self.config = config or BatchSimConfig()
-        self.files: dict[str, _File] = {}
-        self.batches: dict[str, _Batch] = {}
-
-    def configure(self, **changes: Any) -> BatchSimConfig:
-        """Change the clock or scenario for batches created from now on."""
-        self.config = replace(self.config, **changes)
-        return self.config
-
-    def reset(self) -> None:
-        """Forget every file and batch and go back to the default configuration."""
-        self.config = BatchSimConfig()
-        self.files = {}
-        self.batches = {}
-
-    # -- the clock ---------------------------------------------------------------------------
-
-    def phase(self, b: _Batch, now: float) -> tuple[str, int]:
-        """``(openai status, requests done)`` of ``b`` at monotonic time ``now``."""
-        c, n = b.config, len(b.requests)
-        v, p, f = c.validating_s, c.in_progress_s, c.finalizing_s
-        if b.errors:
-            return ("validating" if now - b.created_mono < v else "failed"), 0
-        if b.cancel_mono is not None:
-            done = b.frozen_done or 0
-            if now - b.cancel_mono < c.cancelling_s:
-                return "cancelling", done
-            return "cancelled", done
-        t = now - b.created_mono
-        if t < v:
-            return "validating", 0
-        if t < v + p:
-            done = min(n, math.floor(n * (t - v) / p)) if p > 0 else n
-            if b.scenario == "expire":
-                done = min(done, math.floor(n * c.expire_fraction))
-            return "in_progress", done
-        if b.scenario == "expire":
-            return "expired", math.floor(n * c.expire_fraction)
-        if t < v + p + f:
-            return "finalizing", n
-        return "completed", n
-
-    def phase_times(self, b: _Batch, status: str) -> dict[str, float | None]:
-        """Wall-clock times of the phases ``b`` went through."""
-        c = b.config
-        w = b.created_wall
-        out: dict[str, float | None] = {
-            k: None
-            for k in (
-                "in_progress_at",
-                "finalizing_at",
-                "completed_at",
-                "failed_at",
-                "expired_at",
-                "cancelling_at",
-                "cancelled_at",
-            )
-        }
-        if status == "failed":
-            out["failed_at"] = w + c.validating_s
-            return out
-        if status != "validating" and (
-            b.cancel_mono is None or b.cancel_mono - b.created_mono >= c.validating_s
-        ):
-            out["in_progress_at"] = w + c.validating_s
-        if b.cancel_mono is not None:
-            at = w + (b.cancel_mono - b.created_mono)
-            out["cancelling_at"] = at
-            if status == "cancelled":
-                out["cancelled_at"] = at + c.cancelling_s
-            return out
-        if status == "expired":
-            out["expired_at"] = w + c.validating_s + c.in_progress_s
-        if status in ("finalizing", "completed"):
-            out["finalizing_at"] = w + c.validating_s + c.in_progress_s
-        if status == "completed":
-            out["completed_at"] = w + c.validating_s + c.in_progress_s + c.finalizing_s
-        return out
-
-    def advance(self, b: _Batch, app_state: Any, now: float) -> str:
-        """Run the requests due by ``now``; write the files once the batch ends."""
-        status, done = self.phase(b, now)
-        if b.cancel_mono is not None and b.frozen_done is None:
-            b.frozen_done = done
-        while b.done < done:
-            self._run_one(b, b.order[b.done], app_state)
-            b.done += 1
-        if status in ("completed", "expired", "cancelled") and not b.finished:
-            self._finish(b, status, app_state)
-        return status
-
-    def _run_one(self, b: _Batch, i: int, app_state: Any) -> None:
-        custom_id, body = b.requests[i]
-        cfg = app_state.config
-        if b.kind == "openai":
-            rid = app_state.new_id("req_")
-            try:
-                if b.scenario == "all_errors":
-                    model = body.get("model") if isinstance(body, dict) else None
-                    raise WireError(
-                        404,
-                        f"The model `{model}` does not exist or you do not have access to it.",
-                        "model",
-                        "model_not_found",
-                    )
-                obj = complete_chat(body, cfg, app_state.new_id("chatcmpl-"))
-            except WireError as e:
-                b.failed += 1
-                b.error_lines.append(
-                    orjson.dumps(
-                        {
-                            "id": app_state.new_id("batch_req_"),
-                            "custom_id": custom_id,
-                            "response": {
-                                "status_code": e.status,
-                                "request_id": rid,
-                                "body": orjson.loads(
-                                    openai_error(e.status, e.message, e.param, e.code)
-                                ),
-                            },
-                            "error": None,
-                        }
-                    )
-                )
-                return
-            b.succeeded += 1
-            b.outputs.append(
-                orjson.dumps(
-                    {
-                        "id": app_state.new_id("batch_req_"),
-                        "custom_id": custom_id,
-                        "response": {"status_code": 200, "request_id": rid, "body": obj},
-                        "error": None,
-                    }
-                )
-            )
-            return
-        try:
-            if b.scenario == "all_errors":
-                model = body.get("model") if isinstance(body, dict) else None
-                raise WireError(404, f"model: {model}")
-            msg = complete_message(body, cfg, app_state.new_id("msg_"))
-            result: dict[str, Any] = {"type": "succeeded", "message": msg}
-            b.succeeded += 1
-        except WireError as e:
-            result = {
-                "type": "errored",
-                "error": orjson.loads(anthropic_error(e.status, e.message)),
-            }
-            b.failed += 1
-        b.outputs.append(orjson.dumps({"custom_id": custom_id, "result": result}))
-
-    def _finish(self, b: _Batch, status: str, app_state: Any) -> None:
-        b.finished = True
-        undone = [b.order[k] for k in range(b.done, len(b.requests))]
-        if b.kind == "anthropic":
-            kind = "expired" if status == "expired" else "canceled"
-            for i in undone:
-                b.outputs.append(
-                    orjson.dumps({"custom_id": b.requests[i][0], "result": {"type": kind}})
-                )
-            return
-        if status == "expired":
-            for i in undone:
-                b.error_lines.append(
-                    orjson.dumps(
-                        {
-                            "id": app_state.new_id("batch_req_"),
-                            "custom_id": b.requests[i][0],
-                            "response": None,
-                            "error": {
-                                "code": "batch_expired",
-                                "message": "This request could not be executed before the "
-                                "completion window expired.",
-                            },
-                        }
-                    )
-                )
-        now = int(time.time())
-        if b.outputs:
-            f = _File(
-                app_state.new_id("file-"),
-                "batch_output.jsonl",
-                "batch_output",
-                b"\n".join(b.outputs) + b"\n",
-                now,
-            )
-            self.files[f.id] = f
-            b.output_file_id = f.id
-        if b.error_lines:
-            f = _File(
-                app_state.new_id("file-"),
-                "batch_errors.jsonl",
-                "batch_output",
-                b"\n".join(b.error_lines) + b"\n",
-                now,
-            )
-            self.files[f.id] = f
-            b.error_file_id = f.id
-
-    # -- objects -----------------------------------------------------------------------------
-
-    def openai_obj(self, b: _Batch, status: str) -> dict[str, Any]:
-        times = self.phase_times(b, status)
-        n = len(b.requests)
-        return {
-            "id": b.id,
-            "object": "batch",
-            "endpoint": b.endpoint,
-            "model": None,
-            "errors": {"object": "list", "data": b.errors} if b.errors else None,
-            "input_file_id": b.input_file_id,
-            "completion_window": b.completion_window,
-            "status": status,
-            "output_file_id": b.output_file_id if b.finished else None,
-            "error_file_id": b.error_file_id if b.finished else None,
-            "created_at": int(b.created_wall),
-            "in_progress_at": _int(times["in_progress_at"]),
-            "expires_at": int(b.created_wall + b.config.window_s),
-            "finalizing_at": _int(times["finalizing_at"]),
-            "completed_at": _int(times["completed_at"]),
-            "failed_at": _int(times["failed_at"]),
-            "expired_at": _int(times["expired_at"]),
-            "cancelling_at": _int(times["cancelling_at"]),
-            "cancelled_at": _int(times["cancelled_at"]),
-            "request_counts": {
-                "total": 0 if b.errors else n,
-                "completed": b.succeeded,
-                "failed": b.failed + (n - b.done if status == "expired" else 0),
-            },
-            "usage": None,
-            "metadata": b.metadata,
-        }
-
-    def anthropic_obj(self, b: _Batch, status: str, base: str) -> dict[str, Any]:
-        times = self.phase_times(b, status)
-        n = len(b.requests)
-        ended = b.finished
-        undone = n - b.done
-        expired = status == "expired"
-        counts = {
-            "processing": 0 if ended else n,
-            "succeeded": b.succeeded if ended else 0,
-            "errored": b.failed if ended else 0,
-            "canceled": undone if ended and not expired else 0,
-            "expired": undone if ended and expired else 0,
-        }
-        end = times["completed_at"] or times["expired_at"] or times["cancelled_at"]
-        if status == "cancelling":
-            processing = "canceling"
-        elif ended:
-            processing = "ended"
-        else:
-            processing = "in_progress"
-        return {
-            "id": b.id,
-            "type": "message_batch",
-            "processing_status": processing,
-            "request_counts": counts,
-            "ended_at": _iso(end) if ended and end else None,
-            "created_at": _iso(b.created_wall),
-            "expires_at": _iso(b.created_wall + b.config.window_s),
-            "archived_at": None,
-            "cancel_initiated_at": _iso(times["cancelling_at"]) if times["cancelling_at"] else None,
-            "results_url": f"{base}/v1/messages/batches/{b.id}/results" if ended else None,
-        }
-
-
-def _int(value: float | None) -> int | None:
-    return None if value is None else int(value)
-
 
 #: The app's :class:`BatchSimState`.
 SIM_BATCHES = web.AppKey("brainbatch_sim_batches", BatchSimState)
@@ -531,7 +149,7 @@ async def upload_file(request: web.Request) -> web.Response:
         )
     if purpose == "batch" and len(content) > _OPENAI_MAX_BYTES:
         return _oa_error(400, "File is too large: batch input files are limited to 200 MB.", "file")
-    f = _File(_sim(request).new_id("file-"), filename, purpose, content, int(time.time()))
+    f = SimFile(_sim(request).new_id("file-"), filename, purpose, content, int(time.time()))
     store.files[f.id] = f
     return _json(f.obj())
 
@@ -567,76 +185,6 @@ async def file_content(request: web.Request) -> web.Response:
 
 
 # -- OpenAI batches --------------------------------------------------------------------------
-
-
-def _validate_input(
-    content: bytes, endpoint: str
-) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
-    """Parse an input file as OpenAI's validation step does; returns (requests, errors)."""
-    requests: list[tuple[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    seen: set[str] = set()
-
-    def err(code: str, message: str, line: int | None, param: str | None) -> None:
-        if len(errors) < 10:
-            errors.append({"code": code, "message": message, "param": param, "line": line})
-
-    for n, raw in enumerate(content.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            err("invalid_json_line", "This line is not parseable as valid JSON.", n, None)
-            continue
-        if not isinstance(obj, dict):
-            err("invalid_json_line", "This line is not a JSON object.", n, None)
-            continue
-        cid = obj.get("custom_id")
-        if not isinstance(cid, str) or not cid:
-            err(
-                "missing_required_parameter",
-                "Missing required parameter: 'custom_id'.",
-                n,
-                "custom_id",
-            )
-        elif len(cid) > 64:
-            err("invalid_value", "custom_id must be at most 64 characters.", n, "custom_id")
-        elif cid in seen:
-            err(
-                "duplicate_custom_id",
-                "The custom_id for this request is a duplicate of "
-                "another request. The custom_id parameter must be unique for each individual "
-                "request in a batch.",
-                n,
-                "custom_id",
-            )
-        else:
-            seen.add(cid)
-        if obj.get("method") != "POST":
-            err("invalid_value", "Invalid value for 'method': only POST is supported.", n, "method")
-        if obj.get("url") != endpoint:
-            err(
-                "mismatched_endpoint",
-                f"The url of this request ({obj.get('url')!r}) does not "
-                f"match the batch endpoint {endpoint!r}.",
-                n,
-                "url",
-            )
-        if not isinstance(obj.get("body"), dict):
-            err("missing_required_parameter", "Missing required parameter: 'body'.", n, "body")
-        requests.append((str(cid), obj.get("body")))
-    if not requests and not errors:
-        err("empty_file", "The input file is empty.", None, None)
-    if len(requests) > _OPENAI_MAX_REQUESTS:
-        err(
-            "too_many_requests",
-            f"The input file has {len(requests):,} requests; a batch "
-            f"holds at most {_OPENAI_MAX_REQUESTS:,}.",
-            None,
-            None,
-        )
-    return requests, errors
 
 
 async def create_batch(request: web.Request) -> web.Response:
@@ -696,7 +244,7 @@ async def create_batch(request: web.Request) -> web.Response:
         return _oa_error(
             400, f"metadata.sim_scenario must be one of {SCENARIOS}", "metadata.sim_scenario"
         )
-    requests, errors = _validate_input(f.content, endpoint)
+    requests, errors = validate_input(f.content, endpoint)
     if scenario == "validation_failure" and not errors:
         errors = [
             {
@@ -709,7 +257,7 @@ async def create_batch(request: web.Request) -> web.Response:
             }
         ]
     bid = _sim(request).new_id("batch_")
-    b = _Batch(
+    b = SimBatch(
         bid,
         "openai",
         requests,
@@ -728,7 +276,7 @@ async def create_batch(request: web.Request) -> web.Response:
     return _json(store.openai_obj(b, store.advance(b, _sim(request), time.monotonic())))
 
 
-def _find(request: web.Request, kind: str) -> _Batch | None:
+def _find(request: web.Request, kind: str) -> SimBatch | None:
     b = request.app[SIM_BATCHES].batches.get(request.match_info["batch_id"])
     return b if b is not None and b.kind == kind else None
 
@@ -847,7 +395,7 @@ async def create_message_batch(request: web.Request) -> web.Response:
             "for batch processing (simulated validation failure)",
         )
     bid = _sim(request).new_id("msgbatch_")
-    b = _Batch(
+    b = SimBatch(
         bid,
         "anthropic",
         requests,

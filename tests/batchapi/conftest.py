@@ -20,9 +20,6 @@ from brainbatch.providers.openai import OpenAIProvider
 from brainbatch.sim import SimServer
 from brainbatch.sim.batches import SIM_BATCHES, BatchSimState
 
-FAST = {"poll_interval": 0.02, "max_poll_interval": 0.1}
-"""Executor polling settings that suit the simulated clock."""
-
 
 @pytest.fixture
 def batch_sim(sim: SimServer) -> Iterator[BatchSimState]:

@@ -6,7 +6,6 @@ import math
 from collections.abc import Callable
 
 import pytest
-from conftest import FAST
 
 from brainbatch import BatchJob, BatchRequest, BatchStatus, InputError, ParallelExecutor
 from brainbatch.batchapi import BatchAPIExecutor
@@ -16,6 +15,9 @@ from brainbatch.sim.batches import BatchSimState
 
 MakeJob = Callable[..., BatchJob]
 MODEL = "claude-haiku-4-5"
+
+FAST = {"poll_interval": 0.02, "max_poll_interval": 0.1}
+"""Executor polling that suits the simulated clock."""
 
 
 async def test_results_match_the_real_time_path_request_for_request(

@@ -9,13 +9,15 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from conftest import FAST
 
 from brainbatch import BatchJob, BatchStatus, ServerError
 from brainbatch.batchapi import BatchAPIExecutor
 from brainbatch.providers.openai import OpenAIProvider
 from brainbatch.sim import SimServer
 from brainbatch.sim.batches import BatchSimState
+
+FAST = {"poll_interval": 0.02, "max_poll_interval": 0.1}
+"""Executor polling that suits the simulated clock."""
 
 
 class FlakyTransport(httpx.AsyncBaseTransport):

@@ -7,14 +7,15 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import FAST
-
 from brainbatch import BatchJob, BatchStatus
 from brainbatch.batchapi import BatchAPIExecutor
 from brainbatch.providers.openai import OpenAIProvider
 from brainbatch.sim import SimServer
 from brainbatch.sim.batches import BatchSimState
 from brainbatch.store import JobStore
+
+FAST = {"poll_interval": 0.02, "max_poll_interval": 0.1}
+"""Executor polling that suits the simulated clock."""
 
 
 async def test_job_reloaded_after_a_crash_collects_its_running_batch(

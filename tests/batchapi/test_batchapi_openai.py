@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 import orjson
 import pytest
-from conftest import FAST
 
 from brainbatch import BatchJob, BatchRequest, BatchStatus, InputError, ParallelExecutor
 from brainbatch.batchapi import BatchAPIExecutor
@@ -18,6 +17,9 @@ from brainbatch.sim import SimServer
 from brainbatch.sim.batches import BatchSimState
 
 MakeJob = Callable[..., BatchJob]
+
+FAST = {"poll_interval": 0.02, "max_poll_interval": 0.1}
+"""Executor polling that suits the simulated clock."""
 
 
 async def test_results_match_the_real_time_path_request_for_request(
