@@ -473,9 +473,11 @@ class BatchAPIExecutor(Executor):
         """Job status from the batches' states, and ``metadata["batch_progress"]``."""
         active = [e for e in entries if not e.get("collected")]
         states = {e.get("state") for e in active}
-        if active and states <= {BatchStatus.PENDING.value}:
+        if job.status.is_terminal:
+            pass  # e.g. BatchManager.cancel() already marked it; the final verdict comes last
+        elif active and states <= {BatchStatus.PENDING.value}:
             job.status = BatchStatus.PENDING
-        elif not job.status.is_terminal:
+        else:
             job.status = BatchStatus.PROCESSING
         job.metadata["batch_progress"] = batch_progress(self.backend.name, entries, job)
 

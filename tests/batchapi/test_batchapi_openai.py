@@ -10,7 +10,14 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from brainbatch import BatchJob, BatchRequest, BatchStatus, InputError, ParallelExecutor
+from brainbatch import (
+    BatchJob,
+    BatchManager,
+    BatchRequest,
+    BatchStatus,
+    InputError,
+    ParallelExecutor,
+)
 from brainbatch.batchapi import BatchAPIExecutor
 from brainbatch.providers.openai import OpenAIProvider
 from brainbatch.sim import SimServer
@@ -306,3 +313,21 @@ def test_bad_settings_are_refused_naming_the_parameter(openai_provider: OpenAIPr
         BatchAPIExecutor(openai_provider, max_requests_per_batch=60_000)
     with pytest.raises(InputError, match="poll_interval"):
         BatchAPIExecutor(openai_provider, poll_interval=-1)
+
+
+async def test_batch_manager_cancel_cancels_the_provider_batch(
+    openai_provider: OpenAIProvider, batch_sim: BatchSimState, sim: SimServer
+) -> None:
+    batch_sim.configure(validating_s=0.2, in_progress_s=3.0)
+    manager = BatchManager()
+    job = manager.create_batch(
+        [BatchRequest(prompt=f"q{i}", model="gpt-4o-mini", custom_id=f"m{i}") for i in range(10)]
+    )
+    task = asyncio.create_task(BatchAPIExecutor(openai_provider, **FAST).execute(job))
+    while not job.metadata.get("provider_batches"):
+        await asyncio.sleep(0.01)
+    assert manager.cancel(job.job_id)
+    await task
+    assert job.status == BatchStatus.CANCELLED
+    (b,) = batch_sim.batches.values()
+    assert sim.count(f"/v1/batches/{b.id}/cancel") == 1
