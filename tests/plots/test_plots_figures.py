@@ -34,3 +34,16 @@ def test_importing_brainbatch_does_not_import_matplotlib() -> None:
     code = "import sys, brainbatch; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_figure_displays_as_png_in_ipython() -> None:
+    code = (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "import pandas as pd, brainbatch as bb\n"
+        "fig = bb.plot.latency(pd.DataFrame({'latency_ms': [1.0, 2.0, 3.0]}))\n"
+        "data, _ = shell.display_formatter.format(fig)\n"
+        "print(sorted(data))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['image/png', 'text/plain']"
