@@ -40,7 +40,15 @@ from ..models import BatchJob, BatchStatus
 from ..runner import DEFAULT_MAX_CONCURRENT, JobRunner, Mode, RunSettings
 from ..store import JobStore, default_store_path
 from .frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests, results_frame
-from .widget import MAX_UPDATES_PER_S, JobPanel, TextProgress, View, snapshot, summary_line
+from .widget import (
+    MAX_UPDATES_PER_S,
+    JobPanel,
+    Snapshot,
+    TextProgress,
+    View,
+    snapshot,
+    summary_line,
+)
 
 __all__ = ["PROGRESS_ENV", "JobHandle", "run", "submit"]
 
@@ -121,6 +129,7 @@ class JobHandle:
         self._views_lock = threading.Lock()
         self._done_at_start = job.done
         self._panel: JobPanel | None = None
+        self._detail = _describe(runner.settings)
 
     # -- starting ----------------------------------------------------------------------------
 
@@ -200,7 +209,7 @@ class JobHandle:
             views = list(self._views)
         if not views:
             return
-        snap = snapshot(self.job, self.name, self._done_at_start)
+        snap = self._snapshot()
         for view in views:
             try:
                 view.update(snap)
@@ -209,11 +218,14 @@ class JobHandle:
 
                 logging.getLogger("brainbatch").exception("progress view failed")
 
+    def _snapshot(self) -> Snapshot:
+        return snapshot(self.job, self.name, self._done_at_start, self._detail)
+
     def _add_view(self, view: View) -> None:
         with self._views_lock:
             self._views.append(view)
         if self.done():
-            view.update(snapshot(self.job, self.name, self._done_at_start))
+            view.update(self._snapshot())
 
     # -- display -----------------------------------------------------------------------------
 
@@ -221,7 +233,7 @@ class JobHandle:
         """The live ipywidgets panel of this job (made on first use)."""
         if self._panel is None:
             self._panel = JobPanel(self._cancel_clicked, cancellable=self._cancellable)
-            self._panel.update(snapshot(self.job, self.name, self._done_at_start))
+            self._panel.update(self._snapshot())
             self._add_view(self._panel)
         return self._panel
 
@@ -333,6 +345,22 @@ class JobHandle:
         if not self.done():
             await asyncio.shield(asyncio.wrap_future(self._future))
         return self._outcome()
+
+
+def _describe(s: RunSettings) -> str:
+    """``gpt-4o-mini via openai · realtime, 16 in flight`` (for the panel's title)."""
+    via = s.provider_name
+    model = s.model if via in (s.model, s.model.split("/", 1)[0]) else f"{s.model} via {via}"
+    if s.mode == "batch":
+        return f"{model} · native batch"
+    how = (
+        f"one at a time, {s.delay:g} s apart"
+        if s.delay is not None
+        else (f"{s.max_concurrent} in flight")
+    )
+    limits = "".join(f", {v:,g} {k}" for k, v in (("rpm", s.rpm), ("tpm", s.tpm)) if v is not None)
+    budget = f", max ${s.max_cost_usd:,.2f}" if s.max_cost_usd is not None else ""
+    return f"{model} · realtime, {how}{limits}{budget}"
 
 
 # -- starting jobs --------------------------------------------------------------------------------
@@ -651,7 +679,7 @@ def _interrupted(handle: JobHandle) -> None:
         if loop is not None and task is not None:
             loop.call_soon_threadsafe(task.cancel)
         handle.wait(timeout=5.0)
-    snap = snapshot(handle.job, handle.name, handle._done_at_start)
+    snap = handle._snapshot()
     print(
         f"brainbatch: interrupted; job {handle.name!r} cancelled with {snap.done:,} of "
         f"{snap.total:,} rows done; returning the partial results",
@@ -661,4 +689,4 @@ def _interrupted(handle: JobHandle) -> None:
 
 def summary(handle: JobHandle) -> str:
     """The one-line summary of a job (as the panel shows it at the end)."""
-    return summary_line(snapshot(handle.job, handle.name, handle._done_at_start))
+    return summary_line(handle._snapshot())

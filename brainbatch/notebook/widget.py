@@ -78,6 +78,7 @@ class Snapshot:
     error: str | None
     batch: Mapping[str, Any] | None
     cancelling: bool = False  # cancel requested, requests in flight still finishing
+    detail: str = ""  # model, provider, mode, limits: shown beside the name
 
     @property
     def fraction(self) -> float:
@@ -88,8 +89,9 @@ class Snapshot:
         return BatchStatus(self.status).is_terminal
 
 
-def snapshot(job: BatchJob, name: str, done_at_start: int = 0) -> Snapshot:
-    """The job's state now. ``done_at_start`` is the results it had before this run."""
+def snapshot(job: BatchJob, name: str, done_at_start: int = 0, detail: str = "") -> Snapshot:
+    """The job's state now. ``done_at_start`` is the results it had before this run;
+    ``detail`` a short description of how it runs (model, mode, limits)."""
     elapsed = job.elapsed_s
     new = job.done - done_at_start
     rate = new / elapsed if elapsed > 0 and new > 0 else math.nan
@@ -113,6 +115,7 @@ def snapshot(job: BatchJob, name: str, done_at_start: int = 0) -> Snapshot:
         error=job.error,
         batch=batch if isinstance(batch, Mapping) else None,
         cancelling=job.cancel_requested and not job.status.is_terminal,
+        detail=detail,
     )
 
 
@@ -196,7 +199,12 @@ def summary_line(s: Snapshot) -> str:
         f"{s.succeeded:,} ok, {s.failed:,} failed, {s.cached:,} cached, {_money(s.cost_usd)}, "
         f"{format_duration(s.elapsed_s)}, {_rate(s.rate)}"
     )
-    if s.error and s.status not in ("completed",) and not s.error.endswith("requests failed"):
+    if (
+        s.error
+        and s.status != "completed"
+        and s.error != s.status
+        and not s.error.endswith("requests failed")
+    ):
         line += f" ({s.error})"
     return line
 
@@ -292,7 +300,8 @@ class JobPanel:
         shown = "cancelling…" if s.cancelling else s.status
         colour = _COLOURS.get("cancelled" if s.cancelling else s.status, "#6c757d")
         status = f"<b style='color:{colour}'>{escape(shown)}</b>"
-        self.title.value = f"<b>brainbatch</b> · {escape(s.name)} · {status}"
+        detail = f" · <span style='color:#6c757d'>{escape(s.detail)}</span>" if s.detail else ""
+        self.title.value = f"<b>brainbatch</b> · {escape(s.name)}{detail} · {status}"
         if s.batch is not None and not s.finished:
             b = s.batch
             submitted = b.get("submitted")

@@ -190,3 +190,17 @@ def test_text_of_an_unnamed_job_is_the_same_from_run_to_run(prompts: Prompts) ->
     job = bb.submit(prompts(3), prompt="text", model="sim", latency_ms=1)
     job.result(timeout=30)
     assert repr(job) == "<brainbatch job: 3 rows>"
+
+
+def test_panel_title_says_model_mode_and_limits(prompts: Prompts) -> None:
+    job = bb.submit(
+        prompts(3),
+        prompt="text",
+        model="sim/gpt-4o-mini",
+        latency_ms=1,
+        max_concurrent=8,
+        progress="widget",
+    )
+    panel = job.panel()
+    job.result(timeout=30)
+    assert "sim/gpt-4o-mini · realtime, 8 in flight" in panel.title.value
