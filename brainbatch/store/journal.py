@@ -105,18 +105,21 @@ class Writer:
         self.commits = 0
         self._passes_started = 0
         self._passes_ended = 0
+        self._oldest = 0.0
 
     # -- producer side (any thread, usually the event loop) --------------------------------
 
     def put(self, item: _Item) -> None:
         """Queue one write; wakes the thread once a group is full."""
         with self._lock:
+            if not self._queue:
+                self._oldest = time.monotonic()
             self._queue.append(item)
             self._seq += 1
             full = len(self._queue) >= self.flush_size
         if self._thread is None:
             self._start()
-        if full:
+        if full and not self._wake.is_set():
             self._wake.set()
 
     def commit_inline(self) -> bool:
@@ -127,7 +130,7 @@ class Writer:
         if self._conn is None or not self._commit_lock.acquire(blocking=False):
             return False
         try:
-            self._commit_once(self._conn)
+            self._commit_once(self._conn, full=False)
         finally:
             self._commit_lock.release()
         return True
@@ -220,18 +223,31 @@ class Writer:
 
     def _run(self, conn: sqlite3.Connection) -> None:
         next_poll = 0.0
+        poll_conn = connect(self.path, self._busy_timeout_s)
         try:
             while True:
                 self._wake.wait(self.flush_interval)
+                woken = self._wake.is_set()
                 self._wake.clear()
+                # Results committed on the event loop (strict journaling) never wait here: the
+                # thread takes them only when asked to, when a group is full, or when they have
+                # waited half an interval. Holding the commit lock while a busy event loop
+                # keeps the GIL would make the loop's own commits wait.
+                with self._lock:
+                    stale = bool(self._queue) and (
+                        woken
+                        or len(self._queue) >= self.flush_size
+                        or time.monotonic() - self._oldest >= self.flush_interval / 2
+                    )
                 with self._commit_lock:
-                    self._commit_once(conn)
-                    if time.monotonic() >= next_poll:
-                        next_poll = time.monotonic() + CANCEL_POLL_S
-                        self._poll_cancels(conn)
+                    self._commit_once(conn, full=True, take_items=stale or self._stopping)
+                if time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + CANCEL_POLL_S
+                    self._poll_cancels(poll_conn)
                 if self._stopping:
                     return
         finally:
+            poll_conn.close()
             with self._commit_lock:
                 self._conn = None
                 conn.close()
@@ -254,12 +270,20 @@ class Writer:
                 log.info("job %s: cancel requested through the store", job.job_id)
                 job.request_cancel()
 
-    def _commit_once(self, conn: sqlite3.Connection) -> None:
+    def _commit_once(
+        self, conn: sqlite3.Connection, *, full: bool, take_items: bool = True
+    ) -> None:
+        """Commit the queued items (if ``take_items``) in one transaction; a ``full`` pass
+        (the thread's) also writes the journaled jobs' status and metadata changes."""
         with self._lock:
-            items, self._queue = self._queue, []
-            upto = self._seq
-            journals = list(self._journals)
-            self._passes_started += 1
+            if take_items:
+                items, self._queue = self._queue, []
+                upto = self._seq
+            else:
+                items, upto = [], self._committed
+            journals = list(self._journals) if full else []
+            if full:
+                self._passes_started += 1
             this_pass = self._passes_started
         try:
             changes = [j._snapshot() for j in journals]
@@ -274,16 +298,11 @@ class Writer:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     for job_num, rows in results.items():
-                        _codec.insert_results(conn, job_num, rows)
+                        _codec.insert_results(conn, job_num, rows, one_statement=full)
                     _codec.insert_cache(conn, cache)
                     for journal, change in zip(journals, changes, strict=True):
                         if change is not None:
                             journal._write(conn, change)
-                    if results:
-                        conn.executemany(
-                            "UPDATE jobs SET updated_at = ? WHERE num = ?",
-                            [(_now(), j) for j in results],
-                        )
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -296,7 +315,8 @@ class Writer:
             with self._cond:
                 self._queue[:0] = items
                 self._error = exc
-                self._passes_ended = this_pass
+                if full:
+                    self._passes_ended = this_pass
                 failed = self._waiters
                 self._waiters = []
                 self._cond.notify_all()
@@ -306,7 +326,8 @@ class Writer:
             self._error = None
             self._committed = max(self._committed, upto)
             self.commits += 1
-            self._passes_ended = this_pass
+            if full:
+                self._passes_ended = this_pass
             ready = [w for w in self._waiters if w[0] <= upto]
             self._waiters = [w for w in self._waiters if w[0] > upto]
             self._cond.notify_all()
@@ -320,7 +341,14 @@ def _release(
     by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
     for _, loop, fut in waiters:
         by_loop.setdefault(loop, []).append(fut)
+    try:
+        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
     for loop, futs in by_loop.items():
+        if loop is here:  # committed on the loop itself: no need to wake it up
+            loop.call_soon(_settle, futs, error)
+            continue
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             loop.call_soon_threadsafe(_settle, futs, error)
 
@@ -424,6 +452,7 @@ class Journal:
             job.error,
             _iso(job.started_at),
             _iso(job.completed_at),
+            job.done,  # progress alone refreshes updated_at (a heartbeat), once per pass
         )
         meta: bytes | None
         try:  # orjson holds the GIL while it serialises: a consistent snapshot
@@ -446,7 +475,7 @@ class Journal:
             conn.execute(
                 "UPDATE jobs SET status=?, error=?, started_at=?, completed_at=?, updated_at=?"
                 " WHERE num=?",
-                (*state[:1], _codec.scrub(state[1]), *state[2:], _now(), self._num),
+                (state[0], _codec.scrub(state[1]), state[2], state[3], _now(), self._num),
             )
         if meta is not None:
             write_metadata(conn, self._num, orjson.loads(meta))
