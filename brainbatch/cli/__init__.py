@@ -141,7 +141,6 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_jobs,
         cmd_resume,
         cmd_run,
-        cmd_sim,
     )
 
     parser = _Parser(
@@ -222,13 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cancel.set_defaults(func=cmd_cancel)
 
-    sim = sub.add_parser(
+    # `brainbatch sim ...` is handed to python -m brainbatch.sim by main(); listed for --help
+    sub.add_parser(
         "sim",
-        help="serve the simulated OpenAI/Anthropic API (python -m brainbatch.sim)",
+        help="serve the simulated OpenAI/Anthropic API: brainbatch sim --port 8000 "
+        "(options: brainbatch sim --help)",
         add_help=False,
     )
-    sim.add_argument("sim_args", nargs=argparse.REMAINDER)
-    sim.set_defaults(func=cmd_sim)
 
     demo = sub.add_parser("demo", help="run the demo job on the simulated provider (offline)")
     demo.add_argument("--out", default="out", help="folder for results.csv and the PNG")
@@ -242,12 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     from ..errors import BrainbatchError, ConfigurationError, InputError, StoreError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    words = [a for a in argv if not a.startswith("-")]
+    if words and words[0] == "sim":  # every option after it is the simulated server's
+        from ..sim.__main__ import main as sim_main
+
+        return sim_main(argv[argv.index("sim") + 1 :])
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if args.command == "sim":
-        args.sim_args = [*args.sim_args, *extra]
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     prog = f"brainbatch {args.command}"
     try:
         code: int = args.func(args)

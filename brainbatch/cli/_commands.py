@@ -21,7 +21,6 @@ __all__ = [
     "cmd_jobs",
     "cmd_resume",
     "cmd_run",
-    "cmd_sim",
 ]
 
 _SECRET_WORDS = ("key", "secret", "token", "passw", "auth", "header", "cookie", "credential")
@@ -211,7 +210,12 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def _money(value: float) -> str:
-    return "-" if value != value else f"${value:,.4f}"
+    """Dollars with the precision small batches need: $0.000251, $0.0251, $2.5100, $251.00."""
+    if value != value:
+        return "-"
+    if abs(value) >= 100:
+        return f"${value:,.2f}"
+    return f"${value:,.4f}" if abs(value) >= 0.1 else f"${value:.6f}"
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -304,13 +308,6 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 # -- sim / demo ----------------------------------------------------------------------------------
-
-
-def cmd_sim(args: argparse.Namespace) -> int:
-    """``brainbatch sim ...``: the options of ``python -m brainbatch.sim``."""
-    from ..sim.__main__ import main as sim_main
-
-    return sim_main(args.sim_args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -194,23 +194,35 @@ def _stored_inputs(
     return df, keys
 
 
-async def _watch(cli: CliJob, view: TerminalProgress, period: float, signalled: list[int]) -> None:
+@dataclass
+class _Stop:
+    """How the job is being stopped: Ctrl-C / SIGTERM count, remote cancel already noted."""
+
+    signals: int = 0
+    noted: bool = False
+
+
+def _note_remote_cancel(cli: CliJob, view: TerminalProgress, stop: _Stop) -> None:
+    """Say so (once) when the job was cancelled from another process (``brainbatch cancel``)."""
+    if cli.job.cancel_requested and not stop.signals and not stop.noted:
+        stop.noted = True
+        view.note(
+            f"brainbatch: job {cli.name!r} cancelled from another process (brainbatch "
+            "cancel); waiting for requests in flight"
+        )
+
+
+async def _watch(cli: CliJob, view: TerminalProgress, period: float, stop: _Stop) -> None:
     """Refresh the display; say so when the job was cancelled from another process."""
     job = cli.job
     done_at_start = job.done
     started = False
-    noted = False
     while True:
         # a resumed job still carries its old final status until the executor starts it
         started = started or not job.status.is_terminal
         if started:
             view.update(snapshot(job, cli.name, done_at_start))
-        if job.cancel_requested and not signalled and not noted:
-            noted = True
-            view.note(
-                f"brainbatch: job {cli.name!r} cancelled from another process (brainbatch "
-                "cancel); waiting for requests in flight"
-            )
+        _note_remote_cancel(cli, view, stop)
         await asyncio.sleep(period)
 
 
@@ -218,11 +230,11 @@ async def _run_async(cli: CliJob, view: TerminalProgress) -> None:
     job = cli.job
     loop = asyncio.get_running_loop()
     runner_task = asyncio.ensure_future(JobRunner(job, cli.settings, cli.store).run())
-    presses: list[int] = []
+    stop = _Stop()
 
     def interrupt() -> None:
-        presses.append(1)
-        if len(presses) == 1:
+        stop.signals += 1
+        if stop.signals == 1:
             job.request_cancel()
             view.note(
                 "brainbatch: cancelling; waiting a few seconds for requests in flight "
@@ -236,7 +248,7 @@ async def _run_async(cli: CliJob, view: TerminalProgress) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, interrupt)
             installed.append(sig)
-    watcher = asyncio.ensure_future(_watch(cli, view, 0.1, presses))
+    watcher = asyncio.ensure_future(_watch(cli, view, 0.1, stop))
     try:
         await runner_task
     except asyncio.CancelledError:
@@ -246,6 +258,7 @@ async def _run_async(cli: CliJob, view: TerminalProgress) -> None:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        _note_remote_cancel(cli, view, stop)  # the job may have stopped between two ticks
         for sig in installed:
             loop.remove_signal_handler(sig)
 

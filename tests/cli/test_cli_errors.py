@@ -1,0 +1,142 @@
+"""Bad input or arguments: exit code 2, one line on stderr naming the culprit, nothing sent."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from brainbatch.cli import main
+
+
+def _run(capsys, *argv: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(main(list(argv)))
+    err = capsys.readouterr().err
+    code = exit_info.value.code
+    assert isinstance(code, int)
+    return code, err
+
+
+@pytest.fixture
+def store_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINBATCH_STORE", str(tmp_path / "jobs.sqlite"))
+    monkeypatch.chdir(tmp_path)
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_bad_input_is_one_line_without_traceback_through_a_subprocess(cli, prompts_csv, sim):
+    proc = cli(
+        "run",
+        str(prompts_csv),
+        "--prompt",
+        "Classify: {review}",
+        "--model",
+        "gpt-4o-mini",
+        "--provider",
+        "openai",
+        "--base-url",
+        sim.openai_base_url,
+        "--out",
+        "results.csv",
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("brainbatch run: error: ")
+    assert "'review'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sim.count() == 0
+    assert not (prompts_csv.parent / "results.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--prompt", "{missing}"], "'missing'"),
+        (["--out", "results.txt"], "--out"),
+        (["--out", "no/such/folder/results.csv"], "does not exist"),
+        (["--concurrency", "0"], "--concurrency"),
+        (["--rpm", "-5"], "--rpm"),
+        (["--max-cost", "abc"], "--max-cost"),
+        (["--model", "llama3"], "'llama3'"),
+        (["--provider", "nosuch"], "'nosuch'"),
+        (["-o", "api_key=sk-abc"], "--api-key-env"),
+        (["--param", "temperature"], "KEY=VALUE"),
+        (["--id-column", "nosuch"], "'nosuch'"),
+        (["--mode", "later"], "--mode"),
+    ],
+)
+def test_bad_argument_exits_2_naming_it(capsys, store_env, prompts_csv, args, named):
+    base = {"--prompt": "{text}", "--model": "sim", "--out": "results.csv"}
+    for flag in list(base):
+        if flag in args:
+            del base[flag]
+    argv = ["run", str(prompts_csv), *[x for kv in base.items() for x in kv], *args]
+    code, err = _run(capsys, *argv)
+    assert code == 2
+    assert named in err
+    assert err.count("\n") == 1
+
+
+def test_empty_prompt_names_the_row(capsys, store_env, tmp_path):
+    src = tmp_path / "blank.jsonl"
+    pd.DataFrame({"text": ["fine", "  ", "also fine"]}).to_json(src, orient="records", lines=True)
+    code, err = _run(
+        capsys, "run", str(src), "--prompt", "text", "--model", "sim", "--out", "o.csv"
+    )
+    assert code == 2
+    assert "rows 1" in err
+
+
+def test_missing_value_names_the_column_and_row(capsys, store_env, tmp_path):
+    src = tmp_path / "nan.csv"
+    pd.DataFrame({"text": ["a", None, "c"], "n": [1, 2, 3]}).to_csv(src, index=False)
+    code, err = _run(
+        capsys, "run", str(src), "--prompt", "Say {text}", "--model", "sim", "--out", "o.csv"
+    )
+    assert code == 2
+    assert "'text'" in err
+    assert "rows 1" in err
+
+
+def test_missing_input_file_is_named(capsys, store_env):
+    code, err = _run(
+        capsys, "run", "nope.csv", "--prompt", "{t}", "--model", "sim", "--out", "o.csv"
+    )
+    assert code == 2
+    assert "'nope.csv': no such file" in err
+
+
+def test_unreadable_input_file_is_named(capsys, store_env, tmp_path):
+    src = tmp_path / "broken.jsonl"
+    src.write_text('{"text": "ok"}\n{not json\n')
+    code, err = _run(
+        capsys, "run", str(src), "--prompt", "{text}", "--model", "sim", "--out", "o.csv"
+    )
+    assert code == 2
+    assert "broken.jsonl" in err
+    assert "cannot be read as jsonl" in err
+
+
+def test_missing_api_key_is_reported_before_the_job_is_stored(capsys, store_env, prompts_csv):
+    code, err = _run(
+        capsys,
+        "run",
+        str(prompts_csv),
+        "--prompt",
+        "{text}",
+        "--model",
+        "gpt-4o-mini",
+        "--out",
+        "o.csv",
+    )
+    assert code == 2
+    assert "OPENAI_API_KEY" in err
+    assert main(["jobs", "--json"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_unknown_subcommand_exits_2(capsys):
+    code, err = _run(capsys, "fly")
+    assert code == 2
+    assert "'fly'" in err

@@ -1,0 +1,97 @@
+"""Ctrl-C, ``brainbatch cancel`` and ``brainbatch resume``: partial results kept, nothing lost."""
+
+from __future__ import annotations
+
+import signal
+
+import pandas as pd
+from cli_helpers import make_prompts, read_progress
+
+ROWS = 300
+
+
+def _slow_job(tmp_path, *extra: str) -> list[str]:
+    src = tmp_path / "slow.csv"
+    make_prompts(ROWS).to_csv(src, index=False)
+    return [
+        "run",
+        str(src),
+        "--prompt",
+        "{text}",
+        "--job-name",
+        "slow",
+        "--concurrency",
+        "4",
+        "--progress-interval",
+        "0.05",
+        "--out",
+        "results.csv",
+        *extra,
+    ]
+
+
+def _in_process_sim(latency_ms: int = 100) -> list[str]:
+    return ["--model", "sim", "-o", f"latency_ms={latency_ms}", "-o", "latency_sigma=0"]
+
+
+def test_ctrl_c_writes_the_rows_done_and_marks_the_rest_cancelled(start_cli, tmp_path):
+    proc = start_cli(*_slow_job(tmp_path, *_in_process_sim()))
+    read_progress(proc, min_done=8)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    out = pd.read_csv(tmp_path / "results.csv")
+    assert len(out) == ROWS
+    done = int((out["status"] == "success").sum())
+    assert 8 <= done < ROWS
+    assert (out["status"] == "cancelled").sum() == ROWS - done
+    assert out.loc[out["status"] == "cancelled", "response"].isna().all()
+    assert "cancelling" in err
+    assert "Traceback" not in err
+
+
+def test_second_ctrl_c_stops_without_waiting_for_requests_in_flight(start_cli, tmp_path):
+    proc = start_cli(*_slow_job(tmp_path, *_in_process_sim(latency_ms=600)))
+    read_progress(proc, min_done=4)
+    proc.send_signal(signal.SIGINT)
+    read_line = proc.stderr.readline  # the "cancelling" note comes first
+    assert "cancelling" in read_line()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    out = pd.read_csv(tmp_path / "results.csv")
+    assert len(out) == ROWS
+    assert (out["status"] == "cancelled").sum() > 0
+
+
+def test_resume_after_ctrl_c_sends_only_the_missing_rows(start_cli, cli, tmp_path, sim):
+    sim.configure(latency_ms=100)
+    server = ["--model", "gpt-4o-mini", "--provider", "openai", "--base-url", sim.openai_base_url]
+    proc = start_cli(*_slow_job(tmp_path, *server))
+    read_progress(proc, min_done=8)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    sim.configure(latency_ms=0)
+    resumed = cli("resume", "slow", "--concurrency", "32", "--base-url", sim.openai_base_url)
+    assert resumed.returncode == 0, resumed.stderr
+    out = pd.read_csv(tmp_path / "results.csv")
+    assert (out["status"] == "success").all()
+    assert out["text"].tolist() == make_prompts(ROWS)["text"].tolist()
+    sent = sim.received_bodies_count_by_hash(status=200)
+    assert sum(sent.values()) == ROWS
+    assert max(sent.values()) == 1
+
+
+def test_cancel_from_another_process_stops_the_run_and_keeps_its_results(start_cli, cli, tmp_path):
+    proc = start_cli(*_slow_job(tmp_path, *_in_process_sim()))
+    read_progress(proc, min_done=8)
+    cancel = cli("cancel", "slow")
+    assert cancel.returncode == 0, cancel.stderr
+    assert "cancelled" in cancel.stdout
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "cancelled from another process" in err
+    out = pd.read_csv(tmp_path / "results.csv")
+    assert 8 <= (out["status"] == "success").sum() < ROWS
+    assert (out["status"] == "cancelled").sum() > 0

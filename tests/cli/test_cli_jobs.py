@@ -1,0 +1,134 @@
+"""``brainbatch jobs``, ``resume`` and ``cancel`` on stored jobs; ``estimate``; ``sim``."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+
+import httpx
+import pytest
+from cli_helpers import N_ROWS
+
+
+def _run_named(in_process, prompts_csv, name: str) -> None:
+    code, _, err = in_process(
+        "run",
+        str(prompts_csv),
+        "--prompt",
+        "{text}",
+        "--model",
+        "sim",
+        "-o",
+        "latency_ms=0",
+        "--job-name",
+        name,
+        "--out",
+        "results.csv",
+    )
+    assert code == 0, err
+
+
+def test_jobs_lists_a_finished_run_with_its_counts_and_cost(cli, in_process, prompts_csv):
+    _run_named(in_process, prompts_csv, "reviews")
+    proc = cli("jobs")
+    assert proc.returncode == 0
+    header, row = proc.stdout.splitlines()
+    assert header.split()[:4] == ["ID", "NAME", "STATUS", "DONE"]
+    assert re.search(rf"reviews\s+completed\s+{N_ROWS}/{N_ROWS}\s+{N_ROWS}\s+0\s+\$0\.\d+", row)
+
+
+def test_jobs_json_gives_one_object_per_job(in_process, prompts_csv):
+    _run_named(in_process, prompts_csv, "first")
+    _run_named(in_process, prompts_csv, "second")
+    code, out, _ = in_process("jobs", "--json")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["name"] for r in rows] == ["first", "second"]
+    assert all(r["succeeded"] == N_ROWS for r in rows)
+
+
+def test_jobs_without_a_store_says_so_and_succeeds(in_process, tmp_path):
+    code, _, err = in_process("jobs", "--store", str(tmp_path / "none.sqlite"))
+    assert code == 0
+    assert "does not exist yet" in err
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_running_the_same_job_name_again_sends_nothing_new(in_process, prompts_csv, sim):
+    args = [
+        "run",
+        str(prompts_csv),
+        "--prompt",
+        "{text}",
+        "--model",
+        "gpt-4o-mini",
+        "--provider",
+        "openai",
+        "--base-url",
+        sim.openai_base_url,
+        "--job-name",
+        "again",
+        "--out",
+        "results.csv",
+    ]
+    assert in_process(*args)[0] == 0
+    code, _, err = in_process(*args)
+    assert code == 0, err
+    assert f"0 of {N_ROWS} rows to send, {N_ROWS} already done" in err
+    assert sim.count("/v1/chat/completions") == N_ROWS
+
+
+def test_resume_of_an_unknown_job_exits_2_naming_it(in_process):
+    code, _, err = in_process("resume", "no-such-job")
+    assert code == 2
+    assert "'no-such-job'" in err
+
+
+def test_cancel_of_a_finished_job_says_it_already_ended(in_process, prompts_csv):
+    _run_named(in_process, prompts_csv, "done")
+    code, out, _ = in_process("cancel", "done")
+    assert code == 0
+    assert "already ended: completed" in out
+
+
+def test_estimate_prints_real_time_and_batch_cost_and_sends_nothing(in_process, prompts_csv, sim):
+    code, out, err = in_process(
+        "estimate",
+        str(prompts_csv),
+        "--prompt",
+        "Classify: {text}",
+        "--model",
+        "gpt-4o-mini",
+        "--param",
+        "max_tokens=20",
+        "--concurrency",
+        "8",
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["MODEL", "MODE", "ROWS"]
+    realtime = next(ln for ln in lines if " realtime " in ln)
+    batch = next(ln for ln in lines if " batch " in ln)
+    rt_cost = float(re.findall(r"\$([\d.]+)", realtime)[0])
+    batch_cost = float(re.findall(r"\$([\d.]+)", batch)[0])
+    assert f" {N_ROWS} " in realtime
+    assert batch_cost == pytest.approx(rt_cost / 2, rel=0.05)
+    assert sim.count() == 0
+
+
+def test_sim_subcommand_serves_until_interrupted(start_cli):
+    proc = start_cli("sim", "--port", "0")
+    assert proc.stdout is not None
+    banner = proc.stdout.readline()
+    url = re.search(r"http://127\.0\.0\.1:\d+", banner)
+    assert url, banner
+    r = httpx.post(
+        url.group() + "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+        timeout=10,
+    )
+    assert r.status_code == 200
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=20)
+    assert proc.returncode == 0
