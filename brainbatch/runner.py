@@ -130,10 +130,25 @@ class RunSettings:
             raise InputError("poll_interval applies to mode='batch' only")
         if self.cache is not None and not isinstance(self.cache, bool):
             raise InputError(f"cache must be True, False or None, got {self.cache!r}")
+        if self.mode == "batch" and self._simulated():
+            raise InputError(
+                "mode='batch' needs a provider with a native Batch API (OpenAI or Anthropic, or "
+                "a compatible server); offline, start brainbatch.sim.SimServer and pass "
+                "provider='openai', base_url=server.openai_base_url"
+            )
         if self.mode == "batch" and self.delay is not None:
             raise InputError("delay applies to mode='realtime' only; drop it for mode='batch'")
         if not isinstance(self.provider_kwargs, Mapping):
             raise InputError("provider_kwargs must be a mapping")
+
+    def _simulated(self) -> bool:
+        from .providers.simulated import SimulatedProvider
+
+        if isinstance(self.provider, SimulatedProvider):
+            return True
+        if isinstance(self.provider, str):
+            return self.provider.strip().lower() in ("sim", "simulated")
+        return self.provider is None and provider_for_model(self.model) == "sim"
 
     @property
     def provider_name(self) -> str:

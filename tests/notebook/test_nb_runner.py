@@ -39,8 +39,12 @@ def sim_job(n: int = 5) -> BatchJob:
         ({"max_cost_usd": 0}, "max_cost_usd must be a number > 0"),
         ({"cache": "yes"}, "cache must be True, False or None"),
         ({"poll_interval": 1.0}, "poll_interval applies to mode='batch' only"),
-        ({"mode": "batch", "delay": 1.0}, "delay applies to mode='realtime' only"),
+        (
+            {"model": "gpt-4o", "mode": "batch", "delay": 1.0},
+            "delay applies to mode=.realtime. only",
+        ),
         ({"model": ""}, "model must be a non-empty string"),
+        ({"model": "sim", "mode": "batch"}, "mode='batch' needs a provider with a native"),
     ],
 )
 def test_bad_setting_is_refused_naming_the_parameter(kwargs: dict[str, Any], message: str) -> None:
