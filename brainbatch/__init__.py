@@ -44,6 +44,7 @@ from .providers import (
     SimulatedProvider,
     resolve_provider,
 )
+from .store import JobStore, ResponseCache
 
 __version__ = "0.1.0"
 
@@ -65,6 +66,7 @@ __all__ = [
     "Executor",
     "InputError",
     "JobHandle",
+    "JobStore",
     "MockExecutor",
     "OpenAIProvider",
     "ParallelExecutor",
@@ -74,6 +76,7 @@ __all__ = [
     "ProviderError",
     "ProviderResponse",
     "RateLimitError",
+    "ResponseCache",
     "SequentialExecutor",
     "ServerError",
     "SimulatedProvider",
