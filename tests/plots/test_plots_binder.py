@@ -56,6 +56,9 @@ def test_binder_requirements_and_post_build_make_a_working_environment(tmp_path:
     ).stdout.strip()
     assert Path(where).is_relative_to(venv), f"brainbatch imported from {where}, not the venv"
 
+    extensions = _run([str(bindir / "jupyter"), "labextension", "list"], repo, env)
+    assert "@jupyter-widgets/jupyterlab-manager" in extensions.stdout + extensions.stderr
+
     notebook = repo / "notebooks" / "01-quickstart.ipynb"
     _run(
         [
