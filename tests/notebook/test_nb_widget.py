@@ -204,3 +204,12 @@ def test_panel_title_says_model_mode_and_limits(prompts: Prompts) -> None:
     panel = job.panel()
     job.result(timeout=30)
     assert "sim/gpt-4o-mini · realtime, 8 in flight" in panel.title.value
+
+
+def test_importing_brainbatch_does_not_import_ipywidgets() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, brainbatch; print('ipywidgets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
