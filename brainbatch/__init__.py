@@ -36,6 +36,8 @@ from .models import BatchJob, BatchRequest, BatchResult, BatchStatus, ProviderRe
 from .notebook import JobHandle, estimate, jobs, resume, run, submit
 from .notebook import accessor as _accessor  # noqa: F401  (registers DataFrame.bb)
 from .notebook import plots as plot
+from .notebook.explore_cost import explore_cost
+from .notebook.explore_results import explore_results
 from .pricing import Cost, Price, cost_of, list_priced_models, price_of, set_price
 from .providers import (
     AnthropicProvider,
@@ -88,6 +90,8 @@ __all__ = [
     "cost_table",
     "estimate",
     "estimate_requests",
+    "explore_cost",
+    "explore_results",
     "job_stats",
     "jobs",
     "list_priced_models",

@@ -9,6 +9,8 @@ Registered when :mod:`brainbatch` is imported::
     results = df.bb.run(prompt="Summarise: {text}", model="gpt-4o-mini")  # == bb.run(df, ...)
     results.bb.summary()         # counts by status, tokens, cost, latency p50/p95, wall time
     results.bb.plot.cost()       # == bb.plot.cost(results); also .latency(), .timeline()
+    df.bb.explore_cost(prompt=..., models=[...])  # == bb.explore_cost(df, ...)
+    results.bb.explore()         # == bb.explore_results(results)
 """
 
 from __future__ import annotations
@@ -122,6 +124,14 @@ class BrainbatchAccessor:
         """``bb.estimate(df, **kwargs)``: tokens, cost (real time vs batch) and duration."""
         out: pd.DataFrame = self._api("estimate")(self._frame, **kwargs)
         return out
+
+    def explore_cost(self, **kwargs: Any) -> Any:
+        """``bb.explore_cost(df, **kwargs)``: the interactive cost what-if for this frame."""
+        return self._api("explore_cost")(self._frame, **kwargs)
+
+    def explore(self, **kwargs: Any) -> Any:
+        """``bb.explore_results(results, **kwargs)``: cost, tokens, latency per group."""
+        return self._api("explore_results")(self._frame, **kwargs)
 
     def summary(self) -> pd.DataFrame:
         """:func:`summarize` this results frame (one row)."""
