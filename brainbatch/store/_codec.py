@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import operator
 import re
 import sqlite3
@@ -207,6 +208,8 @@ def result_from_row(
     """Rebuild a result from its row and its request."""
     values = dict(zip(fields, orjson.loads(data), strict=False))
     kept = {k: v for k, v in values.items() if k in _RESULT_FIELD_SET}
+    if cost_usd is None and kept.get("price_source") == "unknown":
+        cost_usd = math.nan  # SQLite has no NaN: "no known price" comes back as NaN
     return BatchResult(
         request_id=request.id,
         custom_id=request.custom_id,

@@ -162,3 +162,14 @@ def test_manager_without_a_store_stays_in_memory(tmp_path: Path, make_job) -> No
     assert manager.store is None
     manager.create_batch(make_job(2).requests)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.filterwarnings("ignore:no price known")
+def test_cost_of_a_model_without_a_price_comes_back_as_nan(store: JobStore) -> None:
+    from brainbatch import BatchJob, BatchRequest
+
+    job = BatchJob([BatchRequest(prompt="hi", model="no-such-model-xyz", custom_id="a")])
+    _run(job, SimulatedProvider(latency_ms=0))
+    assert math.isnan(job.results[0].cost_usd)  # type: ignore[arg-type]
+    store.create_job(job)
+    assert math.isnan(store.load_job(job.job_id).results[0].cost_usd)  # type: ignore[arg-type]
