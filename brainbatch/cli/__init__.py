@@ -98,10 +98,20 @@ def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) 
     p.add_argument("--rpm", type=_positive_float, help="requests per minute to stay under")
     p.add_argument("--tpm", type=_positive_float, help="tokens per minute to stay under")
     if not for_estimate:
-        p.add_argument(
-            "--max-cost", type=_positive_float, metavar="USD", help="stop before spending more"
-        )
+        _add_run_limits(p)
     _add_provider_options(p)
+
+
+def _add_run_limits(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-cost", type=_positive_float, metavar="USD", help="stop before spending more"
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        metavar="S",
+        help="--mode batch: seconds between the first status checks (default 5)",
+    )
 
 
 def _add_provider_options(p: argparse.ArgumentParser) -> None:
@@ -199,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("job", metavar="JOB", help="job id or name")
     resume.add_argument("--out", help="results file (default: the one given to `run`)")
     resume.add_argument("--concurrency", type=_positive_int, help="requests in flight at once")
+    resume.add_argument("--rpm", type=_positive_float, help="requests per minute to stay under")
+    resume.add_argument("--tpm", type=_positive_float, help="tokens per minute to stay under")
+    _add_run_limits(resume)
     _add_provider_options(resume)
     _add_store_option(resume)
     resume.add_argument("--progress-interval", type=_positive_float, default=5.0, metavar="S")

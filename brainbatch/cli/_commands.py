@@ -77,6 +77,7 @@ def _settings_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "rpm": args.rpm,
         "tpm": args.tpm,
         "max_cost_usd": getattr(args, "max_cost", None),
+        "poll_interval": getattr(args, "poll_interval", None),
         "provider_kwargs": _provider_kwargs(args),
     }
 
@@ -104,8 +105,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from ._run import execute, exit_code, prepare_resume
 
     overrides: dict[str, Any] = {"provider_kwargs": _provider_kwargs(args)}
-    if args.concurrency:
-        overrides["max_concurrent"] = args.concurrency
+    overrides.update(
+        max_concurrent=args.concurrency,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        max_cost_usd=args.max_cost,
+        poll_interval=args.poll_interval,
+    )
     cli = prepare_resume(args, overrides)
     view = TerminalProgress(interval=args.progress_interval)
     _announce(cli, view)

@@ -188,3 +188,52 @@ def test_api_key_from_the_environment_never_shows_in_output_files_or_store(
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_batch_mode_runs_through_the_native_batch_api_at_the_batch_price(cli, prompts_csv, sim):
+    proc = cli(
+        "run",
+        str(prompts_csv),
+        "--prompt",
+        "{text}",
+        "--model",
+        "gpt-4o-mini",
+        "--provider",
+        "openai",
+        "--base-url",
+        sim.openai_base_url,
+        "--mode",
+        "batch",
+        "--poll-interval",
+        "0.1",
+        "--out",
+        "results.csv",
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = pd.read_csv(prompts_csv.parent / "results.csv")
+    assert (out["status"] == "success").all()
+    assert out["price_source"].str.contains("batch").all()
+    assert sim.count("/v1/batches") >= 1
+    assert sim.count("/v1/chat/completions") == 0
+
+
+def test_max_cost_stops_before_spending_more_and_exits_1(cli, prompts_csv):
+    proc = cli(
+        "run",
+        str(prompts_csv),
+        "--prompt",
+        "{text}",
+        "--model",
+        "sim",
+        "-o",
+        "latency_ms=0",
+        "--max-cost",
+        "0.0000001",
+        "--out",
+        "results.csv",
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "budget reached" in proc.stderr
+    out = pd.read_csv(prompts_csv.parent / "results.csv")
+    assert len(out) == N_ROWS
+    assert (out["status"] == "cancelled").all()
