@@ -59,8 +59,9 @@ def kernel(tmp_path: Path) -> Iterator[Kernel]:
     env["BRAINBATCH_STORE"] = str(tmp_path / "kernel-store" / "jobs.sqlite")
     env.pop("BRAINBATCH_PROGRESS", None)  # the kernel picks the widget panel itself
     km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(tmp_path))
+    driver = Kernel(km, kc, env=env, cwd=str(tmp_path))
     try:
-        yield Kernel(km, kc)
+        yield driver
     finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+        driver.kc.stop_channels()
+        driver.km.shutdown_kernel(now=True)

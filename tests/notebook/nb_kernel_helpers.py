@@ -15,9 +15,10 @@ class Kernel:
     ``click(comm_id)`` sends the exact ``comm_msg`` a widget Button click sends.
     """
 
-    def __init__(self, km: Any, kc: Any) -> None:
+    def __init__(self, km: Any, kc: Any, **start_kwargs: Any) -> None:
         self.km = km
         self.kc = kc
+        self._start_kwargs = start_kwargs
 
     def execute(
         self,
@@ -52,6 +53,13 @@ class Kernel:
         while reply["parent_header"].get("msg_id") != msg_id:
             reply = self.kc.get_shell_msg(timeout=timeout)
         return messages, reply
+
+    def restart(self) -> None:
+        """Start a fresh kernel process (after the old one died or was shut down)."""
+        from jupyter_client.manager import start_new_kernel
+
+        self.kc.stop_channels()
+        self.km, self.kc = start_new_kernel(kernel_name="python3", **self._start_kwargs)
 
     def click(self, comm_id: str) -> None:
         content = {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}}

@@ -79,3 +79,25 @@ def test_kernel_interrupt_during_run_returns_partial_results(kernel: Kernel) -> 
     assert counts["success"] > 0
     assert counts["cancelled"] > 0
     assert counts["success"] + counts["cancelled"] == 2000
+
+
+def test_job_killed_with_its_kernel_resumes_in_a_new_kernel(kernel: Kernel, tmp_path: Any) -> None:
+    store = tmp_path / "shared.sqlite"
+    kernel.execute(SETUP)
+    kernel.execute(f"job = bb.submit(df, {SLOW_JOB}, job_name='survivor', store={str(store)!r})")
+    time.sleep(1.0)
+    kernel.km.shutdown_kernel(now=True)  # the kernel dies mid-job (SIGKILL)
+    kernel.restart()
+    kernel.execute(SETUP)
+    messages, _ = kernel.execute(
+        f"before = bb.jobs({str(store)!r}).iloc[0]\n"
+        "provider = bb.SimulatedProvider(latency_ms=1, latency_sigma=0)\n"
+        f"out = bb.resume('survivor', store={str(store)!r}, provider=provider, wait=True)\n"
+        "print(json.dumps([int(before['done']), provider.calls,"
+        " int((out.status == 'success').sum())]))"
+    )
+    assert kernel.errors(messages) == []
+    done_before, sent_after, succeeded = json.loads(kernel.stream(messages))
+    assert 0 < done_before < 2000
+    assert sent_after == 2000 - done_before  # only rows without a stored result
+    assert succeeded == 2000
