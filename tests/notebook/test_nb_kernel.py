@@ -21,26 +21,38 @@ df = pd.DataFrame({"text": [f"prompt {i}" for i in range(2000)]})
 SLOW_JOB = 'prompt="text", model="sim", latency_ms=50, latency_sigma=0, max_concurrent=8'
 
 
-def cancel_button_id(messages: list[dict[str, Any]]) -> str:
-    """The comm id of the panel's Cancel button, from the widgets' comm_open messages."""
+def model_id(messages: list[dict[str, Any]], model: str, **state: Any) -> str:
+    """The comm id of the first widget of ``model`` (with that ``state``) the kernel opened."""
     for m in messages:
         if m["msg_type"] != "comm_open":
             continue
-        state = m["content"]["data"]["state"]
-        if state.get("_model_name") == "ButtonModel" and state.get("description") == "Cancel":
+        opened = m["content"]["data"]["state"]
+        if opened.get("_model_name") == model and all(opened.get(k) == v for k, v in state.items()):
             return str(m["content"]["comm_id"])
-    raise AssertionError("no Cancel button was opened")
+    raise AssertionError(f"no {model} {state} was opened")
+
+
+def updates(messages: list[dict[str, Any]], comm_id: str) -> list[dict[str, Any]]:
+    """The state updates the kernel sent for one widget, in order."""
+    return [
+        m["content"]["data"]["state"]
+        for m in messages
+        if m["msg_type"] == "comm_msg"
+        and m["content"]["comm_id"] == comm_id
+        and m["content"]["data"].get("method") == "update"
+    ]
 
 
 def test_cancel_button_click_stops_a_submitted_job_while_it_runs(kernel: Kernel) -> None:
     kernel.execute(SETUP)
     messages, reply = kernel.execute(f"job = bb.submit(df, {SLOW_JOB}, job_name='k1')\njob")
     assert reply["content"]["status"] == "ok"
-    button = cancel_button_id(messages)
+    button = model_id(messages, "ButtonModel", description="Cancel")
+    bar = model_id(messages, "FloatProgressModel")
     time.sleep(0.5)  # the job runs in the background; the kernel is idle
     kernel.click(button)
     time.sleep(0.3)
-    messages, reply = kernel.execute(
+    messages, _ = kernel.execute(
         "out = await job\n"
         "print(json.dumps([job.status.value, job.job.done, job.job.total,"
         " int((out.status == 'cancelled').sum()), int((out.status == 'success').sum())]))"
@@ -51,6 +63,10 @@ def test_cancel_button_click_stops_a_submitted_job_while_it_runs(kernel: Kernel)
     assert 0 < done < total
     assert cancelled == total - done
     assert succeeded == done
+    bar_updates = updates(messages, bar)  # sent from the job while the kernel was idle
+    assert any(0 < u.get("value", 0) < 1 for u in bar_updates)
+    styles = [u["bar_style"] for u in bar_updates if "bar_style" in u]
+    assert styles[-1] == "warning"  # the cancelled colour
 
 
 def test_run_inside_a_kernel_cell_returns_the_results(kernel: Kernel) -> None:
