@@ -132,3 +132,33 @@ def test_sim_subcommand_serves_until_interrupted(start_cli):
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=20)
     assert proc.returncode == 0
+
+
+def test_resume_without_the_input_file_writes_results_by_custom_id(in_process, tmp_path):
+    from cli_helpers import make_prompts
+
+    src = tmp_path / "gone.csv"
+    make_prompts(5).to_csv(src, index=False)
+    code, _, err = in_process(
+        "run",
+        str(src),
+        "--prompt",
+        "{text}",
+        "--model",
+        "sim",
+        "-o",
+        "latency_ms=0",
+        "--id-column",
+        "id",
+        "--job-name",
+        "gone",
+        "--out",
+        "first.csv",
+    )
+    assert code == 0, err
+    src.unlink()
+    code, _, err = in_process("resume", "gone", "--out", "again.jsonl")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "again.jsonl").open()]
+    assert [r["custom_id"] for r in rows] == [f"r{i:04d}" for i in range(5)]
+    assert all(r["status"] == "success" for r in rows)
