@@ -15,9 +15,10 @@ finished job, in five steps, each a method you can read (or override) on its own
 5. the provider's HTTP client is closed at the end, whatever happened (providers the caller
    passed in as objects are left open: they belong to the caller).
 
-It has no UI and no pandas: the notebook layer (:mod:`brainbatch.notebook`) and the command
-line both use it. Settings are checked when :class:`RunSettings` is made, so a bad one raises
-:class:`~brainbatch.errors.InputError` naming the parameter before anything is sent.
+It has no UI and does not import the notebook layer: the notebook front
+(:mod:`brainbatch.notebook`) and the command line both use it. Settings are checked when
+:class:`RunSettings` is made, so a bad one raises :class:`~brainbatch.errors.InputError` naming
+the parameter before anything is sent.
 """
 
 from __future__ import annotations
@@ -273,8 +274,10 @@ class JobRunner:
         if s.mode == "batch":  # the batch executor sends through the provider itself
             if s.max_cost_usd is not None:
                 self.budget = BudgetGuard(s.max_cost_usd, already_spent_usd=self.job.paid_usd)
-                self.budget.check_before_submit(
-                    list(self.job.iter_pending()), price_model=price_model_of(provider)
+                await asyncio.to_thread(  # counting 100,000 prompts: keep the loop free
+                    self.budget.check_before_submit,
+                    list(self.job.iter_pending()),
+                    price_model=price_model_of(provider),
                 )
             return None
         fn: ProcessFn = provider
