@@ -80,7 +80,13 @@ def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) 
     )
     p.add_argument("--provider", help="openai, anthropic, openrouter or sim (default: from model)")
     if not for_estimate:
-        p.add_argument("--mode", choices=("realtime", "batch"), default="realtime")
+        p.add_argument(
+            "--mode",
+            choices=("realtime", "batch"),
+            default="realtime",
+            help="realtime (default), or batch: the provider's native Batch API, half price, "
+            "results within 24 h",
+        )
     p.add_argument("--system", help="system prompt for every row")
     p.add_argument(
         "--param",
