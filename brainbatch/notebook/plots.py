@@ -33,7 +33,16 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["cost", "latency", "savings", "timeline"]
+__all__ = [
+    "cost",
+    "cost_by_model",
+    "latency",
+    "latency_percentiles",
+    "savings",
+    "savings_table",
+    "timeline",
+    "timeline_table",
+]
 
 _OK = "#2f7ed8"
 _ERR = "#d9534f"
