@@ -179,9 +179,7 @@ class CostExplorer(Explorer):
         self.status = w.HTML()
         self._image = w.Image(format="png", layout=w.Layout(max_width="760px"))
         self.table = w.HTML()
-        self.code = w.Textarea(
-            rows=9, layout=w.Layout(width="100%", max_width="760px", font_family="monospace")
-        )
+        self.code = w.Textarea(rows=9, layout=w.Layout(width="100%", max_width="760px"))
         self._box = w.VBox(
             [
                 w.HTML("<b>brainbatch</b> · cost explorer"),

@@ -64,7 +64,8 @@ _NONE = "(none)"
 
 def groupable_columns(results: pd.DataFrame) -> list[str]:
     """What the group-by control offers: built-in result columns present, ``prompt length``
-    when there are input tokens, then the user's own columns with few distinct values."""
+    when there are input tokens, then the user's own columns with few distinct values (at
+    most :data:`MAX_GROUPS`, and at most half the rows: a column unique per row is an id)."""
     cols = [c for c in _BUILT_IN if c in results.columns]
     if "input_tokens" in results.columns:
         cols.insert(min(2, len(cols)), LENGTH)
@@ -75,7 +76,7 @@ def groupable_columns(results: pd.DataFrame) -> list[str]:
             distinct = results[col].nunique(dropna=False)
         except TypeError:  # unhashable values (lists, dicts)
             continue
-        if distinct <= MAX_GROUPS:
+        if distinct <= min(MAX_GROUPS, max(1, len(results) // 2)):  # not an id per row
             cols.append(col)
     return cols
 
