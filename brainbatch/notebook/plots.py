@@ -56,9 +56,14 @@ _GREY = "#777777"
 def _require(results: Any, columns: Sequence[str], where: str) -> pd.DataFrame:
     """Check ``results`` is a DataFrame with ``columns``; the error names what is missing."""
     if not isinstance(results, pd.DataFrame):
+        hint = (
+            ": a job handle is not its results; use `results = await job` or job.result()"
+            if hasattr(results, "to_frame") and hasattr(results, "cancel")
+            else ""
+        )
         raise InputError(
             f"{where}: expected a results DataFrame (from bb.run or job.result()), "
-            f"got {type(results).__name__}"
+            f"got {type(results).__name__}{hint}"
         )
     missing = [c for c in columns if c not in results.columns]
     if missing:

@@ -62,3 +62,10 @@ def test_latency_without_the_column_names_it(results: pd.DataFrame) -> None:
 def test_latency_of_something_else_than_a_frame_is_refused() -> None:
     with pytest.raises(bb.InputError, match="expected a results DataFrame"):
         bb.plot.latency([1, 2, 3])  # type: ignore[arg-type]
+
+
+def test_latency_of_a_job_handle_says_to_get_its_results_first() -> None:
+    job = bb.submit(pd.DataFrame({"text": ["hi"]}), "{text}", "sim", store=False, progress="none")
+    job.result(timeout=30)
+    with pytest.raises(bb.InputError, match=r"await job"):
+        bb.plot.latency(job)  # type: ignore[arg-type]
