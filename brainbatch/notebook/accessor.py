@@ -8,7 +8,7 @@ Registered when :mod:`brainbatch` is imported::
     job = df.bb.submit(prompt="Summarise: {text}", model="gpt-4o-mini")   # == bb.submit(df, ...)
     results = df.bb.run(prompt="Summarise: {text}", model="gpt-4o-mini")  # == bb.run(df, ...)
     results.bb.summary()         # counts by status, tokens, cost, latency p50/p95, wall time
-    results.bb.plot.cost()       # == bb.plot.cost(results); also .latency(), .timeline()
+    results.bb.plot.cost()       # == bb.plot.cost(results); .latency(), .timeline(), .savings()
     df.bb.explore_cost(prompt=..., models=[...])  # == bb.explore_cost(df, ...)
     results.bb.explore()         # == bb.explore_results(results)
 """
