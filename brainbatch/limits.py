@@ -3,13 +3,14 @@
 One :class:`Limiter` per provider (so per job) is shared by every worker:
 
 * **Concurrency**: at most ``max_concurrent`` requests in flight.
-* **RPM and TPM**: each a GCRA ("virtual scheduling") limit. A worker *reserves* its slot
-  (1 request, and the request's estimated tokens: prompt estimate + ``max_tokens``) and
-  sleeps until that slot; nothing polls. After the answer the token reservation is corrected
-  by the actual usage (:meth:`Limiter.record_usage`), giving back what was over-estimated.
-  The limiter admits at most ``limit`` units in *any* window of ``window_s`` seconds (a small
-  initial burst, then a steady rate a few per cent under the limit), so it is safe against
-  the strictest enforcement, a sliding window, as well as against token buckets.
+* **RPM and TPM**: a worker *reserves* its place (1 request, and the request's estimated
+  tokens: prompt estimate + ``max_tokens``) and sleeps until then; nothing polls. Requests
+  are spaced evenly (GCRA, a burst of one second's worth, then a steady rate); tokens are
+  counted over a sliding window, since requests differ in size. After the answer the token
+  reservation is corrected by the actual usage (:meth:`Limiter.record_usage`), giving back
+  what was over-estimated. Both admit at most ``headroom`` x the limit in *any* window of
+  ``window_s`` seconds, so they are safe against the strictest enforcement, a sliding
+  window, as well as against token buckets.
 * **Shared cool-down**: when any request gets a 429 (or a ``Retry-After``), or the
   ``x-ratelimit-remaining-*`` headers say nothing is left, :meth:`Limiter.cool_down` holds
   *every* worker until the provider's reset time, then lets them go with a little jitter: a
@@ -32,9 +33,11 @@ is a third to half of what the whole HTTP exchange costs.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -161,14 +164,67 @@ class _Gcra:
         """Reserve ``cost`` units; returns the time at which they may be used."""
         tat = self.tat if self.tat > now else now
         need = cost * self.interval
-        # a request bigger than the burst goes once the bucket is full (never deadlocks)
-        go = tat - self.burst_s + (need if need < self.burst_s else self.burst_s)
+        # exact GCRA: a request bigger than the burst waits for the extra (finite) time too,
+        # so no window ever holds more than burst + rate * window = the limit
+        go = tat + need - self.burst_s
         self.tat = tat + need
         return go if go > now else now
 
-    def adjust(self, delta: float) -> None:
-        """Add (or give back, when negative) ``delta`` units to what was used."""
-        self.tat += delta * self.interval
+
+class _TokenWindow:
+    """At most ``limit`` tokens in any ``window_s`` (a sliding window, like the strictest
+    providers), for requests of any size; reservations can be corrected afterwards.
+
+    The log keeps at most ~100 entries: reservations are grouped in slots of 1/100 of the
+    window, each stamped with the end of its slot (later than the truth: conservative).
+    An entry is ``[time, tokens, alive]``; :meth:`reserve` returns it as the ticket.
+    """
+
+    __slots__ = ("last", "limit", "log", "slot", "used", "window")
+
+    def __init__(self, limit: int, window_s: float, headroom: float) -> None:
+        self.limit = limit * headroom
+        self.window = window_s
+        self.slot = window_s / 100.0
+        self.log: deque[list[float]] = deque()
+        self.used = 0.0
+        self.last = 0.0
+
+    def _expire(self, horizon: float) -> None:
+        log = self.log
+        while log and log[0][0] <= horizon:
+            entry = log.popleft()
+            self.used -= entry[1]
+            entry[2] = 0.0
+
+    def reserve(self, now: float, cost: float) -> tuple[float, list[float]]:
+        """Reserve ``cost`` tokens; returns (time they may be used, ticket)."""
+        go = now if now > self.last else self.last
+        log = self.log
+        self._expire(go - self.window)
+        while log and self.used + cost > self.limit:
+            # wait for the oldest entry to leave the window (an empty window takes any size)
+            oldest = log.popleft()
+            self.used -= oldest[1]
+            oldest[2] = 0.0
+            go = max(go, oldest[0] + self.window)
+            self._expire(go - self.window)
+        stamp = math.ceil(go / self.slot) * self.slot
+        if log and log[-1][0] == stamp:
+            entry = log[-1]
+            entry[1] += cost
+        else:
+            entry = [stamp, cost, 1.0]
+            log.append(entry)
+        self.used += cost
+        self.last = go
+        return go, entry
+
+    def correct(self, ticket: list[float], delta: float) -> None:
+        """Add ``delta`` tokens (negative: give back) to a reservation still in the window."""
+        if ticket[2]:
+            ticket[1] += delta
+            self.used += delta
 
 
 class Limiter:
@@ -208,8 +264,11 @@ class Limiter:
         self._clock = clock
         self._sem: asyncio.Semaphore | None = None
         self._sem_loop: asyncio.AbstractEventLoop | None = None
-        self._requests = _Gcra(rpm, window_s, headroom) if rpm else None
-        self._tokens = _Gcra(tpm, window_s, headroom) if tpm else None
+        # count over a slightly longer window than the provider: requests reach it a few
+        # milliseconds after they leave here, later still on a busy machine
+        counted_s = window_s + min(0.5, 0.05 * window_s)
+        self._requests = _Gcra(rpm, counted_s, headroom) if rpm else None
+        self._tokens = _TokenWindow(tpm, counted_s, headroom) if tpm else None
         self._resume_at = 0.0
         self._spread = 0.0
         self.cool_downs = 0
@@ -231,17 +290,22 @@ class Limiter:
         """Seconds left of the shared cool-down (0 when none)."""
         return max(0.0, self._resume_at - self._clock())
 
-    async def acquire(self, tokens: int = 0) -> None:
-        """Wait for a concurrency slot, the cool-down, and room under RPM and TPM."""
+    async def acquire(self, tokens: int = 0) -> list[float] | None:
+        """Wait for a concurrency slot, the cool-down, and room under RPM and TPM.
+
+        Returns the token reservation's ticket (None without a TPM limit) for
+        :meth:`record_usage`.
+        """
         sem = self._semaphore()
         if sem is not None:
             await sem.acquire()
+        ticket = None
         try:
             if self._resume_at > self._clock():
                 await self._wait_cool_down()
             if self._tokens is not None and tokens > 0:
                 now = self._clock()
-                go = self._tokens.reserve(now, tokens)
+                go, ticket = self._tokens.reserve(now, tokens)
                 if go > now:
                     await asyncio.sleep(go - now)
             if self._requests is not None:
@@ -255,6 +319,7 @@ class Limiter:
             if sem is not None:
                 sem.release()
             raise
+        return ticket
 
     def _semaphore(self) -> asyncio.Semaphore | None:
         # one per event loop: a provider may serve several asyncio.run() calls in turn
@@ -271,10 +336,11 @@ class Limiter:
         if self._sem is not None:
             self._sem.release()
 
-    def record_usage(self, estimated: int, actual: int) -> None:
-        """Correct a request's token reservation by what the provider reported it used."""
-        if self._tokens is not None and actual != estimated:
-            self._tokens.adjust(actual - estimated)
+    def record_usage(self, ticket: list[float] | None, estimated: int, actual: int) -> None:
+        """Correct a request's token reservation by what the provider reported it used
+        (``actual=0`` for a request the provider refused)."""
+        if self._tokens is not None and ticket is not None and actual != estimated:
+            self._tokens.correct(ticket, actual - estimated)
 
     def cool_down(self, seconds: float) -> None:
         """Hold every worker for ``seconds`` from now (extends, never shortens, a cool-down)."""

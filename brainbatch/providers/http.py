@@ -372,6 +372,13 @@ class HttpProvider(Provider):
             raise ConfigurationError(
                 f"base_url must start with http:// or https://, got {self.base_url!r}"
             )
+        for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
+            if not isinstance(value, int | float) or not value > 0:
+                raise ConfigurationError(f"{name} must be a number of seconds > 0, got {value!r}")
+        if not isinstance(default_output_tokens, int) or default_output_tokens < 1:
+            raise ConfigurationError(
+                f"default_output_tokens must be an integer >= 1, got {default_output_tokens!r}"
+            )
         self._key = Secret(self._find_key(api_key))
         self.batch = batch
         self.retry = retry or RetryPolicy(max_attempts=max_attempts)
@@ -478,6 +485,10 @@ class HttpProvider(Provider):
         return self.http.client
 
     async def aclose(self) -> None:
+        """Close this event loop's connections (and the httpx client brainbatch made).
+
+        The provider stays usable: a later request (in this loop or another) opens new ones.
+        """
         await self.http.aclose()
 
     # -- errors ----------------------------------------------------------------------------
@@ -535,7 +546,7 @@ class HttpProvider(Provider):
         while True:
             attempt += 1
             retry_after: float | None = None
-            await limiter.acquire(estimate)
+            ticket = await limiter.acquire(estimate)
             t0 = time.perf_counter()
             try:
                 raw = await http.post(path, content)
@@ -560,9 +571,9 @@ class HttpProvider(Provider):
                         )
                     else:
                         out.attempts = attempt
-                        if estimate:
+                        if ticket is not None:
                             limiter.record_usage(
-                                estimate, (out.input_tokens or 0) + (out.output_tokens or 0)
+                                ticket, estimate, (out.input_tokens or 0) + (out.output_tokens or 0)
                             )
                         if self.adapt_to_headers:
                             limiter.observe_headers(raw.headers, estimate or 1)
@@ -572,9 +583,9 @@ class HttpProvider(Provider):
                     retry_after = parse_retry_after(raw.headers)
             finally:
                 limiter.release()
+            if ticket is not None:
+                limiter.record_usage(ticket, estimate, 0)  # failed attempts use no tokens
             if not error.retryable or attempt >= policy.max_attempts:
-                if estimate:
-                    limiter.record_usage(estimate, 0)  # refused requests use no tokens
                 error.attempts = attempt  # type: ignore[attr-defined]
                 raise error
             if retry_after is not None or isinstance(error, RateLimitError):

@@ -103,13 +103,16 @@ def test_the_limiter_never_admits_more_than_the_limit_in_any_window() -> None:
     assert max_in_window(admitted, 10.0) <= 50
 
 
-def test_tokens_given_back_after_the_answer_make_room_sooner() -> None:
-    limiter = Limiter(tpm=1000, window_s=60.0, clock=lambda: 0.0)
-    assert limiter._tokens is not None
-    limiter._tokens.reserve(0.0, 500)
-    before = limiter._tokens.tat
-    limiter.record_usage(estimated=500, actual=100)
-    assert limiter._tokens.tat == pytest.approx(before - 400 * limiter._tokens.interval)
+def test_tokens_given_back_after_the_answer_make_room_at_once() -> None:
+    def window_after(actual: int) -> float:
+        limiter = Limiter(tpm=1000, window_s=60.0, headroom=1.0, clock=lambda: 0.0)
+        assert limiter._tokens is not None
+        _, ticket = limiter._tokens.reserve(0.0, 900)
+        limiter.record_usage(ticket, estimated=900, actual=actual)
+        return limiter._tokens.reserve(0.0, 800)[0]  # when the next 800 tokens may go
+
+    assert window_after(actual=900) == pytest.approx(60.0, abs=1.0)
+    assert window_after(actual=100) == 0.0
 
 
 async def test_a_cool_down_holds_every_new_acquire() -> None:
@@ -175,3 +178,17 @@ async def test_rate_limit_headers_pause_a_client_that_was_given_no_limit(
     await ParallelExecutor(max_concurrent=1).execute(j, openai_at(adapt_to_headers=True))
     assert j.status is BatchStatus.COMPLETED
     assert [r for r in sim.log if r.status == 429] == []
+
+
+def test_token_reservations_bigger_than_the_burst_still_respect_every_window() -> None:
+    now = [0.0]
+    limiter = Limiter(tpm=6000, window_s=6.0, clock=lambda: now[0])
+    assert limiter._tokens is not None
+    sent: list[tuple[float, int]] = []
+    for i in range(200):  # requests of 300-900 tokens, far bigger than the 100-token burst
+        cost = 300 + (i * 37) % 600
+        go, _ = limiter._tokens.reserve(now[0], cost)
+        sent.append((go, cost))
+        now[0] = go
+    for start, _ in sent:
+        assert sum(c for t, c in sent if start <= t < start + 6.0) <= 6000
