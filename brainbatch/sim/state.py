@@ -13,9 +13,7 @@ import itertools
 import math
 import os
 import random
-import time
 from collections import Counter, deque
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,13 +222,3 @@ class SimState:
         """How many times each distinct body arrived (optionally only those answered
         with ``status``)."""
         return Counter(r.body_hash for r in list(self.log) if status is None or r.status == status)
-
-
-def now() -> float:
-    """The clock the request log uses."""
-    return time.monotonic()
-
-
-def as_mapping(value: Any) -> Mapping[str, Any] | None:
-    """``value`` if it is a JSON object, else ``None``."""
-    return value if isinstance(value, dict) else None

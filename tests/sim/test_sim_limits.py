@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from sim_helpers import ANTHROPIC_HEADERS, chat_body, message_body
+
+from brainbatch.sim.server import _go_duration
 
 
 def test_requests_over_the_rpm_limit_get_429_with_retry_after(sim, client):
@@ -62,3 +65,11 @@ def test_anthropic_answers_carry_anthropic_ratelimit_headers(sim, client):
 def test_without_limits_no_ratelimit_headers_are_sent(client):
     r = client.post("/v1/chat/completions", json=chat_body())
     assert not [h for h in r.headers if h.startswith("x-ratelimit")]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.12, "120ms"), (0.0, "0ms"), (2.4, "2.4s"), (59.5, "59.5s"), (60.0, "1m0s")],
+)
+def test_reset_headers_use_openais_duration_format(seconds, text):
+    assert _go_duration(seconds) == text
