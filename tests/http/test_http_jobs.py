@@ -162,3 +162,13 @@ def test_a_provider_serves_one_event_loop_after_another(sim: SimServer) -> None:
         j = job(6)
         asyncio.run(run(j))
         assert j.status is BatchStatus.COMPLETED
+
+
+async def test_provider_client_streams_answers_from_the_shared_pool(
+    sim: SimServer, openai_at: Callable[..., OpenAIProvider]
+) -> None:
+    p = openai_at()
+    url = sim.openai_base_url + "/models"
+    async with p.client.stream("GET", url, headers=p.auth_headers()) as resp:
+        chunks = [chunk async for chunk in resp.aiter_bytes()]
+    assert resp.status_code == 200 and b"gpt-4o-mini" in b"".join(chunks)
