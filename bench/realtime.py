@@ -32,6 +32,7 @@ import asyncio
 import gc
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -294,13 +295,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.limits:
         limits_overhead()
         return 0
+    # a terminated bench still stops its server (finally blocks run on SystemExit)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:
         args.n, args.httpx_n = 3000, 600
     n = args.n
     rows: list[Row] = []
     print(
         f"brainbatch real-time bench: N={n:,} (raw httpx: {min(n, args.httpx_n):,}), "
-        f"{os.cpu_count()} CPUs, server in its own process",
+        f"{os.cpu_count()} CPUs, server in its own process, load average "
+        f"{os.getloadavg()[0]:.1f}",
         flush=True,
     )
     for lat in args.latency_ms:
@@ -320,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                     print_row(rows, rows[-1])
         finally:
             server.stop()
-    print()
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (other work shares the CPUs)")
     print_table(rows)
     if args.json:
         with open(args.json, "w") as f:
