@@ -61,6 +61,7 @@ TABLE_COLUMNS = (
     "saving_pct",
     "price_source",
 )
+_HTML_COLUMNS = TABLE_COLUMNS[:-1]  # the price sources go in the status line
 _SCALED = ("requests", "input_tokens", "output_tokens", "cost_usd", "saving_usd")
 _FORMATS = {
     "requests": "{:,.0f}",
@@ -71,7 +72,7 @@ _FORMATS = {
     "saving_usd": "${:,.4f}",
     "saving_pct": "{:.0f}%",
 }
-_SLIDER_MAX = 4096
+_SLIDER_MAX = 1024
 
 
 def _literal(value: Any) -> str:
@@ -134,7 +135,7 @@ class CostExplorer(Explorer):
         caps = counts["max_tokens"].to_numpy(dtype=np.float64)
         self._has_caps = bool(len(caps)) and not bool(np.isnan(caps).any())
         priced = list_priced_models()
-        self.figure = Figure(figsize=(7.5, 3.6), layout="constrained")
+        self.figure = Figure(figsize=(7.5, 3.2), layout="constrained")
 
         self.models = w.TagsInput(
             value=list(models),
@@ -149,7 +150,9 @@ class CostExplorer(Explorer):
             description="mode",
             style={"button_width": "90px"},
         )
-        top = max(_SLIDER_MAX, output_tokens, int(np.nanmax(caps)) if self._has_caps else 0)
+        # answers longer than max_tokens are capped: the slider stops at the largest cap
+        top = int(np.nanmax(caps)) if self._has_caps else max(_SLIDER_MAX, 4 * output_tokens)
+        top = max(top, output_tokens)
         self.output_tokens = w.IntSlider(
             value=output_tokens,
             min=1,
@@ -250,7 +253,7 @@ class CostExplorer(Explorer):
 
     def _model_picked(self, _change: Any) -> None:
         if not self._busy:
-            self.code.value = self.submit_code()
+            self._show_code()
 
     def _update(self) -> None:
         self.updates += 1
@@ -267,7 +270,12 @@ class CostExplorer(Explorer):
         self._draw_image()
         self.table.value = self._html_table()
         self.status.value = escape(self._status_text())
-        self.code.value = self.submit_code()
+        self._show_code()
+
+    def _show_code(self) -> None:
+        code = self.submit_code()
+        self.code.rows = code.count("\n") + 2
+        self.code.value = code
 
     def _cheapest(self) -> str | None:
         view = self._view
@@ -366,7 +374,9 @@ class CostExplorer(Explorer):
             rows = f"all {self._total:,} rows"
         else:
             rows = f"a sample of {n:,} of {self._total:,} rows, scaled up"
-        return f"prompt tokens ({how}) counted once, from {rows}"
+        sources = "; ".join(dict.fromkeys(str(x) for x in self._view["price_source"]))
+        priced = f" · prices: {sources}" if sources else ""
+        return f"prompt tokens ({how}) counted once, from {rows}{priced}"
 
     # -- text views ---------------------------------------------------------------------------
 
@@ -390,7 +400,7 @@ class CostExplorer(Explorer):
         return str(view.drop(columns=["price_source"]).to_string(index=False))
 
     def _html_table(self) -> str:
-        return table_html(self._view, _FORMATS)
+        return table_html(self._view[list(_HTML_COLUMNS)], _FORMATS)
 
     def submit_code(self) -> str:
         """The ``bb.submit(...)`` call for the chosen model, mode and settings, as code."""
