@@ -61,6 +61,7 @@ TABLE_COLUMNS = (
     "saving_pct",
     "price_source",
 )
+_OWN_PREFIXES = ("sim", "simulated", "mock")  # as in brainbatch.pricing
 _HTML_COLUMNS = TABLE_COLUMNS[:-1]  # the price sources go in the status line
 _SCALED = ("requests", "input_tokens", "output_tokens", "cost_usd", "saving_usd")
 _FORMATS = {
@@ -438,6 +439,13 @@ class CostExplorer(Explorer):
         return self.submit_code()
 
 
+def _priced_name(model: str, price_model: PriceModel) -> str:
+    """The name a row's model is priced as, without our own ``sim/`` prefix."""
+    name = price_name(model, price_model)
+    prefix, _, rest = name.partition("/")
+    return rest if rest and prefix in _OWN_PREFIXES else name
+
+
 def _check_models(models: Sequence[str] | str | None) -> list[str] | None:
     if models is None:
         return None
@@ -532,7 +540,7 @@ def explore_cost(
         requests, max_sample=max_sample, seed=seed, model=count_model, max_tokens=max_tokens
     )
     if chosen is None:
-        chosen = list(dict.fromkeys(price_name(str(m), price_model) for m in counts["model"]))
+        chosen = list(dict.fromkeys(_priced_name(r.model, price_model) for r in requests))
     if expected_output_tokens is None:
         mean = expected_output(counts, None, output_ratio=output_ratio).mean() if len(counts) else 1
         start = max(1, round(float(mean)))

@@ -313,3 +313,25 @@ def test_table_widget_shows_the_current_view(reviews):
 def test_accessor_opens_the_same_explorer(reviews):
     via_accessor = reviews.bb.explore_cost(prompt=PROMPT, models=MODELS, max_tokens=CAP)
     pd.testing.assert_frame_equal(via_accessor.current_view(), _explorer(reviews).current_view())
+
+
+def test_frames_above_max_sample_are_counted_on_a_sample_and_scaled(reviews, monkeypatch):
+    seen = []
+    real = explore_cost_module.token_counts
+    monkeypatch.setattr(
+        explore_cost_module,
+        "token_counts",
+        lambda reqs, **kw: seen.append(len(reqs)) or real(reqs, **kw),
+    )
+    ex = _explorer(reviews, max_sample=20)
+    assert seen == [20]
+    assert ex.sample.max == 20
+    assert ex.current_view()["requests"].tolist() == [len(reviews)] * 4
+    assert "a sample of 20 of 60 rows" in ex.status.value
+
+
+def test_per_row_models_default_to_their_priced_names(reviews):
+    reviews["model"] = ["sim/gpt-4o-mini" if i % 2 else "gpt-4o" for i in range(len(reviews))]
+    ex = bb.explore_cost(reviews, prompt=PROMPT, model="col:model")
+    assert list(ex.models.value) == ["gpt-4o", "gpt-4o-mini"]
+    assert ex.current_view()["requests"].tolist() == [len(reviews)] * 4
