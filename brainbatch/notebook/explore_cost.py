@@ -258,6 +258,7 @@ class CostExplorer(Explorer):
 
     def _update(self) -> None:
         self.updates += 1
+        self.output_tokens.disabled = bool(self.from_max_tokens.value)
         self._view = self._compute()
         self._busy = True
         try:

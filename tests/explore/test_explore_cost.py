@@ -104,6 +104,7 @@ def test_worst_case_prices_every_answer_at_max_tokens(reviews):
     assert view["output_tokens"].tolist() == [float(CAP * len(reviews))] * 4
     assert view["cost_usd"].tolist() == pytest.approx(expected["cost_usd"].tolist(), rel=1e-12)
     assert "worst case" in ex.figure.axes[0].get_title(loc="left")
+    assert ex.output_tokens.disabled  # the answer length no longer matters
 
 
 def test_worst_case_is_unavailable_without_max_tokens(reviews):
