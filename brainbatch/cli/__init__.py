@@ -221,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_provider_options(resume)
     _add_store_option(resume)
     resume.add_argument("--progress-interval", type=_positive_float, default=5.0, metavar="S")
+    resume.add_argument(
+        "--force",
+        action="store_true",
+        help="resume even if the job looks like it is running in another process",
+    )
     resume.set_defaults(func=cmd_resume)
 
     cancel = sub.add_parser(

@@ -22,6 +22,7 @@ import contextlib
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,8 @@ def prepare_resume(args: Any, overrides: Mapping[str, Any]) -> CliJob:
 
     store = JobStore(args.store) if args.store else JobStore()
     job = store.load_job(args.job)
+    if not args.force:
+        _refuse_if_running(store, job, args.job)
     spec = store.job_spec(job.job_id)
     cli = spec.get("cli") or {}
     out_text = args.out or cli.get("out")
@@ -160,6 +163,31 @@ def prepare_resume(args: Any, overrides: Mapping[str, Any]) -> CliJob:
     inputs, keys = _stored_inputs(job, cli)
     name = str(job.metadata.get("job_name") or job.job_id[:8])
     return CliJob(job, settings, store, name, out, inputs, keys)
+
+
+RUNNING_RECENTLY_S = 30.0
+"""A ``processing`` job whose journal wrote less than this long ago is taken to be running."""
+
+
+def _refuse_if_running(store: Any, job: BatchJob, label: str) -> None:
+    """Refuse to resume a job another process seems to be running (rows would be paid twice).
+
+    Raises:
+        InputError: the job is ``processing`` and its journal wrote recently.
+    """
+    if job.status != BatchStatus.PROCESSING:
+        return
+    row = next((r for r in store.list_jobs() if r["job_id"] == job.job_id), None)
+    updated = row.get("updated_at") if row else None
+    if updated is None:
+        return
+    age = (datetime.now(UTC) - updated).total_seconds()
+    if age < RUNNING_RECENTLY_S:
+        raise InputError(
+            f"job {label!r} looks like it is running in another process (its journal wrote "
+            f"{age:.0f} s ago); stop it first (brainbatch cancel {label}), or pass --force "
+            "if that process is gone"
+        )
 
 
 def check_provider(settings: RunSettings) -> None:

@@ -162,3 +162,18 @@ def test_resume_without_the_input_file_writes_results_by_custom_id(in_process, t
     rows = [json.loads(line) for line in (tmp_path / "again.jsonl").open()]
     assert [r["custom_id"] for r in rows] == [f"r{i:04d}" for i in range(5)]
     assert all(r["status"] == "success" for r in rows)
+
+
+def test_resume_refuses_a_job_that_another_process_is_running(in_process, tmp_path):
+    from brainbatch.models import BatchJob, BatchRequest, BatchStatus
+    from brainbatch.store import JobStore
+
+    job = BatchJob([BatchRequest(prompt="hi", model="sim", custom_id="a")])
+    job.status = BatchStatus.PROCESSING
+    with JobStore(tmp_path / "store" / "jobs.sqlite") as store:
+        store.create_job(job, name="busy", spec={"model": "sim", "provider": "sim"})
+    code, _, err = in_process("resume", "busy", "--out", "r.csv")
+    assert code == 2
+    assert "running in another process" in err
+    code, _, err = in_process("resume", "busy", "--out", "r.csv", "--force", "-o", "latency_ms=0")
+    assert code == 0, err
