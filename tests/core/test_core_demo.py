@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from brainbatch.demo import load_sample_prompts, run_demo
+
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_bundled_sample_has_a_few_hundred_prompts() -> None:
-    rows = load_sample_prompts()
-    assert len(rows) == 300
-    assert set(rows[0]) == {"id", "category", "text"}
+    df = load_sample_prompts()
+    assert len(df) == 300
+    assert list(df.columns) == ["category", "text"]
+    assert df.index.is_unique
 
 
-def test_demo_writes_results_and_a_plot(tmp_path: Path, capsys: object) -> None:
-    stats = run_demo(tmp_path, concurrency=64, latency_ms=1)
-    assert stats["done"] == 300
-    with (tmp_path / "results.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 300
-    assert {r["status"] for r in rows} <= {"success", "error"}
-    assert (tmp_path / "latency_cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_demo_writes_results_and_plots(tmp_path: Path) -> None:
+    stats = run_demo(tmp_path, concurrency=64, latency_ms=1, progress=False)
+    assert stats["done"] == stats["total"] == 300
+    results = pd.read_csv(tmp_path / "results.csv", index_col="id")
+    assert len(results) == 300
+    assert set(results["status"]) <= {"success", "error"}
+    assert {"response", "latency_ms", "cost_usd", "input_tokens"} <= set(results.columns)
+    for png in ("latency.png", "cost.png"):
+        assert (tmp_path / png).read_bytes()[:8] == PNG
 
 
 def test_demo_command_prints_the_summary(tmp_path: Path) -> None:
