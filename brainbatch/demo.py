@@ -67,9 +67,9 @@ def run_demo(
     results.to_csv(out / "results.csv")
     latency(results).savefig(out / "latency.png", dpi=100)
     cost(results).savefig(out / "cost.png", dpi=100)
-    _print_summary(summary.to_dict("records")[0], wall_s)
+    row: dict[str, Any] = {str(k): v for k, v in summary.to_dict("records")[0].items()}
+    _print_summary(row, wall_s)
     print(f"wrote {out / 'results.csv'}, {out / 'latency.png'} and {out / 'cost.png'}")
-    row: dict[str, Any] = summary.to_dict("records")[0]
     return {**row, "total": len(df), "done": row["success"] + row["error"], "wall_time_s": wall_s}
 
 
