@@ -180,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_option(run)
     run.add_argument("--no-store", action="store_true", help="keep results in memory only")
     run.add_argument(
+        "--force",
+        action="store_true",
+        help="continue --job-name even if it looks like it is running in another process",
+    )
+    run.add_argument(
         "--progress-interval",
         type=_positive_float,
         default=5.0,

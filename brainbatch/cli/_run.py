@@ -53,7 +53,6 @@ __all__ = [
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
-EXIT_BAD_INPUT = 2
 
 
 @dataclass
@@ -122,6 +121,8 @@ def prepare_run(args: Any, settings_kwargs: Mapping[str, Any]) -> CliJob:
         )
         if name:
             job = store.get_or_create_job(job, name=name, spec=stored_spec)
+            if not args.force:
+                _refuse_if_running(store, job, name)
         else:
             job = store.create_job(job, spec=stored_spec)
     return CliJob(job, settings, store, name or job.job_id[:8], out, df, keys)
