@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import ConfigurationError, InputError
+from ..errors import BrainbatchError, ConfigurationError, InputError
 from ..models import BatchJob, BatchStatus
 from ..notebook.frame import (
     MODEL_COLUMN_PREFIX,
@@ -295,23 +295,42 @@ async def _run_async(cli: CliJob, view: TerminalProgress) -> None:
 def execute(cli: CliJob, view: TerminalProgress) -> pd.DataFrame:
     """Run the job (Ctrl-C / SIGTERM / ``brainbatch cancel`` cancel it), write ``--out``.
 
-    Returns the results DataFrame that was written. The store (if any) is closed afterwards.
+    The results file is written whatever happened to the run (the rows done so far, the
+    others ``cancelled`` / ``not_run``); an error that stopped the run is raised after that.
+    Returns the results DataFrame. The store (if any) is closed afterwards.
+
+    Raises:
+        BrainbatchError: ``--out`` could not be written (the results stay in the store).
     """
     job = cli.job
     done_at_start = job.done
+    failure: Exception | None = None
     try:
         asyncio.run(_run_async(cli, view))
+    except Exception as exc:  # written below first, so nothing done is lost
+        failure = exc
     finally:
         if not job.status.is_terminal:  # aborted before the executor could say so
-            job.status = BatchStatus.CANCELLED
-            job.error = job.error or "cancelled"
+            job.status = BatchStatus.CANCELLED if failure is None else BatchStatus.FAILED
+            job.error = job.error or ("cancelled" if failure is None else str(failure))
         view.update(snapshot(job, cli.name, done_at_start))
         if cli.store is not None:
             with contextlib.suppress(Exception):
                 cli.store.update_status(job)
             cli.store.close()
     frame = results_frame(job, cli.inputs, cli.keys)
-    write_table(frame, cli.out)
+    try:
+        write_table(frame, cli.out)
+    except OSError as exc:
+        ref = job.metadata.get("job_name") or job.job_id
+        kept = (
+            f"the results are kept in the store: brainbatch resume {ref} --out OTHER_FILE"
+            if cli.store is not None
+            else "run without --no-store to keep results in the store"
+        )
+        raise BrainbatchError(f"could not write --out {str(cli.out)!r}: {exc}; {kept}") from exc
+    if failure is not None:
+        raise failure
     return frame
 
 

@@ -91,4 +91,6 @@ def test_panel_moves_cancels_and_results_and_plot_show(jupyter_lab, browser_page
     img.wait_for(state="visible")
     assert img.evaluate("i => i.complete && i.naturalWidth > 100 && i.naturalHeight > 100")
     shots.save(output(page, 2), "plot.png")
-    assert "Traceback" not in page.locator(".jp-Notebook").inner_text()
+    notebook_text = page.locator(".jp-Notebook").inner_text()
+    assert "Traceback" not in notebook_text
+    assert "Loading widget" not in notebook_text

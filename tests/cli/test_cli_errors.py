@@ -140,3 +140,25 @@ def test_unknown_subcommand_exits_2(capsys):
     code, err = _run(capsys, "fly")
     assert code == 2
     assert "'fly'" in err
+
+
+def test_an_unwritable_out_file_says_how_to_get_the_results_from_the_store(
+    in_process, prompts_csv, monkeypatch
+):
+    import brainbatch.cli._run as run_module
+
+    def disk_full(frame, path):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(run_module, "write_table", disk_full)
+        code, _, err = in_process(
+            "run", str(prompts_csv), "--prompt", "{text}", "--model", "sim",
+            "-o", "latency_ms=0", "--job-name", "kept", "--out", "results.csv",
+        )  # fmt: skip
+    assert code == 3
+    assert "No space left on device" in err
+    assert "brainbatch resume kept --out OTHER_FILE" in err
+    code, _, err = in_process("resume", "kept", "--out", "other.csv")
+    assert code == 0, err
+    assert "0 of 40 rows to send, 40 already done" in err
