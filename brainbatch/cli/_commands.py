@@ -23,7 +23,14 @@ __all__ = [
     "cmd_run",
 ]
 
-_SECRET_WORDS = ("key", "secret", "token", "passw", "auth", "header", "cookie", "credential")
+_SECRET_NAMES = {"key", "token", "secret", "password", "authorization", "cookie", "headers"}
+_SECRET_ENDINGS = ("_key", "_token", "_secret", "_password", "_headers", "_credentials")
+
+
+def _looks_secret(name: str) -> bool:
+    """``api_key``, ``token``, ``extra_headers``... (not ``max_tokens``, not ``key_env``)."""
+    low = name.lower()
+    return low in _SECRET_NAMES or low.endswith(_SECRET_ENDINGS)
 
 
 # -- shared option handling ----------------------------------------------------------------------
@@ -38,7 +45,7 @@ def _provider_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """
     kwargs: dict[str, Any] = {}
     for key, value in args.provider_options:
-        if any(w in key.lower() for w in _SECRET_WORDS):
+        if _looks_secret(key):
             raise InputError(
                 f"-o {key}=...: secrets are not accepted on the command line (they end up in "
                 "shell history and process lists); put the key in an environment variable "

@@ -162,3 +162,11 @@ def test_an_unwritable_out_file_says_how_to_get_the_results_from_the_store(
     code, _, err = in_process("resume", "kept", "--out", "other.csv")
     assert code == 0, err
     assert "0 of 40 rows to send, 40 already done" in err
+
+
+def test_provider_options_about_tokens_are_not_mistaken_for_secrets(in_process, prompts_csv):
+    code, _, err = in_process(
+        "run", str(prompts_csv), "--prompt", "{text}", "--model", "sim",
+        "-o", "latency_ms=0", "-o", "mean_output_tokens=5", "--out", "results.csv",
+    )  # fmt: skip
+    assert code == 0, err
