@@ -205,8 +205,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def browser_page(chromium_path: str, tmp_path: Path) -> Iterator[Any]:
-    """A page in headless Debian Chromium (fresh user-data dir), 1400x1000."""
+def browser_page(
+    chromium_path: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """A page in headless Debian Chromium (fresh user-data dir), 1400x1000.
+
+    When the test fails, the whole page is saved as ``<test name>-failure.png`` (under the
+    test's folder and ``out/browser/``) to show what a person would have seen.
+    """
     from playwright.sync_api import sync_playwright
 
     user_data = tmp_path / "chromium-profile"
@@ -222,8 +228,20 @@ def browser_page(chromium_path: str, tmp_path: Path) -> Iterator[Any]:
             page = context.pages[0] if context.pages else context.new_page()
             page.set_default_timeout(20_000)
             yield page
+            report = getattr(request.node, "rep_call", None)
+            if report is not None and report.failed:
+                with contextlib.suppress(Exception):  # the page may be gone
+                    Shots(tmp_path / "screenshots").save(page, f"{request.node.name}-failure.png")
         finally:
             context.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test item (``rep_call``) for the fixtures above."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
 
 
 class Shots:
