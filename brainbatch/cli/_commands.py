@@ -309,6 +309,9 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                     f"continue it with `brainbatch resume {args.job}`"
                 )
                 return 0
+            if not store.cancel_requested(job.job_id):
+                # a run that was only starting cleared the old flag as it began: set it again
+                store.request_cancel(job.job_id)
             time.sleep(0.2)
     if args.wait:
         print(

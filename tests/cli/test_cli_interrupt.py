@@ -95,3 +95,36 @@ def test_cancel_from_another_process_stops_the_run_and_keeps_its_results(start_c
     out = pd.read_csv(tmp_path / "results.csv")
     assert 8 <= (out["status"] == "success").sum() < ROWS
     assert (out["status"] == "cancelled").sum() > 0
+
+
+def test_cancel_also_stops_a_job_started_from_python(cli, tmp_path, cli_env):
+    import subprocess
+    import sys
+
+    script = (
+        "import pandas as pd, brainbatch as bb\n"
+        "df = pd.DataFrame({'text': [f'row {i}' for i in range(300)]})\n"
+        "out = bb.run(df, prompt='{text}', model='sim', job_name='from-python', progress=False,\n"
+        "             max_concurrent=4, latency_ms=100, latency_sigma=0)\n"
+        "print('STATUS', dict(out['status'].value_counts()))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        cancel = cli("cancel", "from-python", "--wait", "30")
+        for _ in range(50):  # the job may not be in the store yet
+            if cancel.returncode != 2:
+                break
+            cancel = cli("cancel", "from-python", "--wait", "30")
+        assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert "'cancelled'" in out, out + err
+    assert "'success'" in out
