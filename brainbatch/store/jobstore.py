@@ -554,13 +554,19 @@ class JobStore:
         *,
         cache: bool | None = None,
         namespace: str | None = None,
+        strict: bool = True,
     ) -> list[BatchResult]:
         """Run (or resume) ``job`` with ``executor`` and ``process_fn``, journaled and cached.
 
         Stores the job if needed, answers cacheable requests from the response cache (see
         :class:`ResponseCache`; ``cache=None`` caches only ``temperature == 0`` requests,
-        ``True`` all, ``False`` none), waits for each result group to be committed before a slot
-        takes its next request, and commits the final status. Returns the job's results.
+        ``True`` all, ``False`` none), journals every result and commits the final status.
+        Returns the job's results.
+
+        ``strict=True`` (default): a slot sends its next request only once its previous result
+        is committed, so a kill loses only the requests in flight. ``strict=False``: results
+        are committed by the journal thread within ``flush_interval``; a kill can also lose
+        that interval's results (slightly less CPU per request; see :mod:`.journal`).
         """
         from .cache import ResponseCache, cache_namespace
 
@@ -572,7 +578,7 @@ class JobStore:
             fn = rc.wrap(process_fn, ns)
         journal = self.journal(job)
         try:
-            return await executor.execute(job, journal.wrap(fn))
+            return await executor.execute(job, journal.wrap(fn) if strict else fn)
         finally:
             await asyncio.to_thread(journal.close)
 
