@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .errors import InputError
+
 __all__ = [
     "BatchJob",
     "BatchRequest",
@@ -80,8 +82,6 @@ class BatchRequest:
     params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        from .errors import InputError
-
         if not isinstance(self.model, str) or not self.model.strip():
             raise InputError("BatchRequest.model must be a non-empty string")
         if self.messages:
@@ -196,8 +196,6 @@ class BatchJob:
     error: str | None = None
 
     def __post_init__(self) -> None:
-        from .errors import InputError
-
         self.requests = list(self.requests)
         self._request_index: dict[str, int] = {}
         self._key_index: dict[str, int] = {}
