@@ -63,6 +63,9 @@ __all__ = ["CANCEL_POLL_S", "Journal", "JournalError", "Writer", "cancel_key"]
 
 log = logging.getLogger("brainbatch.store")
 
+CHECKPOINT_S = 1.0
+"""How often the journal thread copies committed pages from the WAL into the database."""
+
 CANCEL_POLL_S = 0.25
 """How often the journal thread looks for cancel flags (``JobStore.request_cancel``)."""
 
@@ -115,7 +118,6 @@ class Writer:
         self._conn: sqlite3.Connection | None = None
         self._commit_lock = threading.Lock()
         self.inline = True
-        self._scheduled: set[asyncio.AbstractEventLoop] = set()
         self.commits = 0
         self._passes_started = 0
         self._passes_ended = 0
@@ -156,7 +158,16 @@ class Writer:
             JournalError: the last commit failed (disk full, store locked for too long).
         """
         target = self._seq
-        while self._committed < target:
+        if self._committed >= target:
+            return
+        if self.inline:
+            # Let the other slots of this loop iteration record their results, then commit
+            # them all at once on the loop: the first slot to resume commits, the others find
+            # their results committed. No future, no thread hand-off.
+            await asyncio.sleep(0)
+            if self._committed >= target or (self.commit_inline() and self._committed >= target):
+                return
+        while self._committed < target:  # the thread is committing (or failing): wait for it
             if self._error is not None:
                 raise JournalError(f"journal {self.path}: {self._error}")
             loop = asyncio.get_running_loop()
@@ -165,21 +176,8 @@ class Writer:
                 if self._committed >= target:
                     return
                 self._waiters.append((target, loop, fut))
-                first = loop not in self._scheduled
-                if first and self.inline:
-                    self._scheduled.add(loop)
-            if first and self.inline:
-                # One commit per loop iteration, for every slot that finished in it.
-                loop.call_soon(self._commit_on_loop, loop)
-            else:
-                self._wake.set()
-            await fut
-
-    def _commit_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        with self._lock:
-            self._scheduled.discard(loop)
-        if not self.commit_inline():  # the thread is committing: it releases the waiters
             self._wake.set()
+            await fut
 
     def flush(self, timeout: float = 60.0) -> None:
         """Block until everything queued so far (and the jobs' status) is committed."""
@@ -225,7 +223,12 @@ class Writer:
         with self._lock:
             if self._thread is not None:
                 return
-            conn = self._conn = connect(self.path, self._busy_timeout_s)
+            conn = connect(self.path, self._busy_timeout_s)
+            # Checkpoints (copying the WAL into the database, with an fsync) would otherwise
+            # run inside whichever commit crosses 1,000 pages: on the event loop. The thread
+            # runs them instead (see _run).
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._conn = conn
             self._stopping = False
             self._thread = threading.Thread(
                 target=self._run,
@@ -237,6 +240,8 @@ class Writer:
 
     def _run(self, conn: sqlite3.Connection) -> None:
         next_poll = 0.0
+        next_checkpoint = 0.0
+        checkpointed_at = 0
         poll_conn = connect(self.path, self._busy_timeout_s)
         try:
             while True:
@@ -258,6 +263,13 @@ class Writer:
                 if time.monotonic() >= next_poll:
                     next_poll = time.monotonic() + CANCEL_POLL_S
                     self._poll_cancels(poll_conn)
+                if self.commits != checkpointed_at and time.monotonic() >= next_checkpoint:
+                    next_checkpoint = time.monotonic() + CHECKPOINT_S
+                    checkpointed_at = self.commits
+                    try:  # PASSIVE: never blocks the loop's commits
+                        poll_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    except sqlite3.Error as exc:  # busy or locked: the next one will do
+                        log.debug("journal %s: checkpoint skipped: %s", self.path, exc)
                 if self._stopping:
                     return
         finally:
