@@ -151,8 +151,8 @@ _result_row = operator.attrgetter("status", "cached", "cost_usd", *RESULT_FIELDS
 _ERROR_AT = 3 + RESULT_FIELDS.index("error")
 
 _INSERT_RESULTS = (
-    "INSERT OR IGNORE INTO results(job, seq, status, cached, cost_usd, data)"
-    " SELECT ?1, value->>0, value->>1, value->>2, value->>3, value->'$[4]' FROM json_each(?2)"
+    "INSERT OR IGNORE INTO results(id, status, cached, cost_usd, data)"
+    " SELECT ?1 + (value->>0), value->>1, value->>2, value->>3, value->'$[4]' FROM json_each(?2)"
 )
 _INSERT_CACHE = (
     "INSERT OR IGNORE INTO cache(key, namespace, body_hash, response, created_at)"
@@ -185,15 +185,18 @@ def insert_results(
     """
     if not results:
         return
+    base = int(job_num) << 32  # results.id = (jobs.num << 32) | seq, see _db.RESULT_ID_SHIFT
     records = [_result_record(seq, r) for seq, r in results]
     if one_statement:
         payload = orjson.dumps(records, option=_FAST, default=str).decode()
-        conn.execute(_INSERT_RESULTS, (job_num, payload))
+        conn.execute(_INSERT_RESULTS, (base, payload))
         return
     conn.executemany(
-        "INSERT OR IGNORE INTO results(job, seq, status, cached, cost_usd, data)"
-        f" VALUES ({int(job_num)},?,?,?,?,?)",
-        [(*rec[:4], orjson.dumps(rec[4], option=_FAST, default=str).decode()) for rec in records],
+        "INSERT OR IGNORE INTO results(id, status, cached, cost_usd, data) VALUES (?,?,?,?,?)",
+        [
+            (base + rec[0], *rec[1:4], orjson.dumps(rec[4], option=_FAST, default=str).decode())
+            for rec in records
+        ],
     )
 
 

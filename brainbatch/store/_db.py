@@ -53,13 +53,11 @@ CREATE TABLE requests (
     PRIMARY KEY (job, seq)
 );
 CREATE TABLE results (
-    job      INTEGER NOT NULL REFERENCES jobs(num) ON DELETE CASCADE,
-    seq      INTEGER NOT NULL,
+    id       INTEGER PRIMARY KEY,
     status   TEXT NOT NULL,
     cached   INTEGER NOT NULL,
     cost_usd REAL,
-    data     TEXT NOT NULL,
-    PRIMARY KEY (job, seq)
+    data     TEXT NOT NULL
 );
 CREATE TABLE provider_batches (
     job            INTEGER NOT NULL REFERENCES jobs(num) ON DELETE CASCADE,
@@ -82,6 +80,17 @@ CREATE TABLE cache (
     created_at REAL NOT NULL
 );
 """
+
+
+RESULT_ID_SHIFT = 32
+"""``results.id`` is ``(jobs.num << 32) | requests.seq``: one B-tree for the journal's inserts
+(no second index to update), and a job's results are one ``id`` range."""
+
+
+def result_id_range(job_num: int) -> tuple[int, int]:
+    """The first and last ``results.id`` a job can have."""
+    lo = job_num << RESULT_ID_SHIFT
+    return lo, lo + (1 << RESULT_ID_SHIFT) - 1
 
 
 def default_store_path() -> Path:

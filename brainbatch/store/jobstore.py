@@ -19,7 +19,7 @@ import orjson
 from ..errors import InputError, StoreError
 from ..models import BatchJob, BatchResult, BatchStatus
 from . import _codec
-from ._db import connect, default_store_path
+from ._db import connect, default_store_path, result_id_range
 from .journal import Journal, Writer, cancel_key
 
 if TYPE_CHECKING:
@@ -331,8 +331,9 @@ class JobStore:
                     (num,),
                 ).fetchall()
                 results = conn.execute(
-                    "SELECT seq, status, cached, cost_usd, data FROM results WHERE job=?",
-                    (num,),
+                    "SELECT id & 4294967295, status, cached, cost_usd, data FROM results"
+                    " WHERE id BETWEEN ? AND ?",
+                    result_id_range(num),
                 ).fetchall()
                 batches = conn.execute(
                     "SELECT data FROM provider_batches WHERE job=? ORDER BY position", (num,)
@@ -395,10 +396,10 @@ class JobStore:
                 counts = {
                     r[0]: r[1:]
                     for r in conn.execute(
-                        "SELECT job, count(*), total(status='success'), total(cached),"
+                        "SELECT id >> 32, count(*), total(status='success'), total(cached),"
                         " total(CASE WHEN cost_usd = cost_usd THEN cost_usd END),"
                         " total(CASE WHEN cached = 0 AND cost_usd = cost_usd THEN cost_usd END)"
-                        " FROM results GROUP BY job"
+                        " FROM results GROUP BY id >> 32"
                     )
                 }
                 nbatches = dict(
@@ -485,7 +486,12 @@ class JobStore:
     def delete_job(self, job_id_or_name: str) -> None:
         """Remove a job with its requests, results and batch records (the cache stays)."""
         num, _ = self._resolve(job_id_or_name)
-        self._write(lambda conn: conn.execute("DELETE FROM jobs WHERE num=?", (num,)))
+
+        def delete(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM results WHERE id BETWEEN ? AND ?", result_id_range(num))
+            conn.execute("DELETE FROM jobs WHERE num=?", (num,))
+
+        self._write(delete)
 
     # -- cancelling from another process ---------------------------------------------------
 

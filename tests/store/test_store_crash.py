@@ -44,7 +44,8 @@ def _committed_ids(path: Path) -> set[str]:
         return {
             r[0]
             for r in conn.execute(
-                "SELECT q.custom_id FROM results r JOIN requests q USING (job, seq)"
+                "SELECT q.custom_id FROM results r JOIN requests q"
+                " ON q.job = r.id >> 32 AND q.seq = r.id & 4294967295"
             )
         }
     except sqlite3.OperationalError:  # killed before the schema was written
@@ -129,7 +130,10 @@ def test_sigkill_at_random_moments_loses_nothing_and_pays_nothing_twice(
         spec = store.job_spec("crash")
     assert "api_key" not in spec
 
-    # 2. nothing committed before a run was sent again by that run
+    # 2. nothing committed before a run was sent again by that run (and the kills did
+    # interrupt work that had been journaled: the check below is not empty)
+    committed_counts = [len(c) for c, _ in runs]
+    assert committed_counts == sorted(committed_counts) and committed_counts[-1] > 0
     for i, (committed_before, sent) in enumerate(runs):
         resent = committed_before.intersection(sent)
         assert not resent, f"run {i} sent {len(resent)} already journaled rows again"
