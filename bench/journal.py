@@ -1,19 +1,21 @@
 """What the journal costs the real-time path: requests/s with and without it, at 0 ms latency.
 
-Runs the same ParallelExecutor job several ways, interleaved and repeated (median reported):
+Runs the same ParallelExecutor job several ways, interleaved (the order rotates) and repeated:
 
 * ``no journal``   the baseline, measured in the same run: no store at all;
-* ``listener``     ``store.journal(job)``: results committed every ``flush_size`` results or
-                   ``flush_interval`` s (a kill can lose the last interval's results);
+* ``listener``     ``store.journal(job)``: results committed at the end of the loop iteration
+                   they arrive in (a kill loses at most two requests per slot);
 * ``strict``       ``journal.wrap(fn)`` too: a slot takes its next request only once its
-                   previous result is committed (a kill loses only requests in flight);
-                   this is what ``JobStore.execute`` does.
+                   previous result is committed (a kill loses only the requests in flight);
+                   this is what ``JobStore.execute`` and the notebook layer do.
 
 Providers: the in-process SimulatedProvider with latency 0 (worst case for the journal: no
-network time to hide in), and OpenAIProvider against the simulated HTTP server at 0 ms when
-both exist. Figures are ratios of requests/s against the baseline of the same provider.
+network time to hide in; about 25 us of work per request), and OpenAIProvider against the
+simulated HTTP server at 0 ms, run in its own process. For each: median and best requests/s
+with their ratio to the baseline, and CPU time of this process per request (the steadiest
+figure on a shared machine).
 
-    .venv/bin/python bench/journal.py [--n 20000] [--concurrency 64] [--repeat 3]
+    .venv/bin/python bench/journal.py [--n 20000] [--http-n 5000] [--concurrency 64] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -45,47 +47,53 @@ def make_job(n: int) -> BatchJob:
     )
 
 
-async def run_once(mode: str, n: int, c: int, provider: Any, folder: Path) -> float:
+async def run_once(mode: str, n: int, c: int, provider: Any, folder: Path) -> tuple[float, float]:
+    """(requests/s, CPU microseconds of this process per request) for one run."""
     job = make_job(n)
     executor = ParallelExecutor(max_concurrent=c)
     if mode == "no journal":
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await executor.execute(job, provider)
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     else:
         store = JobStore(folder / f"{mode.replace(' ', '_')}-{time.monotonic_ns()}.sqlite")
         store.create_job(job)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         journal = store.journal(job)
         fn = journal.wrap(provider) if mode == "strict" else provider
         await executor.execute(job, fn)
         journal.close()  # the last group is committed inside the timed region
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         assert len(store.load_job(job.job_id).results) == n
         store.close()
     assert job.done == n, job
-    return n / dt
+    return n / dt, cpu / n * 1e6
 
 
 async def bench_provider(label: str, provider: Any, args: argparse.Namespace, folder: Path) -> None:
     modes = ("no journal", "listener", "strict")
     rates: dict[str, list[float]] = {m: [] for m in modes}
+    cpus: dict[str, list[float]] = {m: [] for m in modes}
     await run_once("no journal", min(args.n, 2000), args.concurrency, provider, folder)  # warm-up
     for k in range(args.repeat):
         for mode in modes[k % 3 :] + modes[: k % 3]:  # rotate: no mode always runs first
-            rates[mode].append(await run_once(mode, args.n, args.concurrency, provider, folder))
+            rate, cpu = await run_once(mode, args.n, args.concurrency, provider, folder)
+            rates[mode].append(rate)
+            cpus[mode].append(cpu)
     base = statistics.median(rates["no journal"])
     best_base = max(rates["no journal"])
     print(
         f"\n{label}: {args.n:,} requests, max_concurrent={args.concurrency}, "
         f"{args.repeat} runs each"
     )
-    print(f"  {'':<11} {'median':>9}        ratio   {'best':>9}        ratio")
+    base_cpu = statistics.median(cpus["no journal"])
+    print(f"  {'':<11} {'median':>9}        ratio   {'best':>9}        ratio   CPU/request")
     for mode in modes:
         med, best = statistics.median(rates[mode]), max(rates[mode])
+        cpu = statistics.median(cpus[mode])
         print(
             f"  {mode:<11} {med:>9,.0f} req/s {med / base:6.1%}   {best:>9,.0f} req/s "
-            f"{best / best_base:6.1%}"
+            f"{best / best_base:6.1%}   {cpu:6.1f} us ({cpu / base_cpu:.2f}x)"
         )
 
 

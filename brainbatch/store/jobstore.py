@@ -570,9 +570,10 @@ class JobStore:
         Returns the job's results.
 
         ``strict=True`` (default): a slot sends its next request only once its previous result
-        is committed, so a kill loses only the requests in flight. ``strict=False``: results
-        are committed by the journal thread within ``flush_interval``; a kill can also lose
-        that interval's results (slightly less CPU per request; see :mod:`.journal`).
+        is committed, so a kill loses only the requests in flight (at most one per slot).
+        ``strict=False``: results are committed at the end of the loop iteration they arrive
+        in, without holding the slot back; a kill can lose up to two per slot (slightly less
+        CPU per request; see :mod:`brainbatch.store.journal`).
         """
         from .cache import ResponseCache, cache_namespace
 

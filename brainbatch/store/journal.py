@@ -1,33 +1,30 @@
 """The journal: results written to the store in small groups as they arrive.
 
-Results reach the file through one of two paths, both group commits (one transaction for
-everything queued since the previous commit):
+Every result recorded on an event loop schedules (once per loop iteration) a group commit with
+``loop.call_soon``: it runs on the loop at the end of the iteration and writes every result
+that arrived in it in one transaction (about 20 us per commit plus 3-5 us per result here;
+``bench/journal.py``). Committing on the loop rather than on a thread avoids waiting for the
+GIL, which a busy loop holds for up to 5 ms at a time. Results recorded outside an event loop,
+and anything the loop could not commit (the thread was mid-commit), are committed by the
+store's background thread (:class:`Writer`, its own connection) within ``flush_interval``.
 
-* **Strict** (:meth:`Journal.wrap` around the ``process_fn``; what :meth:`JobStore.execute`
-  and the notebook layer use): before a request is sent, every result recorded before it must
-  be committed. The first slot that has to wait schedules one commit with ``loop.call_soon``;
-  it runs on the event loop at the end of the current loop iteration and covers every result
-  that arrived in that iteration, so slots share commits (about 20 us per commit plus 4-5 us
-  per result here, measured in ``bench/journal.py``). Doing it on the loop rather than on the
-  thread avoids waiting for the GIL, which a busy loop holds for up to 5 ms at a time.
-* **Listener only** (``store.journal(job)`` without ``wrap``): the store's background thread
-  (:class:`Writer`, its own SQLite connection) commits when ``flush_size`` results are
-  waiting, when asked to, and otherwise at the latest ``flush_interval`` seconds (0.1 s by
-  default) after a result arrived.
-
-The thread also writes, every ``flush_interval``, any change of a journaled job's status, error,
-times and metadata (which is how native batch ids in ``job.metadata["provider_batches"]`` reach
-the disk), and refreshes the job's ``updated_at`` while it makes progress.
+The thread also writes, every ``flush_interval`` (0.1 s by default), any change of a journaled
+job's status, error, times and metadata (which is how native batch ids in
+``job.metadata["provider_batches"]`` reach the disk), refreshes ``updated_at`` while the job
+makes progress, and runs the WAL checkpoints.
 
 What a hard kill (SIGKILL, a dead kernel) can lose
 --------------------------------------------------
-* Strict: a slot takes its next request only once its previous result is committed, so at any
-  moment each slot holds at most one request that is not on disk: the one it is working on
-  (sent, or answered and waiting for the commit at the end of the loop iteration). A kill
-  loses at most ``max_concurrent`` answers, exactly the requests in flight, and those are the
-  only ones sent again on resume. ``tests/store/test_store_crash.py`` checks this with the
+* **Strict** (:meth:`Journal.wrap` around the ``process_fn``; what :meth:`JobStore.execute`
+  and the notebook layer use): a slot sends its next request only once its previous result
+  is committed (it yields one loop iteration, by when the group commit has run). So each slot
+  holds at most one request that is not on disk: the one it is working on. A kill loses at
+  most ``max_concurrent`` answers, exactly the requests in flight, and only those are sent
+  again on resume. ``tests/store/test_store_crash.py`` checks this with SIGKILLs and the
   simulated server's request log.
-* Listener only: the requests in flight plus the results of the last ``flush_interval``.
+* **Listener only** (``store.journal(job)`` without ``wrap``): the requests in flight plus the
+  results that arrived in the loop iteration running at the kill (their slots may already
+  have sent their next request): at most two per slot.
 * Native batches (no ``process_fn``): batch ids are committed within ``flush_interval`` of
   appearing in ``job.metadata["provider_batches"]``; :meth:`JobStore.record_provider_batch`
   commits one at once.
@@ -118,6 +115,8 @@ class Writer:
         self._conn: sqlite3.Connection | None = None
         self._commit_lock = threading.Lock()
         self.inline = True
+        self.eager = True
+        self._scheduled: set[asyncio.AbstractEventLoop] = set()
         self.commits = 0
         self._passes_started = 0
         self._passes_ended = 0
@@ -135,8 +134,24 @@ class Writer:
             full = len(self._queue) >= self.flush_size
         if self._thread is None:
             self._start()
+        if self.eager:
+            try:
+                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is not None:
+                if loop not in self._scheduled:
+                    self._scheduled.add(loop)
+                    loop.call_soon(self._commit_on_loop, loop)
+                return
         if full and not self._wake.is_set():
             self._wake.set()
+
+    def _commit_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """End of a loop iteration: commit what its results queued (one commit for all)."""
+        self._scheduled.discard(loop)
+        if not self.commit_inline() and not self._wake.is_set():
+            self._wake.set()  # the thread is committing: it takes these too
 
     def commit_inline(self) -> bool:
         """Commit what is queued now on the calling thread, unless a commit is running.
@@ -161,9 +176,8 @@ class Writer:
         if self._committed >= target:
             return
         if self.inline:
-            # Let the other slots of this loop iteration record their results, then commit
-            # them all at once on the loop: the first slot to resume commits, the others find
-            # their results committed. No future, no thread hand-off.
+            # Yield one loop iteration: the group commit put() scheduled runs first and covers
+            # every result of this iteration (the first slot to resume commits if it did not).
             await asyncio.sleep(0)
             if self._committed >= target or (self.commit_inline() and self._committed >= target):
                 return
