@@ -116,6 +116,7 @@ class Writer:
         self._commit_lock = threading.Lock()
         self.inline = True
         self.eager = True
+        self._take_next = False
         self._scheduled: set[asyncio.AbstractEventLoop] = set()
         self.commits = 0
         self._passes_started = 0
@@ -150,8 +151,10 @@ class Writer:
     def _commit_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """End of a loop iteration: commit what its results queued (one commit for all)."""
         self._scheduled.discard(loop)
-        if not self.commit_inline() and not self._wake.is_set():
-            self._wake.set()  # the thread is committing: it takes these too
+        if not self.commit_inline():  # the thread is committing: it takes these next
+            with self._lock:
+                self._take_next = True
+            self._wake.set()
 
     def commit_inline(self) -> bool:
         """Commit what is queued now on the calling thread, unless a commit is running.
@@ -199,6 +202,7 @@ class Writer:
             self._start()
         with self._cond:
             goal = self._passes_started + 1  # a pass that starts after this call
+            self._take_next = True
             self._wake.set()
             deadline = time.monotonic() + timeout
             while self._passes_ended < goal:
@@ -260,20 +264,9 @@ class Writer:
         try:
             while True:
                 self._wake.wait(self.flush_interval)
-                woken = self._wake.is_set()
                 self._wake.clear()
-                # Results committed on the event loop (strict journaling) never wait here: the
-                # thread takes them only when asked to, when a group is full, or when they have
-                # waited half an interval. Holding the commit lock while a busy event loop
-                # keeps the GIL would make the loop's own commits wait.
-                with self._lock:
-                    stale = bool(self._queue) and (
-                        woken
-                        or len(self._queue) >= self.flush_size
-                        or time.monotonic() - self._oldest >= self.flush_interval / 2
-                    )
                 with self._commit_lock:
-                    self._commit_once(conn, full=True, take_items=stale or self._stopping)
+                    self._commit_once(conn, full=True, take_items=None)
                 if time.monotonic() >= next_poll:
                     next_poll = time.monotonic() + CANCEL_POLL_S
                     self._poll_cancels(poll_conn)
@@ -311,12 +304,27 @@ class Writer:
                 job.request_cancel()
 
     def _commit_once(
-        self, conn: sqlite3.Connection, *, full: bool, take_items: bool = True
+        self, conn: sqlite3.Connection, *, full: bool, take_items: bool | None = True
     ) -> None:
         """Commit the queued items (if ``take_items``) in one transaction; a ``full`` pass
-        (the thread's) also writes the journaled jobs' status and metadata changes."""
+        (the thread's) also writes the journaled jobs' status and metadata changes.
+
+        ``take_items=None`` (the thread): results the event loop commits itself are left to it;
+        the thread takes them only when asked to (flush, a waiter, the loop could not commit),
+        when a group is full, or when they waited half an interval. Holding the commit lock
+        while a busy event loop keeps the GIL would make the loop's own commits wait.
+        """
         with self._lock:
+            if take_items is None:
+                take_items = bool(self._queue) and (
+                    self._take_next
+                    or self._stopping
+                    or bool(self._waiters)
+                    or len(self._queue) >= self.flush_size
+                    or time.monotonic() - self._oldest >= self.flush_interval / 2
+                )
             if take_items:
+                self._take_next = False
                 items, self._queue = self._queue, []
                 upto = self._seq
             else:

@@ -151,3 +151,14 @@ def test_listener_only_journal_commits_within_the_flush_interval(
         time.sleep(0.005)
     assert _committed(store_path) == 3
     journal.close()
+
+
+def test_every_result_is_on_disk_when_close_returns(store: JobStore, make_job) -> None:
+    provider = SimulatedProvider(latency_ms=0)
+    for round_ in range(20):
+        job = make_job(300, prefix=f"r{round_}")
+        journal = store.journal(job)
+        fn = journal.wrap(provider) if round_ % 2 else provider
+        asyncio.run(ParallelExecutor(64).execute(job, fn))
+        journal.close()
+        assert store.load_job(job.job_id).done == 300, f"round {round_}"
