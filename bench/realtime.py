@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, nargs="+", default=[64, 256, 1024])
     p.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 100.0])
     p.add_argument("--httpx-n", type=int, default=3000, help="cap on raw httpx's requests")
-    p.add_argument("--quick", action="store_true", help="N=3,000, httpx-n=600 (~1 minute)")
+    p.add_argument("--quick", action="store_true", help="N=3,000, httpx-n=300 (about a minute)")
     p.add_argument("--variants", action="store_true", help="also brainbatch over httpx")
     p.add_argument("--repeat", type=int, default=1, help="runs per client; the median is shown")
     p.add_argument("--json", help="also write the rows to this JSON file")
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     # a terminated bench still stops its server (finally blocks run on SystemExit)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:
-        args.n, args.httpx_n = 3000, 600
+        args.n, args.httpx_n = 3000, 300
     n = args.n
     rows: list[Row] = []
     print(
