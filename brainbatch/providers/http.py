@@ -18,6 +18,7 @@ Nothing here logs or formats request headers, so API keys never reach a message.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import re
@@ -55,6 +56,8 @@ __all__ = [
     "parse_json_text",
     "redact",
 ]
+
+log = logging.getLogger("brainbatch.http")
 
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
@@ -591,7 +594,18 @@ class HttpProvider(Provider):
             if retry_after is not None or isinstance(error, RateLimitError):
                 hint = retry_after if retry_after is not None else policy.ceiling(attempt)
                 limiter.cool_down(min(hint, policy.max_retry_after_s))
-            await asyncio.sleep(policy.delay(attempt, retry_after, self._rng))
+            delay = policy.delay(attempt, retry_after, self._rng)
+            if log.isEnabledFor(logging.DEBUG):  # never headers: no key reaches a log
+                log.debug(
+                    "%s: request %s attempt %d failed (%s: %s); retrying in %.2f s",
+                    self.name,
+                    request.key,
+                    attempt,
+                    error.kind,
+                    error,
+                    delay,
+                )
+            await asyncio.sleep(delay)
 
 
 def _wants_json(body: Mapping[str, Any]) -> bool:

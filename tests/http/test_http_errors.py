@@ -15,6 +15,7 @@ from brainbatch.errors import (
     ServerError,
     TransientError,
 )
+from brainbatch.providers.anthropic import AnthropicProvider
 from brainbatch.providers.openai import OpenAIProvider
 from brainbatch.sim import SimServer
 
@@ -145,3 +146,33 @@ async def test_a_refused_connection_is_a_connection_failure() -> None:
         with pytest.raises(ConnectionFailed) as info:
             await p(req())
     assert info.value.kind == "connection"
+
+
+async def test_anthropic_refused_key_is_an_authentication_error(
+    sim: SimServer, anthropic_at: Callable[..., AnthropicProvider]
+) -> None:
+    sim.configure(api_key="the-right-key")
+    with pytest.raises(AuthenticationError) as info:
+        await anthropic_at()(BatchRequest(prompt="Hi", model="claude-sonnet-4-5"))
+    assert info.value.status_code == 401 and "invalid x-api-key" in str(info.value)
+
+
+async def test_anthropic_overload_is_retried_until_success(
+    sim: SimServer, anthropic_at: Callable[..., AnthropicProvider]
+) -> None:
+    sim.configure(fail_first_n=2, fail_status=529)
+    out = await anthropic_at()(BatchRequest(prompt="Hi", model="claude-sonnet-4-5"))
+    assert out.attempts == 3 and [r.status for r in sim.log] == [529, 529, 200]
+
+
+async def test_retries_are_logged_at_debug_level_without_the_key(
+    sim: SimServer, openai_at: Callable[..., OpenAIProvider], caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from http_testutil import KEY
+
+    caplog.set_level(logging.DEBUG, logger="brainbatch.http")
+    sim.configure(fail_first_n=1, fail_status=503)
+    await openai_at()(req())
+    assert "attempt 1 failed (server_error" in caplog.text and KEY not in caplog.text
