@@ -296,25 +296,29 @@ async def _wait_with_grace(
 ) -> None:
     """Wait for ``tasks``; once the job is cancelled give them ``grace`` seconds, then abort.
 
-    A cancellation of the waiting task itself (kernel interrupt) aborts the tasks at once.
+    Waits on one gathered future (not on every worker each tick), checking the job's
+    thread-safe cancel flag every 0.1 s. A cancellation of the waiting task itself (kernel
+    interrupt) aborts the tasks at once.
     """
     deadline: float | None = None
-    waiting = set(tasks)
+    whole = asyncio.gather(*tasks, return_exceptions=True)
     try:
-        while waiting:
-            _, waiting = await asyncio.wait(waiting, timeout=_POLL_S * 2)
-            if waiting and job.cancel_requested:
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + grace
-                elif now >= deadline:
-                    for t in waiting:
-                        t.cancel()
-                    await asyncio.gather(*waiting, return_exceptions=True)
-                    return
+        while not whole.done():
+            await asyncio.wait([whole], timeout=_POLL_S * 2)
+            if whole.done() or not job.cancel_requested:
+                continue
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + grace
+            elif now >= deadline:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.wait([whole])
+                return
     finally:
-        for t in waiting:
-            t.cancel()
+        if not whole.done():
+            for t in tasks:
+                t.cancel()
     for t in tasks:  # surface bugs (not request errors: those are results already)
         if not t.cancelled() and (exc := t.exception()) is not None:
             raise exc
