@@ -150,7 +150,7 @@ class AnthropicProvider(HttpProvider):
         inp = None if raw_in is None else raw_in + cache_read + cache_write
         out = usage.get("output_tokens")
         model = body.get("model") or self.model or ""
-        cost = cost_of(model, inp, out, cache_read, batch=batch)
+        cost = cost_of(model, inp, out, cache_read, batch=batch, cache_write_tokens=cache_write)
         stop = body.get("stop_reason")
         return ProviderResponse(
             result=result,

@@ -198,6 +198,14 @@ def test_anthropic_parse_joins_text_and_counts_cached_prompt_tokens_as_input() -
     assert out.provider_request_id == "msg_1"
 
 
+def test_anthropic_cache_writes_are_priced_at_the_cache_write_rate() -> None:
+    out = anthropic().parse_response(message([{"type": "text", "text": "a"}]))
+    expected = cost_of("claude-sonnet-4-5", 42, 5, 30, cache_write_tokens=2)
+    plain = cost_of("claude-sonnet-4-5", 42, 5, 30)
+    assert out.cost_usd == pytest.approx(expected.usd)
+    assert expected.usd > plain.usd  # writes cost more than ordinary input
+
+
 @pytest.mark.parametrize(
     ("stop", "finish"), [("end_turn", "stop"), ("max_tokens", "length"), ("tool_use", "tool_calls")]
 )
