@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -294,7 +294,11 @@ class JobRunner:
         """``BatchAPIExecutor`` for mode="batch", else sequential (``delay``) or parallel."""
         s = self.settings
         if s.mode == "batch":
-            return make_batch_executor(provider, s.poll_interval)
+            # each accepted provider batch is written to the store at once (not at the next
+            # journal flush), so a crash right after submitting re-attaches instead of paying
+            # for the same batch twice
+            on_submit = None if self.store is None else self.store.record_provider_batch
+            return make_batch_executor(provider, s.poll_interval, on_submit=on_submit)
         if s.delay is not None:
             return SequentialExecutor(delay=s.delay)
         return ParallelExecutor(max_concurrent=s.max_concurrent)
@@ -443,12 +447,22 @@ async def wrap_cache(
     return wrapped
 
 
-def make_batch_executor(provider: Any, poll_interval: float | None = None) -> Executor:
-    """The native Batch API executor for an OpenAI or Anthropic (compatible) provider."""
+def make_batch_executor(
+    provider: Any,
+    poll_interval: float | None = None,
+    on_submit: Callable[[BatchJob, dict[str, Any]], Any] | None = None,
+) -> Executor:
+    """The native Batch API executor for an OpenAI or Anthropic (compatible) provider.
+
+    ``on_submit(job, entry)`` runs as soon as the provider accepts each batch.
+    """
     from .batchapi import BatchAPIExecutor
 
     if poll_interval is None:
-        return BatchAPIExecutor(provider)
+        return BatchAPIExecutor(provider, on_submit=on_submit)
     return BatchAPIExecutor(
-        provider, poll_interval=poll_interval, max_poll_interval=max(60.0, poll_interval)
+        provider,
+        poll_interval=poll_interval,
+        max_poll_interval=max(60.0, poll_interval),
+        on_submit=on_submit,
     )

@@ -86,6 +86,25 @@ def test_batch_mode_picks_the_batch_api_executor(sim: SimServer) -> None:
     assert isinstance(runner.make_executor(provider), BatchAPIExecutor)
 
 
+def test_batch_mode_records_each_accepted_batch_in_the_store_at_once(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job = sim_job()
+    store.create_job(job)
+    provider = bb.OpenAIProvider("gpt-4o-mini", base_url=sim.openai_base_url, api_key="sk-t")
+    runner = JobRunner(job, RunSettings(model="gpt-4o-mini", mode="batch"), store)
+    executor = runner.make_executor(provider)
+    assert isinstance(executor, BatchAPIExecutor)
+    assert executor.on_submit == store.record_provider_batch
+    assert (
+        JobRunner(job, RunSettings(model="gpt-4o-mini", mode="batch"))
+        .make_executor(provider)
+        .on_submit
+        is None
+    )  # type: ignore[attr-defined]
+
+
 class ClosingProbe(SimulatedProvider):
     closed = False
 
