@@ -24,7 +24,6 @@ ENV_VAR = "BRAINBATCH_STORE"
 
 APPLICATION_ID = 0x62624A53  # b"bbJS"
 SCHEMA_VERSION = 1
-_MAGIC = b"SQLite format 3\x00"
 _MARKER = "brainbatch-store"
 
 _SCHEMA = """
@@ -119,10 +118,10 @@ def _prepare_file(path: Path) -> None:
         except OSError as exc:
             raise StoreError(f"cannot create the store folder {parent}: {exc}") from exc
     if path.exists():
-        with path.open("rb") as fh:
-            head = fh.read(100)
-        if head and (len(head) < 100 or not head.startswith(_MAGIC)):
-            raise _refuse(path, "it is not a SQLite database")
+        # No open()/read() of the file here: closing any descriptor of a database file drops
+        # every POSIX lock this process holds on it, including those of SQLite connections
+        # already open on it (then another process may think it is the last user and
+        # delete the WAL under us). SQLite itself recognises foreign files (_inspect).
         return
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
@@ -146,7 +145,7 @@ def _inspect(conn: sqlite3.Connection, path: Path) -> str:
             )
         ]
     except sqlite3.DatabaseError as exc:
-        raise _refuse(path, f"the database is damaged or not SQLite ({exc})") from exc
+        raise _refuse(path, f"it is not a SQLite database, or a damaged one ({exc})") from exc
     if app_id == APPLICATION_ID:
         if version > SCHEMA_VERSION:
             raise _refuse(
