@@ -7,14 +7,18 @@ retry tests take no time; ``KEY`` is the (fake) key whose leaks the tests look f
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import pytest
 from http_testutil import FAST_RETRY, KEY
 
 from brainbatch.providers.anthropic import AnthropicProvider
+from brainbatch.providers.http import HttpProvider
 from brainbatch.providers.openai import OpenAIProvider
 from brainbatch.sim import SimServer
+
+P = TypeVar("P", bound=HttpProvider)
 
 
 @pytest.fixture(autouse=True)
@@ -23,38 +27,35 @@ def _no_keys_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-async def openai_at(sim: SimServer) -> AsyncIterator[Callable[..., OpenAIProvider]]:
-    """``openai_at(**kwargs)``: an OpenAIProvider on the SimServer (fast retries, test key)."""
-    made: list[OpenAIProvider] = []
+@asynccontextmanager
+async def _providers_at(cls: type[P], base_url: str) -> AsyncIterator[Callable[..., P]]:
+    """``make(**kwargs)``: a ``cls`` on ``base_url`` (fast retries, test key); closed on exit."""
+    made: list[P] = []
 
-    def make(**kwargs: Any) -> OpenAIProvider:
+    def make(**kwargs: Any) -> P:
         kwargs.setdefault("api_key", KEY)
         kwargs.setdefault("retry", FAST_RETRY)
-        provider = OpenAIProvider(base_url=sim.openai_base_url, **kwargs)
+        provider = cls(base_url=base_url, **kwargs)
         made.append(provider)
         return provider
 
     yield make
     for provider in made:
         await provider.aclose()
+
+
+@pytest.fixture
+async def openai_at(sim: SimServer) -> AsyncIterator[Callable[..., OpenAIProvider]]:
+    """``openai_at(**kwargs)``: an OpenAIProvider on the SimServer (fast retries, test key)."""
+    async with _providers_at(OpenAIProvider, sim.openai_base_url) as make:
+        yield make
 
 
 @pytest.fixture
 async def anthropic_at(sim: SimServer) -> AsyncIterator[Callable[..., AnthropicProvider]]:
     """``anthropic_at(**kwargs)``: an AnthropicProvider on the SimServer."""
-    made: list[AnthropicProvider] = []
-
-    def make(**kwargs: Any) -> AnthropicProvider:
-        kwargs.setdefault("api_key", KEY)
-        kwargs.setdefault("retry", FAST_RETRY)
-        provider = AnthropicProvider(base_url=sim.anthropic_base_url, **kwargs)
-        made.append(provider)
-        return provider
-
-    yield make
-    for provider in made:
-        await provider.aclose()
+    async with _providers_at(AnthropicProvider, sim.anthropic_base_url) as make:
+        yield make
 
 
 @pytest.fixture
