@@ -116,6 +116,77 @@ def _page(
     return items[:limit], len(items) > limit
 
 
+def _find(request: web.Request, kind: str) -> SimBatch | None:
+    b = request.app[SIM_BATCHES].batches.get(request.match_info["batch_id"])
+    return b if b is not None and b.kind == kind else None
+
+
+def _base(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+def _guarded_file(request: web.Request) -> SimFile | web.Response:
+    """Log the call; the file named in the path, or the response refusing it."""
+    if (refused := _guard(request, False)) is not None:
+        return refused
+    f: SimFile | None = request.app[SIM_BATCHES].files.get(request.match_info["file_id"])
+    if f is None:
+        return _oa_error(404, f"No such File object: {request.match_info['file_id']}", "id")
+    return f
+
+
+def _guarded_batch(request: web.Request, kind: str) -> SimBatch | web.Response:
+    """Log the call; the ``kind`` batch named in the path, or the response refusing it."""
+    anthropic = kind == "anthropic"
+    if (refused := _guard(request, anthropic)) is not None:
+        return refused
+    b = _find(request, kind)
+    if b is not None:
+        return b
+    bid = request.match_info["batch_id"]
+    if anthropic:
+        return _an_error(404, f"message batch {bid} not found")
+    return _oa_error(404, f"No batch found with id '{bid}'.")
+
+
+def _obj(request: web.Request, b: SimBatch, status: str) -> dict[str, Any]:
+    """The wire object of ``b`` (OpenAI or Anthropic, by its kind) in ``status``."""
+    store = request.app[SIM_BATCHES]
+    if b.kind == "anthropic":
+        return store.anthropic_obj(b, status, _base(request))
+    return store.openai_obj(b, status)
+
+
+def _advance(request: web.Request, b: SimBatch) -> str:
+    """Run ``b``'s requests due by now; its status."""
+    return request.app[SIM_BATCHES].advance(b, _sim(request), time.monotonic())
+
+
+def _objs(request: web.Request, kind: str) -> list[dict[str, Any]]:
+    """Every ``kind`` batch, advanced to now, as wire objects, newest first."""
+    store = request.app[SIM_BATCHES]
+    now = time.monotonic()
+    return [
+        _obj(request, b, store.advance(b, _sim(request), now))
+        for b in reversed(list(store.batches.values()))
+        if b.kind == kind
+    ]
+
+
+def _cancel(request: web.Request, b: SimBatch) -> tuple[str, bool]:
+    """Advance ``b`` to now and cancel it if it is still running.
+
+    Returns its status and whether it was running (so this call cancelled it).
+    """
+    store = request.app[SIM_BATCHES]
+    now = time.monotonic()
+    status = store.advance(b, _sim(request), now)
+    if status not in ("validating", "in_progress", "finalizing"):
+        return status, False
+    b.cancel_mono = now
+    return store.advance(b, _sim(request), now), True
+
+
 # -- OpenAI files ----------------------------------------------------------------------------
 
 
@@ -156,11 +227,9 @@ async def upload_file(request: web.Request) -> web.Response:
 
 async def get_file(request: web.Request) -> web.Response:
     """``GET /v1/files/{id}``."""
-    if (refused := _guard(request, False)) is not None:
-        return refused
-    f = request.app[SIM_BATCHES].files.get(request.match_info["file_id"])
-    if f is None:
-        return _oa_error(404, f"No such File object: {request.match_info['file_id']}", "id")
+    f = _guarded_file(request)
+    if isinstance(f, web.Response):
+        return f
     return _json(f.obj())
 
 
@@ -176,11 +245,9 @@ async def delete_file(request: web.Request) -> web.Response:
 
 async def file_content(request: web.Request) -> web.Response:
     """``GET /v1/files/{id}/content``."""
-    if (refused := _guard(request, False)) is not None:
-        return refused
-    f = request.app[SIM_BATCHES].files.get(request.match_info["file_id"])
-    if f is None:
-        return _oa_error(404, f"No such File object: {request.match_info['file_id']}", "id")
+    f = _guarded_file(request)
+    if isinstance(f, web.Response):
+        return f
     return web.Response(body=f.content, content_type="application/octet-stream")
 
 
@@ -273,37 +340,22 @@ async def create_batch(request: web.Request) -> web.Response:
         order=_shuffled(len(requests), bid),
     )
     store.batches[bid] = b
-    return _json(store.openai_obj(b, store.advance(b, _sim(request), time.monotonic())))
-
-
-def _find(request: web.Request, kind: str) -> SimBatch | None:
-    b = request.app[SIM_BATCHES].batches.get(request.match_info["batch_id"])
-    return b if b is not None and b.kind == kind else None
+    return _json(_obj(request, b, _advance(request, b)))
 
 
 async def get_batch(request: web.Request) -> web.Response:
     """``GET /v1/batches/{id}``."""
-    if (refused := _guard(request, False)) is not None:
-        return refused
-    b = _find(request, "openai")
-    if b is None:
-        return _oa_error(404, f"No batch found with id '{request.match_info['batch_id']}'.")
-    store = request.app[SIM_BATCHES]
-    return _json(store.openai_obj(b, store.advance(b, _sim(request), time.monotonic())))
+    b = _guarded_batch(request, "openai")
+    if isinstance(b, web.Response):
+        return b
+    return _json(_obj(request, b, _advance(request, b)))
 
 
 async def list_batches(request: web.Request) -> web.Response:
     """``GET /v1/batches?limit=&after=`` (newest first)."""
     if (refused := _guard(request, False)) is not None:
         return refused
-    store = request.app[SIM_BATCHES]
-    now = time.monotonic()
-    objs = [
-        store.openai_obj(b, store.advance(b, _sim(request), now))
-        for b in reversed(list(store.batches.values()))
-        if b.kind == "openai"
-    ]
-    page = _page(objs, request, "after")
+    page = _page(_objs(request, "openai"), request, "after")
     if isinstance(page, web.Response):
         return page
     data, more = page
@@ -320,27 +372,16 @@ async def list_batches(request: web.Request) -> web.Response:
 
 async def cancel_batch(request: web.Request) -> web.Response:
     """``POST /v1/batches/{id}/cancel``."""
-    if (refused := _guard(request, False)) is not None:
-        return refused
-    b = _find(request, "openai")
-    if b is None:
-        return _oa_error(404, f"No batch found with id '{request.match_info['batch_id']}'.")
-    store = request.app[SIM_BATCHES]
-    now = time.monotonic()
-    status = store.advance(b, _sim(request), now)
-    if status in ("validating", "in_progress", "finalizing"):
-        b.cancel_mono = now
-        status = store.advance(b, _sim(request), now)
-    elif status not in ("cancelling", "cancelled"):
+    b = _guarded_batch(request, "openai")
+    if isinstance(b, web.Response):
+        return b
+    status, was_running = _cancel(request, b)
+    if not was_running and status not in ("cancelling", "cancelled"):
         return _oa_error(409, f"Cannot cancel a batch with status '{status}'.")
-    return _json(store.openai_obj(b, status))
+    return _json(_obj(request, b, status))
 
 
 # -- Anthropic message batches ---------------------------------------------------------------
-
-
-def _base(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
 
 
 async def create_message_batch(request: web.Request) -> web.Response:
@@ -406,34 +447,22 @@ async def create_message_batch(request: web.Request) -> web.Response:
         order=_shuffled(len(requests), bid),
     )
     store.batches[bid] = b
-    status = store.advance(b, _sim(request), time.monotonic())
-    return _json(store.anthropic_obj(b, status, _base(request)))
+    return _json(_obj(request, b, _advance(request, b)))
 
 
 async def get_message_batch(request: web.Request) -> web.Response:
     """``GET /v1/messages/batches/{id}``."""
-    if (refused := _guard(request, True)) is not None:
-        return refused
-    b = _find(request, "anthropic")
-    if b is None:
-        return _an_error(404, f"message batch {request.match_info['batch_id']} not found")
-    store = request.app[SIM_BATCHES]
-    status = store.advance(b, _sim(request), time.monotonic())
-    return _json(store.anthropic_obj(b, status, _base(request)))
+    b = _guarded_batch(request, "anthropic")
+    if isinstance(b, web.Response):
+        return b
+    return _json(_obj(request, b, _advance(request, b)))
 
 
 async def list_message_batches(request: web.Request) -> web.Response:
     """``GET /v1/messages/batches?limit=&after_id=`` (newest first)."""
     if (refused := _guard(request, True)) is not None:
         return refused
-    store = request.app[SIM_BATCHES]
-    now = time.monotonic()
-    objs = [
-        store.anthropic_obj(b, store.advance(b, _sim(request), now), _base(request))
-        for b in reversed(list(store.batches.values()))
-        if b.kind == "anthropic"
-    ]
-    page = _page(objs, request, "after_id")
+    page = _page(_objs(request, "anthropic"), request, "after_id")
     if isinstance(page, web.Response):
         return _an_error(400, "limit: must be from 1 to 1000")
     data, more = page
@@ -449,29 +478,19 @@ async def list_message_batches(request: web.Request) -> web.Response:
 
 async def cancel_message_batch(request: web.Request) -> web.Response:
     """``POST /v1/messages/batches/{id}/cancel``."""
-    if (refused := _guard(request, True)) is not None:
-        return refused
-    b = _find(request, "anthropic")
-    if b is None:
-        return _an_error(404, f"message batch {request.match_info['batch_id']} not found")
-    store = request.app[SIM_BATCHES]
-    now = time.monotonic()
-    status = store.advance(b, _sim(request), now)
-    if status in ("validating", "in_progress", "finalizing"):
-        b.cancel_mono = now
-        status = store.advance(b, _sim(request), now)
-    return _json(store.anthropic_obj(b, status, _base(request)))
+    b = _guarded_batch(request, "anthropic")
+    if isinstance(b, web.Response):
+        return b
+    status, _ = _cancel(request, b)
+    return _json(_obj(request, b, status))
 
 
 async def message_batch_results(request: web.Request) -> web.Response:
     """``GET /v1/messages/batches/{id}/results`` (JSONL, once ended)."""
-    if (refused := _guard(request, True)) is not None:
-        return refused
-    b = _find(request, "anthropic")
-    if b is None:
-        return _an_error(404, f"message batch {request.match_info['batch_id']} not found")
-    store = request.app[SIM_BATCHES]
-    store.advance(b, _sim(request), time.monotonic())
+    b = _guarded_batch(request, "anthropic")
+    if isinstance(b, web.Response):
+        return b
+    _advance(request, b)
     if not b.finished:
         return _an_error(
             400,
@@ -483,18 +502,15 @@ async def message_batch_results(request: web.Request) -> web.Response:
 
 async def delete_message_batch(request: web.Request) -> web.Response:
     """``DELETE /v1/messages/batches/{id}`` (ended batches only)."""
-    if (refused := _guard(request, True)) is not None:
-        return refused
-    b = _find(request, "anthropic")
-    if b is None:
-        return _an_error(404, f"message batch {request.match_info['batch_id']} not found")
-    store = request.app[SIM_BATCHES]
-    store.advance(b, _sim(request), time.monotonic())
+    b = _guarded_batch(request, "anthropic")
+    if isinstance(b, web.Response):
+        return b
+    _advance(request, b)
     if not b.finished:
         return _an_error(
             400, "a message batch can only be deleted once it has ended; cancel it first"
         )
-    del store.batches[b.id]
+    del request.app[SIM_BATCHES].batches[b.id]
     return _json({"id": b.id, "type": "message_batch_deleted"})
 
 
