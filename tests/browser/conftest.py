@@ -107,6 +107,16 @@ class Lab:
         r.raise_for_status()
         return r.json()
 
+    def put_settings(self, plugin: str, values: dict[str, Any]) -> None:
+        """Set a JupyterLab plugin's user settings (read by pages opened afterwards)."""
+        r = httpx.put(
+            f"{self.url}/lab/api/settings/{plugin}",
+            params={"token": self.token},
+            json={"raw": json.dumps(values)},
+            timeout=5.0,
+        )
+        r.raise_for_status()
+
     def log_tail(self, n: int = 40) -> str:
         lines = self.log.read_text(errors="replace").splitlines()
         return "\n".join(lines[-n:])
