@@ -16,13 +16,13 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from types import TracebackType
 from typing import Any
 
 import orjson
 
 from ..errors import ConfigurationError
 from .config import SimConfig
+from .endpoint import SimEndpoint
 
 __all__ = ["SimProcess"]
 
@@ -42,7 +42,7 @@ def cli_args(config: SimConfig) -> list[str]:
     return args
 
 
-class SimProcess:
+class SimProcess(SimEndpoint):
     """The simulated server in a child process on a free loopback port.
 
     Example::
@@ -73,16 +73,6 @@ class SimProcess:
         if self._url is None:
             raise ConfigurationError("SimProcess is not running: call start() or use `with`")
         return self._url
-
-    @property
-    def openai_base_url(self) -> str:
-        """``url + "/v1"``."""
-        return self.url + "/v1"
-
-    @property
-    def anthropic_base_url(self) -> str:
-        """``url``."""
-        return self.url
 
     def start(self) -> SimProcess:
         """Start the child and wait until it serves; returns ``self``."""
@@ -131,14 +121,3 @@ class SimProcess:
                 proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
-
-    def __enter__(self) -> SimProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -13,13 +13,14 @@ from aiohttp import web
 
 from ..errors import ConfigurationError
 from .config import SimConfig
+from .endpoint import SimEndpoint
 from .server import SIM_STATE, build_app
 from .state import RequestRecord, SimState
 
 __all__ = ["SimServer"]
 
 
-class SimServer:
+class SimServer(SimEndpoint):
     """The simulated OpenAI/Anthropic server on ``127.0.0.1``, served by its own event loop in
     a daemon thread (so it works from sync tests, async tests and notebooks alike).
 
@@ -75,16 +76,6 @@ class SimServer:
     @property
     def base_url(self) -> str:
         """Same as :attr:`url`."""
-        return self.url
-
-    @property
-    def openai_base_url(self) -> str:
-        """``url + "/v1"``: what the openai SDK and ``OpenAIProvider`` take."""
-        return self.url + "/v1"
-
-    @property
-    def anthropic_base_url(self) -> str:
-        """``url``: what the anthropic SDK and ``AnthropicProvider`` take."""
         return self.url
 
     # -- behaviour at run time -------------------------------------------------------------
@@ -194,17 +185,6 @@ class SimServer:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-
-    def __enter__(self) -> SimServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     async def __aenter__(self) -> SimServer:
         await asyncio.to_thread(self.start)
