@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from cli_helpers import INSTANT, run_args, sim_openai
 
 from brainbatch.cli import main
 
@@ -27,18 +28,7 @@ def store_env(tmp_path, monkeypatch):
 
 def test_bad_input_is_one_line_without_traceback_through_a_subprocess(cli, prompts_csv, sim):
     proc = cli(
-        "run",
-        str(prompts_csv),
-        "--prompt",
-        "Classify: {review}",
-        "--model",
-        "gpt-4o-mini",
-        "--provider",
-        "openai",
-        "--base-url",
-        sim.openai_base_url,
-        "--out",
-        "results.csv",
+        *run_args(prompts_csv, *sim_openai(sim), prompt="Classify: {review}", model="gpt-4o-mini")
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
@@ -119,17 +109,7 @@ def test_unreadable_input_file_is_named(capsys, store_env, tmp_path):
 
 
 def test_missing_api_key_is_reported_before_the_job_is_stored(capsys, store_env, prompts_csv):
-    code, err = _run(
-        capsys,
-        "run",
-        str(prompts_csv),
-        "--prompt",
-        "{text}",
-        "--model",
-        "gpt-4o-mini",
-        "--out",
-        "o.csv",
-    )
+    code, err = _run(capsys, *run_args(prompts_csv, model="gpt-4o-mini", out="o.csv"))
     assert code == 2
     assert "OPENAI_API_KEY" in err
     assert main(["jobs", "--json"]) == 0
@@ -152,10 +132,7 @@ def test_an_unwritable_out_file_says_how_to_get_the_results_from_the_store(
 
     with monkeypatch.context() as patch:
         patch.setattr(run_module, "write_table", disk_full)
-        code, _, err = in_process(
-            "run", str(prompts_csv), "--prompt", "{text}", "--model", "sim",
-            "-o", "latency_ms=0", "--job-name", "kept", "--out", "results.csv",
-        )  # fmt: skip
+        code, _, err = in_process(*run_args(prompts_csv, *INSTANT, "--job-name", "kept"))
     assert code == 3
     assert "No space left on device" in err
     assert "brainbatch resume kept --out OTHER_FILE" in err
@@ -165,8 +142,5 @@ def test_an_unwritable_out_file_says_how_to_get_the_results_from_the_store(
 
 
 def test_provider_options_about_tokens_are_not_mistaken_for_secrets(in_process, prompts_csv):
-    code, _, err = in_process(
-        "run", str(prompts_csv), "--prompt", "{text}", "--model", "sim",
-        "-o", "latency_ms=0", "-o", "mean_output_tokens=5", "--out", "results.csv",
-    )  # fmt: skip
+    code, _, err = in_process(*run_args(prompts_csv, *INSTANT, "-o", "mean_output_tokens=5"))
     assert code == 0, err

@@ -8,24 +8,11 @@ import signal
 
 import httpx
 import pytest
-from cli_helpers import N_ROWS
+from cli_helpers import INSTANT, N_ROWS, run_args, sim_openai
 
 
 def _run_named(in_process, prompts_csv, name: str) -> None:
-    code, _, err = in_process(
-        "run",
-        str(prompts_csv),
-        "--prompt",
-        "{text}",
-        "--model",
-        "sim",
-        "-o",
-        "latency_ms=0",
-        "--job-name",
-        name,
-        "--out",
-        "results.csv",
-    )
+    code, _, err = in_process(*run_args(prompts_csv, *INSTANT, "--job-name", name))
     assert code == 0, err
 
 
@@ -56,22 +43,7 @@ def test_jobs_without_a_store_says_so_and_succeeds(in_process, tmp_path):
 
 
 def test_running_the_same_job_name_again_sends_nothing_new(in_process, prompts_csv, sim):
-    args = [
-        "run",
-        str(prompts_csv),
-        "--prompt",
-        "{text}",
-        "--model",
-        "gpt-4o-mini",
-        "--provider",
-        "openai",
-        "--base-url",
-        sim.openai_base_url,
-        "--job-name",
-        "again",
-        "--out",
-        "results.csv",
-    ]
+    args = run_args(prompts_csv, *sim_openai(sim), "--job-name", "again", model="gpt-4o-mini")
     assert in_process(*args)[0] == 0
     code, _, err = in_process(*args)
     assert code == 0, err
@@ -140,20 +112,7 @@ def test_resume_without_the_input_file_writes_results_by_custom_id(in_process, t
     src = tmp_path / "gone.csv"
     make_prompts(5).to_csv(src, index=False)
     code, _, err = in_process(
-        "run",
-        str(src),
-        "--prompt",
-        "{text}",
-        "--model",
-        "sim",
-        "-o",
-        "latency_ms=0",
-        "--id-column",
-        "id",
-        "--job-name",
-        "gone",
-        "--out",
-        "first.csv",
+        *run_args(src, *INSTANT, "--id-column", "id", "--job-name", "gone", out="first.csv")
     )
     assert code == 0, err
     src.unlink()

@@ -8,6 +8,8 @@ import pty
 import subprocess
 import sys
 
+from cli_helpers import run_args
+
 from brainbatch.cli._progress import TerminalProgress
 from brainbatch.models import BatchJob, BatchRequest, BatchResult, BatchStatus
 from brainbatch.notebook.widget import snapshot
@@ -64,18 +66,11 @@ def test_a_terminal_gets_the_live_bar_from_the_command_line(tmp_path, prompts_cs
             sys.executable,
             "-m",
             "brainbatch",
-            "run",
-            str(prompts_csv),
-            "--prompt",
-            "{text}",
-            "--model",
-            "sim",
-            "-o",
-            "latency_ms=30",
-            "--concurrency",
-            "2",
-            "--out",
-            str(tmp_path / "results.csv"),
+            *run_args(
+                prompts_csv,
+                *("-o", "latency_ms=30", "--concurrency", "2"),
+                out=str(tmp_path / "results.csv"),
+            ),
         ],
         stderr=child,
         stdout=subprocess.DEVNULL,

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from cli_helpers import N_ROWS, make_prompts
+from cli_helpers import INSTANT, N_ROWS, make_prompts, run_args, sim_openai
 
 from brainbatch.notebook.frame import RESULT_COLUMNS
 
@@ -15,18 +15,12 @@ def test_run_against_the_simulated_server_writes_every_row_with_the_result_colum
     cli, prompts_csv, sim
 ):
     proc = cli(
-        "run",
-        str(prompts_csv),
-        "--prompt",
-        "Classify the sentiment of: {text}",
-        "--model",
-        "gpt-4o-mini",
-        "--provider",
-        "openai",
-        "--base-url",
-        sim.openai_base_url,
-        "--out",
-        "results.csv",
+        *run_args(
+            prompts_csv,
+            *sim_openai(sim),
+            prompt="Classify the sentiment of: {text}",
+            model="gpt-4o-mini",
+        )
     )
     assert proc.returncode == 0, proc.stderr
     out = pd.read_csv(prompts_csv.parent / "results.csv")
@@ -39,22 +33,13 @@ def test_run_against_the_simulated_server_writes_every_row_with_the_result_colum
 
 def test_run_sends_each_row_through_the_template(cli, prompts_csv, sim):
     proc = cli(
-        "run",
-        str(prompts_csv),
-        "--prompt",
-        "Classify: {text}",
-        "--system",
-        "Answer in one word.",
-        "--param",
-        "max_tokens=5",
-        "--model",
-        "gpt-4o-mini",
-        "--provider",
-        "openai",
-        "--base-url",
-        sim.openai_base_url,
-        "--out",
-        "results.csv",
+        *run_args(
+            prompts_csv,
+            *("--system", "Answer in one word.", "--param", "max_tokens=5"),
+            *sim_openai(sim),
+            prompt="Classify: {text}",
+            model="gpt-4o-mini",
+        )
     )
     assert proc.returncode == 0, proc.stderr
     sent = sorted(r.user_text for r in sim.log)
@@ -70,18 +55,7 @@ def test_run_reads_and_writes_parquet_and_jsonl(cli, tmp_path, suffix):
         frame.to_parquet(src, index=False)
     else:
         frame.to_json(src, orient="records", lines=True)
-    proc = cli(
-        "run",
-        str(src),
-        "--prompt",
-        "{text}",
-        "--model",
-        "sim",
-        "-o",
-        "latency_ms=0",
-        "--out",
-        f"results{suffix}",
-    )
+    proc = cli(*run_args(src, *INSTANT, out=f"results{suffix}"))
     assert proc.returncode == 0, proc.stderr
     dest = tmp_path / f"results{suffix}"
     out = pd.read_parquet(dest) if suffix == ".parquet" else pd.read_json(dest, lines=True)
@@ -91,20 +65,7 @@ def test_run_reads_and_writes_parquet_and_jsonl(cli, tmp_path, suffix):
 
 
 def test_id_column_becomes_the_results_index(cli, prompts_csv):
-    proc = cli(
-        "run",
-        str(prompts_csv),
-        "--prompt",
-        "{text}",
-        "--model",
-        "sim",
-        "--id-column",
-        "id",
-        "-o",
-        "latency_ms=0",
-        "--out",
-        "results.jsonl",
-    )
+    proc = cli(*run_args(prompts_csv, "--id-column", "id", *INSTANT, out="results.jsonl"))
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in (prompts_csv.parent / "results.jsonl").open()]
     assert [r["id"] for r in rows] == [f"r{i:04d}" for i in range(N_ROWS)]
@@ -112,20 +73,7 @@ def test_id_column_becomes_the_results_index(cli, prompts_csv):
 
 def test_failed_rows_give_exit_code_1_and_are_written_with_their_error(cli, prompts_csv, sim):
     sim.configure(fail_first_n=1, fail_status=400)
-    proc = cli(
-        "run",
-        str(prompts_csv),
-        "--prompt",
-        "{text}",
-        "--model",
-        "gpt-4o-mini",
-        "--provider",
-        "openai",
-        "--base-url",
-        sim.openai_base_url,
-        "--out",
-        "results.csv",
-    )
+    proc = cli(*run_args(prompts_csv, *sim_openai(sim), model="gpt-4o-mini"))
     assert proc.returncode == 1, proc.stderr
     out = pd.read_csv(prompts_csv.parent / "results.csv")
     assert len(out) == N_ROWS
@@ -135,22 +83,11 @@ def test_failed_rows_give_exit_code_1_and_are_written_with_their_error(cli, prom
 
 def test_progress_goes_to_stderr_as_plain_lines_when_not_a_terminal(cli, prompts_csv):
     proc = cli(
-        "run",
-        str(prompts_csv),
-        "--prompt",
-        "{text}",
-        "--model",
-        "sim",
-        "-o",
-        "latency_ms=20",
-        "--concurrency",
-        "4",
-        "--job-name",
-        "plain",
-        "--progress-interval",
-        "0.05",
-        "--out",
-        "results.csv",
+        *run_args(
+            prompts_csv,
+            *("-o", "latency_ms=20", "--concurrency", "4"),
+            *("--job-name", "plain", "--progress-interval", "0.05"),
+        )
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
@@ -167,20 +104,7 @@ def test_api_key_from_the_environment_never_shows_in_output_files_or_store(
     secret = "sk-test-DoNotLeak-0123456789abcdef"
     sim.configure(api_key=secret)
     proc = cli(
-        "run",
-        str(prompts_csv),
-        "--prompt",
-        "{text}",
-        "--model",
-        "gpt-4o-mini",
-        "--provider",
-        "openai",
-        "--base-url",
-        sim.openai_base_url,
-        "--api-key-env",
-        "MY_KEY",
-        "--out",
-        "results.csv",
+        *run_args(prompts_csv, *sim_openai(sim), "--api-key-env", "MY_KEY", model="gpt-4o-mini"),
         MY_KEY=secret,
     )
     assert proc.returncode == 0, proc.stderr
@@ -192,22 +116,12 @@ def test_api_key_from_the_environment_never_shows_in_output_files_or_store(
 
 def test_batch_mode_runs_through_the_native_batch_api_at_the_batch_price(cli, prompts_csv, sim):
     proc = cli(
-        "run",
-        str(prompts_csv),
-        "--prompt",
-        "{text}",
-        "--model",
-        "gpt-4o-mini",
-        "--provider",
-        "openai",
-        "--base-url",
-        sim.openai_base_url,
-        "--mode",
-        "batch",
-        "--poll-interval",
-        "0.1",
-        "--out",
-        "results.csv",
+        *run_args(
+            prompts_csv,
+            *sim_openai(sim),
+            *("--mode", "batch", "--poll-interval", "0.1"),
+            model="gpt-4o-mini",
+        )
     )
     assert proc.returncode == 0, proc.stderr
     out = pd.read_csv(prompts_csv.parent / "results.csv")
@@ -218,20 +132,7 @@ def test_batch_mode_runs_through_the_native_batch_api_at_the_batch_price(cli, pr
 
 
 def test_max_cost_stops_before_spending_more_and_exits_1(cli, prompts_csv):
-    proc = cli(
-        "run",
-        str(prompts_csv),
-        "--prompt",
-        "{text}",
-        "--model",
-        "sim",
-        "-o",
-        "latency_ms=0",
-        "--max-cost",
-        "0.0000001",
-        "--out",
-        "results.csv",
-    )
+    proc = cli(*run_args(prompts_csv, *INSTANT, "--max-cost", "0.0000001"))
     assert proc.returncode == 1, proc.stderr
     assert "budget reached" in proc.stderr
     out = pd.read_csv(prompts_csv.parent / "results.csv")
