@@ -425,9 +425,20 @@ class CostExplorer(Explorer):
             f"prompt={self._prompt_label}" if self._prompt_label else f"prompt={_literal(prompt)}"
         )
         args.append(f"model={_literal(model)}")
+        call = dict(self._call)
         if mode == "batch":
             args.append('mode="batch"')
-        for key, value in self._call.items():
+            call.pop("delay", None)  # real time only: bb.submit refuses it with mode="batch"
+            if call.get("provider") in _SIMULATOR_NAMES:
+                # the in-process simulator has no Batch API: give the call that runs at the
+                # provider, and say how to try batch mode offline
+                call = {k: v for k, v in call.items() if k not in _SIMULATOR_ONLY}
+                lines.append(
+                    "# batch mode runs at the provider (set its API key); the in-process "
+                    "simulator has no Batch API: offline, see notebooks/03-native-batch.ipynb "
+                    "(bb.sim.SimServer)"
+                )
+        for key, value in call.items():
             if key != "prompt":
                 args.append(f"{key}={_literal(value)}")
         lines.append("job = bb.submit(")
@@ -438,6 +449,21 @@ class CostExplorer(Explorer):
 
     def _code(self) -> str:
         return self.submit_code()
+
+
+_SIMULATOR_NAMES = ("sim", "simulated")
+_SIMULATOR_ONLY = frozenset(
+    {
+        "provider",
+        "latency_ms",
+        "latency_sigma",
+        "error_rate",
+        "error_kinds",
+        "seed",
+        "mean_output_tokens",
+    }
+)
+"""Settings only the in-process simulator takes (dropped from a batch-mode call)."""
 
 
 def _priced_name(model: str, price_model: PriceModel) -> str:

@@ -205,7 +205,7 @@ def test_submit_code_is_the_exact_call_for_the_chosen_setting(reviews):
     ex = _explorer(
         reviews, df_name="reviews", system="Be brief.", provider="sim", max_concurrent=16
     )
-    ex.mode.value = "batch"
+    ex.mode.value = "realtime"
     ex.submit_model.value = "gpt-4o"
     ast.parse(ex.code.value)
     seen = _submitted(ex.code.value, reviews)
@@ -213,12 +213,25 @@ def test_submit_code_is_the_exact_call_for_the_chosen_setting(reviews):
     assert {k: v for k, v in seen.items() if k != "frame"} == {
         "prompt": PROMPT,
         "model": "gpt-4o",
-        "mode": "batch",
         "system": "Be brief.",
         "params": {"max_tokens": CAP},
         "provider": "sim",
         "max_concurrent": 16,
     }
+
+
+def test_batch_submit_code_never_sends_batch_mode_to_the_in_process_simulator(reviews):
+    # bb.submit refuses mode="batch" with provider="sim" (no Batch API): the code must not
+    # offer that call; it gives the provider's batch call and says how to try it offline
+    ex = _explorer(reviews, df_name="reviews", provider="sim", latency_ms=50, max_concurrent=16)
+    ex.mode.value = "batch"
+    ex.submit_model.value = "gpt-4o"
+    seen = _submitted(ex.code.value, reviews)
+    assert seen["mode"] == "batch" and seen["model"] == "gpt-4o"
+    assert "provider" not in seen and "latency_ms" not in seen
+    assert "delay" not in seen  # real time only
+    assert seen["max_concurrent"] == 16
+    assert "SimServer" in ex.code.value
 
 
 def test_submit_code_uses_real_time_when_only_real_time_is_shown(reviews):
