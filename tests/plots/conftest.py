@@ -12,22 +12,7 @@ import math
 import pandas as pd
 import pytest
 
-RESULT_COLUMNS = [
-    "response",
-    "status",
-    "error",
-    "latency_ms",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "paid_usd",
-    "price_source",
-    "model",
-    "attempts",
-    "cached",
-    "finish_reason",
-    "completed_at",
-]
+from brainbatch.notebook.frame import RESULT_COLUMNS
 
 T0 = pd.Timestamp("2026-01-01 12:00:00", tz="UTC")
 
