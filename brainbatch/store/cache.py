@@ -21,6 +21,7 @@ flight at the same time are sent once: the others wait for the first answer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import time
@@ -185,18 +186,5 @@ def _key(namespace: str, bhash: str) -> str:
 
 
 def _copy(response: ProviderResponse) -> ProviderResponse:
-    return ProviderResponse(
-        result=response.result,
-        model=response.model,
-        input_tokens=response.input_tokens,
-        output_tokens=response.output_tokens,
-        cached_tokens=response.cached_tokens,
-        finish_reason=response.finish_reason,
-        provider_request_id=response.provider_request_id,
-        latency_ms=None,
-        attempts=0,
-        cost_usd=response.cost_usd,
-        price_source=response.price_source,
-        cached=True,
-        simulated=response.simulated,
-    )
+    """A cached answer: the stored response, marked cached, with nothing sent or timed."""
+    return dataclasses.replace(response, latency_ms=None, attempts=0, cached=True)
