@@ -153,6 +153,16 @@ class BatchSimState:
         self.files = {}
         self.batches = {}
 
+    def add_file(
+        self, app_state: Any, filename: str, purpose: str, content: bytes | list[bytes]
+    ) -> SimFile:
+        """Store a file (``content`` given as JSONL lines is joined, one per line)."""
+        if isinstance(content, list):
+            content = b"\n".join(content) + b"\n"
+        f = SimFile(app_state.new_id("file-"), filename, purpose, content, int(time.time()))
+        self.files[f.id] = f
+        return f
+
     # -- the clock ---------------------------------------------------------------------------
 
     def phase(self, b: SimBatch, now: float) -> tuple[str, int]:
@@ -316,27 +326,12 @@ class BatchSimState:
                         }
                     )
                 )
-        now = int(time.time())
         if b.outputs:
-            f = SimFile(
-                app_state.new_id("file-"),
-                "batch_output.jsonl",
-                "batch_output",
-                b"\n".join(b.outputs) + b"\n",
-                now,
-            )
-            self.files[f.id] = f
-            b.output_file_id = f.id
+            out = self.add_file(app_state, "batch_output.jsonl", "batch_output", b.outputs)
+            b.output_file_id = out.id
         if b.error_lines:
-            f = SimFile(
-                app_state.new_id("file-"),
-                "batch_errors.jsonl",
-                "batch_output",
-                b"\n".join(b.error_lines) + b"\n",
-                now,
-            )
-            self.files[f.id] = f
-            b.error_file_id = f.id
+            err = self.add_file(app_state, "batch_errors.jsonl", "batch_output", b.error_lines)
+            b.error_file_id = err.id
 
     # -- objects -----------------------------------------------------------------------------
 

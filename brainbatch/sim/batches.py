@@ -220,9 +220,7 @@ async def upload_file(request: web.Request) -> web.Response:
         )
     if purpose == "batch" and len(content) > _OPENAI_MAX_BYTES:
         return _oa_error(400, "File is too large: batch input files are limited to 200 MB.", "file")
-    f = SimFile(_sim(request).new_id("file-"), filename, purpose, content, int(time.time()))
-    store.files[f.id] = f
-    return _json(f.obj())
+    return _json(store.add_file(_sim(request), filename, purpose, content).obj())
 
 
 async def get_file(request: web.Request) -> web.Response:
