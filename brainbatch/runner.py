@@ -37,6 +37,7 @@ from .executors import Executor, ParallelExecutor, ProcessFn, SequentialExecutor
 from .models import BatchJob, BatchRequest, BatchStatus, ProviderResponse
 from .providers.base import Provider
 from .providers.registry import provider_for_model, resolve_provider
+from .secrets import public_settings
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENT",
@@ -52,12 +53,16 @@ DEFAULT_MAX_CONCURRENT = 16
 
 Mode = Literal["realtime", "batch"]
 
-_SECRET_WORDS = ("key", "secret", "token", "passw", "auth", "header", "cookie", "credential")
 
-
-def _is_secret_name(name: str) -> bool:
-    low = name.lower()
-    return any(w in low for w in _SECRET_WORDS)
+def _storable(value: Any) -> bool:
+    """JSON-able settings (not clients, transports or callables) can be stored with a job."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return True
+    if isinstance(value, list | tuple):
+        return all(_storable(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _storable(v) for k, v in value.items())
+    return False
 
 
 def _positive(name: str, value: float | None, *, integer: bool = False) -> None:
@@ -165,8 +170,9 @@ class RunSettings:
     def spec(self) -> dict[str, Any]:
         """The settings as JSON-able data for the journal, without secrets.
 
-        Provider keyword arguments whose names look secret (``api_key``, ``headers``...) are
-        left out, so a resumed job reads its keys from the environment again.
+        Credentials (``api_key``, secret headers: see :mod:`brainbatch.secrets`) are left out,
+        so a resumed job reads its keys from the environment again; every other JSON-able
+        provider setting is kept exactly.
         """
         provider = self.provider if isinstance(self.provider, str) else None
         return {
@@ -182,9 +188,7 @@ class RunSettings:
             "cache": self.cache,
             "poll_interval": self.poll_interval,
             "provider_kwargs": {
-                k: v
-                for k, v in self.provider_kwargs.items()
-                if not _is_secret_name(k) and isinstance(v, str | int | float | bool | None)
+                k: v for k, v in public_settings(self.provider_kwargs).items() if _storable(v)
             },
         }
 

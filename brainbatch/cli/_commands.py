@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..secrets import is_credential
 
 __all__ = [
     "cmd_cancel",
@@ -22,16 +23,6 @@ __all__ = [
     "cmd_resume",
     "cmd_run",
 ]
-
-_SECRET_NAMES = {"key", "token", "secret", "password", "authorization", "cookie", "headers"}
-_SECRET_ENDINGS = ("_key", "_token", "_secret", "_password", "_headers", "_credentials")
-
-
-def _looks_secret(name: str) -> bool:
-    """``api_key``, ``token``, ``extra_headers``... (not ``max_tokens``, not ``key_env``)."""
-    low = name.lower()
-    return low in _SECRET_NAMES or low.endswith(_SECRET_ENDINGS)
-
 
 # -- shared option handling ----------------------------------------------------------------------
 
@@ -45,7 +36,7 @@ def _provider_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """
     kwargs: dict[str, Any] = {}
     for key, value in args.provider_options:
-        if _looks_secret(key):
+        if is_credential(key):
             raise InputError(
                 f"-o {key}=...: secrets are not accepted on the command line (they end up in "
                 "shell history and process lists); put the key in an environment variable "

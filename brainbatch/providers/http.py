@@ -21,7 +21,6 @@ import asyncio
 import logging
 import os
 import random
-import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from ..errors import (
 )
 from ..limits import Limiter, RetryPolicy, parse_retry_after
 from ..models import BatchRequest, ProviderResponse
+from ..secrets import Secret, redact
 from ..tokens import estimate_message_tokens
 from .base import Provider
 
@@ -61,41 +61,6 @@ log = logging.getLogger("brainbatch.http")
 
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
-
-
-class Secret:
-    """A string that never shows itself in a repr, ``str()`` or f-string."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret itself (only for building request headers)."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-
-_KEYLIKE = re.compile(r"\b(sk|sk-ant|sk-or|sk-proj)-[A-Za-z0-9_\-*.]{4,}")
-
-
-def redact(text: str, secret: Secret | None = None) -> str:
-    """``text`` with the secret and anything that looks like an API key replaced by ``***``.
-
-    Providers echo key fragments in some error messages ("Incorrect API key provided:
-    sk-abc***xyz"); those never reach a brainbatch error either.
-    """
-    if secret is not None and secret.reveal() and secret.reveal() in text:
-        text = text.replace(secret.reveal(), "***")
-    return _KEYLIKE.sub("***", text)
 
 
 @dataclass(slots=True)
