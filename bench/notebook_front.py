@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 import brainbatch as bb
+from brainbatch.frame import RESULT_COLUMNS, PromptSpec, build_requests, results_frame
 from brainbatch.models import BatchJob, BatchRequest, BatchResult, BatchStatus
-from brainbatch.notebook.frame import RESULT_COLUMNS, PromptSpec, build_requests, results_frame
 
 
 def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:

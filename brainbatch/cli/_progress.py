@@ -7,7 +7,7 @@ On a terminal: one line rewritten in place, at most 10 times a second::
 
 When stderr is not a terminal (a pipe, a log file, CI): a plain line every ``interval``
 seconds and the final summary, so logs stay readable. The text comes from the same
-functions as the notebook's panel (:mod:`brainbatch.notebook.widget`).
+functions as the notebook's panel (:mod:`brainbatch.progress`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 import time
 from typing import IO
 
-from ..notebook.widget import Snapshot, format_duration, progress_text, summary_line
+from ..progress import Snapshot, format_duration, progress_text, summary_line
 
 __all__ = ["TerminalProgress"]
 
@@ -40,7 +40,7 @@ def _line(s: Snapshot) -> str:
 
 
 class TerminalProgress:
-    """Shows a job's :class:`~brainbatch.notebook.widget.Snapshot` on a stream.
+    """Shows a job's :class:`~brainbatch.progress.Snapshot` on a stream.
 
     Args:
         stream: where to write (stderr by default).

@@ -1,9 +1,9 @@
 """``brainbatch run`` and ``brainbatch resume``: a job from a file, progress on stderr, a file out.
 
 The parts are the notebook's: rows become requests with
-:func:`brainbatch.notebook.frame.build_requests` (same checks, same errors), the job runs
+:func:`brainbatch.frame.build_requests` (same checks, same errors), the job runs
 through :class:`brainbatch.runner.JobRunner` (provider, limits, budget, cache, journal, batch
-mode), and the results file has the columns of :func:`brainbatch.notebook.frame.results_frame`.
+mode), and the results file has the columns of :func:`brainbatch.frame.results_frame`.
 
 The job runs on this process's main thread (``asyncio.run``), with signal handlers:
 
@@ -29,15 +29,15 @@ from typing import Any
 import pandas as pd
 
 from ..errors import BrainbatchError, ConfigurationError, InputError
-from ..models import BatchJob, BatchStatus
-from ..notebook.frame import (
+from ..frame import (
     MODEL_COLUMN_PREFIX,
     PromptSpec,
     build_requests,
     results_frame,
     row_keys,
 )
-from ..notebook.widget import snapshot
+from ..models import BatchJob, BatchStatus
+from ..progress import snapshot
 from ..runner import JobRunner, RunSettings
 from ._io import check_output, read_table, write_table
 from ._progress import TerminalProgress

@@ -23,8 +23,8 @@ import pandas as pd
 
 from ..errors import ConfigurationError, InputError
 from ..estimate import estimate_requests
+from ..frame import PromptFn, PromptSpec, build_requests, results_frame
 from ..runner import JobRunner, RunSettings
-from .frame import PromptFn, PromptSpec, build_requests, results_frame
 from .handle import JobHandle, _open_store, _progress_mode, run, submit
 
 __all__ = [

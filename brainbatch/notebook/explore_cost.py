@@ -38,9 +38,9 @@ from ..estimate import (
     price_name,
     token_counts,
 )
+from ..frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests
 from ..pricing import list_priced_models
 from .explore import Display, Explorer, table_html
-from .frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests
 
 __all__ = ["MAX_SAMPLE", "MODES", "CostExplorer", "explore_cost"]
 

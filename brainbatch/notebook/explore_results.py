@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..frame import RESULT_COLUMNS
 from .explore import Display, Explorer, table_html
-from .frame import RESULT_COLUMNS
 from .plots import _numeric, _require
 
 __all__ = ["LENGTH", "METRICS", "ResultsExplorer", "explore_results", "group_table"]

@@ -35,20 +35,21 @@ from typing import Any, Literal
 import pandas as pd
 
 from ..errors import InputError
+from ..frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests, results_frame
 from ..manager import job_stats
 from ..models import BatchJob, BatchStatus
-from ..runner import DEFAULT_MAX_CONCURRENT, JobRunner, Mode, RunSettings
-from ..store import JobStore, default_store_path
-from .frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests, results_frame
-from .widget import (
+from ..progress import (
     MAX_UPDATES_PER_S,
-    JobPanel,
     Snapshot,
     TextProgress,
     View,
+    describe,
     snapshot,
     summary_line,
 )
+from ..runner import DEFAULT_MAX_CONCURRENT, JobRunner, Mode, RunSettings
+from ..store import JobStore, default_store_path
+from .widget import JobPanel
 
 __all__ = ["PROGRESS_ENV", "JobHandle", "run", "submit"]
 
@@ -129,7 +130,7 @@ class JobHandle:
         self._views_lock = threading.Lock()
         self._done_at_start = job.done
         self._panel: JobPanel | None = None
-        self._detail = _describe(runner.settings)
+        self._detail = describe(runner.settings)
 
     # -- starting ----------------------------------------------------------------------------
 
@@ -345,22 +346,6 @@ class JobHandle:
         if not self.done():
             await asyncio.shield(asyncio.wrap_future(self._future))
         return self._outcome()
-
-
-def _describe(s: RunSettings) -> str:
-    """``gpt-4o-mini via openai · realtime, 16 in flight`` (for the panel's title)."""
-    via = s.provider_name
-    model = s.model if via in (s.model, s.model.split("/", 1)[0]) else f"{s.model} via {via}"
-    if s.mode == "batch":
-        return f"{model} · native batch"
-    how = (
-        f"one at a time, {s.delay:g} s apart"
-        if s.delay is not None
-        else (f"{s.max_concurrent} in flight")
-    )
-    limits = "".join(f", {v:,g} {k}" for k, v in (("rpm", s.rpm), ("tpm", s.tpm)) if v is not None)
-    budget = f", max ${s.max_cost_usd:,.2f}" if s.max_cost_usd is not None else ""
-    return f"{model} · realtime, {how}{limits}{budget}"
 
 
 # -- starting jobs --------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from cli_helpers import run_args
 
 from brainbatch.cli._progress import TerminalProgress
 from brainbatch.models import BatchJob, BatchRequest, BatchResult, BatchStatus
-from brainbatch.notebook.widget import snapshot
+from brainbatch.progress import snapshot
 
 
 def _job(done: int, total: int = 10, status: BatchStatus = BatchStatus.PROCESSING) -> BatchJob:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from cli_helpers import INSTANT, N_ROWS, make_prompts, run_args, sim_openai
 
-from brainbatch.notebook.frame import RESULT_COLUMNS
+from brainbatch.frame import RESULT_COLUMNS
 
 
 def test_run_against_the_simulated_server_writes_every_row_with_the_result_columns(

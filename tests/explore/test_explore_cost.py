@@ -14,9 +14,9 @@ import traitlets
 import brainbatch as bb
 from brainbatch.errors import InputError
 from brainbatch.estimate import cost_table, token_counts
+from brainbatch.frame import PromptSpec, build_requests
 from brainbatch.notebook import explore_cost as explore_cost_module
 from brainbatch.notebook.explore_cost import CostExplorer
-from brainbatch.notebook.frame import PromptSpec, build_requests
 
 PROMPT = "Classify ({category}): {text}"
 MODELS = ["gpt-4o-mini", "gpt-4o"]

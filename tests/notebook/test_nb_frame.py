@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 from brainbatch.errors import InputError
-from brainbatch.models import BatchJob, BatchResult, BatchStatus
-from brainbatch.notebook.frame import (
+from brainbatch.frame import (
     RESULT_COLUMNS,
     PromptSpec,
     Row,
     build_requests,
     results_frame,
 )
+from brainbatch.models import BatchJob, BatchResult, BatchStatus
 
 
 def build(df: pd.DataFrame, prompt: object = "{review}", model: str = "sim", **kw: object):

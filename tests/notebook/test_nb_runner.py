@@ -56,11 +56,21 @@ def test_spec_leaves_out_secrets_and_repr_shows_no_key() -> None:
     settings = RunSettings(
         model="gpt-4o-mini",
         provider="openai",
-        provider_kwargs={"api_key": "sk-secret-123456", "extra_headers": {"x": "y"}, "seed": 3},
+        provider_kwargs={
+            "api_key": "sk-secret-123456",
+            "extra_headers": {"Authorization": "Bearer sk-secret-123456", "x": "y"},
+            "seed": 3,
+        },
     )
     spec = settings.spec()
-    assert spec["provider_kwargs"] == {"seed": 3}
+    assert spec["provider_kwargs"] == {"extra_headers": {"x": "y"}, "seed": 3}
     assert "sk-secret" not in repr(settings) + repr(spec)
+
+
+def test_spec_keeps_every_non_secret_provider_setting() -> None:
+    kept = {"default_output_tokens": 512, "adapt_to_headers": False, "key_env": "MY_KEY"}
+    settings = RunSettings(model="gpt-4o-mini", provider="openai", provider_kwargs=kept)
+    assert settings.spec()["provider_kwargs"] == kept
 
 
 def test_spec_round_trips_through_from_spec() -> None:

@@ -11,13 +11,8 @@ import pytest
 
 import brainbatch as bb
 from brainbatch.models import BatchJob, BatchRequest, BatchStatus
-from brainbatch.notebook.widget import (
-    MAX_UPDATES_PER_S,
-    JobPanel,
-    TextProgress,
-    format_duration,
-    snapshot,
-)
+from brainbatch.notebook.widget import JobPanel
+from brainbatch.progress import MAX_UPDATES_PER_S, TextProgress, format_duration, snapshot
 from brainbatch.providers import SimulatedProvider
 
 Prompts = Callable[[int], pd.DataFrame]

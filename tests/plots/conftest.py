@@ -12,7 +12,7 @@ import math
 import pandas as pd
 import pytest
 
-from brainbatch.notebook.frame import RESULT_COLUMNS
+from brainbatch.frame import RESULT_COLUMNS
 
 T0 = pd.Timestamp("2026-01-01 12:00:00", tz="UTC")
 

@@ -37,8 +37,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from ..errors import InputError
-from ..models import BatchJob, BatchRequest, BatchResult, BatchStatus
+from .errors import InputError
+from .models import BatchJob, BatchRequest, BatchResult, BatchStatus
 
 __all__ = [
     "MAX_CUSTOM_ID",

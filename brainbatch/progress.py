@@ -1,0 +1,252 @@
+"""A job's progress as data and as text, for every front (panel, terminal, logs).
+
+:func:`snapshot` reads a :class:`~brainbatch.models.BatchJob` in O(1) into a frozen
+:class:`Snapshot`; :func:`progress_text`, :func:`batch_text` and :func:`summary_line` format it
+(like tqdm's ``format_meter``: one neutral formatter, thin fronts). The notebook's
+:class:`~brainbatch.notebook.widget.JobPanel`, :class:`TextProgress` (stderr) and the command
+line's terminal view only decide how to *show* these strings.
+
+Native batch jobs (``mode="batch"``) have no meaningful per-row progress while the provider
+works: :func:`batch_text` shows the provider's state, its request counts when it reports them,
+and the time used of the completion window (``job.metadata["batch_progress"]``), not a made-up
+percentage.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from .models import BatchJob, BatchStatus
+
+if TYPE_CHECKING:
+    from .runner import RunSettings
+
+__all__ = [
+    "MAX_UPDATES_PER_S",
+    "Snapshot",
+    "TextProgress",
+    "View",
+    "batch_text",
+    "describe",
+    "format_duration",
+    "format_money",
+    "format_rate",
+    "progress_text",
+    "snapshot",
+    "summary_line",
+]
+
+MAX_UPDATES_PER_S = 10.0
+"""Most display updates a view gets per second."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a view shows, computed from the job in O(1)."""
+
+    name: str
+    status: str
+    total: int
+    done: int
+    succeeded: int
+    failed: int
+    cached: int
+    cost_usd: float
+    elapsed_s: float
+    rate: float  # rows per second in this run
+    eta_s: float  # NaN when unknown
+    error: str | None
+    batch: Mapping[str, Any] | None
+    cancelling: bool = False  # cancel requested, requests in flight still finishing
+    detail: str = ""  # model, provider, mode, limits: shown beside the name
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+    @property
+    def finished(self) -> bool:
+        return BatchStatus(self.status).is_terminal
+
+
+def snapshot(job: BatchJob, name: str, done_at_start: int = 0, detail: str = "") -> Snapshot:
+    """The job's state now. ``done_at_start`` is the results it had before this run;
+    ``detail`` a short description of how it runs (model, mode, limits)."""
+    elapsed = job.elapsed_s
+    new = job.done - done_at_start
+    rate = new / elapsed if elapsed > 0 and new > 0 else math.nan
+    remaining = job.total - job.done
+    eta = remaining / rate if rate == rate and rate > 0 else math.nan
+    if job.status.is_terminal:
+        eta = 0.0
+    batch = job.metadata.get("batch_progress")
+    return Snapshot(
+        name=name,
+        status=job.status.value,
+        total=job.total,
+        done=job.done,
+        succeeded=job.n_success,
+        failed=job.n_error,
+        cached=job.n_cached,
+        cost_usd=job.cost_usd,
+        elapsed_s=elapsed,
+        rate=rate,
+        eta_s=eta,
+        error=job.error,
+        batch=batch if isinstance(batch, Mapping) else None,
+        cancelling=job.cancel_requested and not job.status.is_terminal,
+        detail=detail,
+    )
+
+
+def format_duration(seconds: float) -> str:
+    """``0.4 s``, ``12 s``, ``3:05``, ``1:02:03``; ``?`` when unknown."""
+    if seconds != seconds or math.isinf(seconds):
+        return "?"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def format_money(usd: float) -> str:
+    if usd != usd:
+        return "$?"
+    return f"${usd:,.4f}" if usd < 100 else f"${usd:,.2f}"
+
+
+def format_rate(rate: float) -> str:
+    return "? rows/s" if rate != rate else f"{rate:,.1f} rows/s"
+
+
+def batch_text(s: Snapshot) -> str:
+    """Provider state, counts (when the provider reports them live) and the time used of the
+    completion window, for a native batch job (``job.metadata["batch_progress"]``)."""
+    b = s.batch or {}
+    statuses = b.get("statuses")
+    if isinstance(statuses, Mapping) and statuses:
+        state = ", ".join(
+            f"{k}" if v == 1 else f"{k} ×{v}" for k, v in statuses.items() if k != "None"
+        )
+    else:
+        state = str(b.get("state") or s.status)
+    parts = [f"provider: {state or 'submitting'}"]
+    submitted = b.get("submitted")
+    if b.get("counts_live") and isinstance(submitted, int) and submitted:
+        parts.append(
+            f"{int(b.get('completed') or 0):,}/{submitted:,} done at the provider, "
+            f"{int(b.get('failed') or 0):,} failed"
+        )
+    elif isinstance(submitted, int) and submitted:
+        parts.append(f"{submitted:,} requests submitted (counts arrive when the batch ends)")
+    if s.done:
+        parts.append(f"{s.done:,}/{s.total:,} results collected")
+    window = b.get("window_s")
+    elapsed = b.get("elapsed_s")
+    elapsed_s = float(elapsed) if isinstance(elapsed, int | float) else s.elapsed_s
+    if isinstance(window, int | float) and window > 0:
+        text = f"{format_duration(elapsed_s)} of the {format_duration(window)} window"
+        expires = b.get("expires_at")
+        if isinstance(expires, str) and expires:
+            text += f" (expires {expires[:16].replace('T', ' ')} UTC)"
+        parts.append(text)
+    else:
+        parts.append(f"elapsed {format_duration(elapsed_s)}")
+    return " · ".join(parts)
+
+
+def progress_text(s: Snapshot) -> str:
+    """One line: done/total, counts, cost, elapsed, ETA, throughput."""
+    pct = 100.0 * s.fraction
+    head = f"{s.done:,}/{s.total:,} ({pct:.1f}%)"
+    counts = f"{s.succeeded:,} ok, {s.failed:,} failed, {s.cached:,} cached"
+    times = f"elapsed {format_duration(s.elapsed_s)}"
+    if not s.finished:
+        times += f", ETA {format_duration(s.eta_s)}"
+    return f"{head} · {counts} · {format_money(s.cost_usd)} · {times} · {format_rate(s.rate)}"
+
+
+def summary_line(s: Snapshot) -> str:
+    """The final one-line summary, e.g.
+    ``brainbatch: job 'reviews' completed: 2,000/2,000 rows, 1,990 ok, 10 failed, 0 cached,
+    $0.0123, 3.2 s, 625.0 rows/s``."""
+    line = (
+        f"brainbatch: job {s.name!r} {s.status}: {s.done:,}/{s.total:,} rows, "
+        f"{s.succeeded:,} ok, {s.failed:,} failed, {s.cached:,} cached, "
+        f"{format_money(s.cost_usd)}, "
+        f"{format_duration(s.elapsed_s)}, {format_rate(s.rate)}"
+    )
+    if (
+        s.error
+        and s.status != "completed"
+        and s.error != s.status
+        and not s.error.endswith("requests failed")
+    ):
+        line += f" ({s.error})"
+    return line
+
+
+class View(Protocol):
+    """Something that shows a job's progress."""
+
+    def update(self, s: Snapshot) -> None: ...
+
+
+class TextProgress:
+    """Progress as text on ``stream`` (stderr by default).
+
+    Args:
+        live: rewrite one line in place as the job runs (for terminals); when False only the
+            final summary line is printed (scripts, nbconvert, nbval: easy to sanitise).
+    """
+
+    def __init__(self, stream: IO[str] | None = None, *, live: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        if live is None:
+            isatty = getattr(self.stream, "isatty", None)
+            live = bool(isatty and isatty())
+        self.live = live
+        self.updates = 0
+        self._finished = False
+        self._width = 0
+
+    def update(self, s: Snapshot) -> None:
+        if self._finished:
+            return
+        self.updates += 1
+        if s.finished:
+            self._finished = True
+            end = "\r" + " " * self._width + "\r" if self.live and self._width else ""
+            self.stream.write(end + summary_line(s) + "\n")
+        elif self.live:
+            line = f"brainbatch {s.name}: " + (
+                batch_text(s) if s.batch is not None else progress_text(s)
+            )
+            pad = max(0, self._width - len(line))
+            self._width = len(line)
+            self.stream.write("\r" + line + " " * pad)
+        self.stream.flush()
+
+
+def describe(s: RunSettings) -> str:
+    """``gpt-4o-mini via openai · realtime, 16 in flight`` (how a job runs, in one line)."""
+    via = s.provider_name
+    model = s.model if via in (s.model, s.model.split("/", 1)[0]) else f"{s.model} via {via}"
+    if s.mode == "batch":
+        return f"{model} · native batch"
+    how = (
+        f"one at a time, {s.delay:g} s apart"
+        if s.delay is not None
+        else (f"{s.max_concurrent} in flight")
+    )
+    limits = "".join(f", {v:,g} {k}" for k, v in (("rpm", s.rpm), ("tpm", s.tpm)) if v is not None)
+    budget = f", max ${s.max_cost_usd:,.2f}" if s.max_cost_usd is not None else ""
+    return f"{model} · realtime, {how}{limits}{budget}"
