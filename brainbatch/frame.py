@@ -537,7 +537,7 @@ def results_frame(
         res: BatchResult | None = get_result(req.id)
         if res is None:
             continue
-        response[i] = res.result
+        response[i] = res.result if res.status == "success" else None
         status[i] = res.status
         error[i] = res.error
         latency[i] = _float(res.processing_time_ms)

@@ -136,7 +136,9 @@ class BatchResult:
     """The outcome of one request.
 
     ``status`` is ``"success"`` or ``"error"``. ``result`` is the answer text, or a dict for
-    structured (JSON) output; for errors it is None and ``error`` / ``error_type`` say why.
+    structured (JSON) output; for errors it is the error message (as the seed API has it:
+    ``print(f"Error: {result.result}")``), and ``error`` / ``error_type`` say the same in
+    their own fields.
     ``cost_usd`` is what the request cost (NaN when the model has no known price);
     ``price_source`` says which price was used. ``cached`` marks answers served from the
     response cache (their original cost is kept in ``cost_usd``; nothing was paid again).
@@ -161,6 +163,10 @@ class BatchResult:
     price_source: str | None = None
     cached: bool = False
     completed_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if self.status != "success" and self.result is None and self.error is not None:
+            self.result = self.error
 
     @property
     def ok(self) -> bool:
@@ -317,8 +323,12 @@ class BatchJob:
         return self.status.is_terminal
 
     @property
-    def pending_requests(self) -> list[BatchRequest]:
-        """Requests that have no result yet, in order (what a resume would send)."""
+    def pending_requests(self) -> int:
+        """How many requests have no result yet (what a resume would send). O(1)."""
+        return len(self.requests) - len(self._result_index)
+
+    def get_pending_requests(self) -> list[BatchRequest]:
+        """The requests that have no result yet, in order (see also :meth:`iter_pending`)."""
         return list(self.iter_pending())
 
     def iter_pending(self) -> Iterator[BatchRequest]:

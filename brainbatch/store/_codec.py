@@ -165,7 +165,8 @@ _FAST = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 def _result_record(seq: int, result: BatchResult) -> tuple[Any, ...]:
     row = _result_row(result)
     if row[_ERROR_AT]:
-        row = (*row[:_ERROR_AT], scrub(row[_ERROR_AT]), *row[_ERROR_AT + 1 :])
+        # a failed result's ``result`` repeats its error message: stored once, rebuilt on load
+        row = (*row[:3], None, *row[4:_ERROR_AT], scrub(row[_ERROR_AT]), *row[_ERROR_AT + 1 :])
     return (seq, row[0], row[1], row[2], row[3:])
 
 

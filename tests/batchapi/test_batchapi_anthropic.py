@@ -80,7 +80,7 @@ async def test_refused_batch_reports_the_providers_error_verbatim(
     await BatchAPIExecutor(anthropic_provider, **FAST).execute(job)
     assert job.status == BatchStatus.FAILED
     assert "sim-refused is not available for batch processing" in (job.error or "")
-    assert len(job.pending_requests) == 3
+    assert job.pending_requests == 3
 
 
 async def test_expired_requests_become_expired_errors_and_the_rest_are_kept(
@@ -126,5 +126,5 @@ async def test_cancel_mid_way_leaves_canceled_requests_pending(
     (b,) = batch_sim.batches.values()
     assert sim.count(f"/v1/messages/batches/{b.id}/cancel") == 1
     assert job.n_error == 0
-    assert job.n_success + len(job.pending_requests) == 50
-    assert len(job.pending_requests) > 0
+    assert job.n_success + job.pending_requests == 50
+    assert job.pending_requests > 0

@@ -129,7 +129,7 @@ async def test_authentication_error_stops_the_whole_job() -> None:
     assert "invalid api key" in (job.error or "")
     assert calls <= 4
     assert job.n_error == calls  # the refused requests are recorded, the rest stay pending
-    assert len(job.pending_requests) == 1000 - calls
+    assert job.pending_requests == 1000 - calls
 
 
 async def test_budget_stop_cancels_without_recording_the_unsent_request() -> None:
@@ -227,7 +227,7 @@ async def test_manager_cancel_stops_new_requests_and_keeps_results() -> None:
     assert job.status is BatchStatus.CANCELLED
     assert started < 30
     assert job.done == started  # requests in flight were allowed to finish
-    assert len(job.pending_requests) == 500 - started
+    assert job.pending_requests == 500 - started
 
 
 async def test_in_flight_requests_are_abandoned_after_the_grace_period() -> None:

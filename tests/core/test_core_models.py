@@ -105,7 +105,7 @@ def test_add_result_updates_progress_and_counters() -> None:
     assert job.progress_percent == 50.0
     assert (job.n_success, job.n_error) == (1, 1)
     assert (job.input_tokens, job.output_tokens) == (3, 5)
-    assert [r.id for r in job.pending_requests] == [reqs[2].id, reqs[3].id]
+    assert [r.id for r in job.get_pending_requests()] == [reqs[2].id, reqs[3].id]
 
 
 def test_add_result_refuses_unknown_and_repeated_ids() -> None:
@@ -179,3 +179,18 @@ def test_lookups_stay_constant_time_for_a_million_requests() -> None:
     job.add_result(ok(reqs[999_999]))
     assert job.get_result("c999999") is not None
     assert job.get_request("r500000") is reqs[500_000]
+
+
+def test_pending_requests_is_a_count_as_in_the_seed_api() -> None:
+    reqs = [BatchRequest(prompt=str(i), model="m") for i in range(3)]
+    job = BatchJob(reqs)
+    job.add_result(ok(reqs[0]))
+    assert job.pending_requests == 2
+    assert [r.id for r in job.get_pending_requests()] == [reqs[1].id, reqs[2].id]
+
+
+def test_a_failed_result_carries_its_error_message_in_result() -> None:
+    req = BatchRequest(prompt="a", model="m")
+    failed = BatchResult(req.id, None, "error", error="HTTP 400: bad request")
+    assert failed.result == "HTTP 400: bad request"
+    assert f"Error: {failed.result}" == "Error: HTTP 400: bad request"
