@@ -12,7 +12,7 @@ import inspect
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -255,6 +255,30 @@ class BatchJob:
         for listener in self._listeners:
             listener(result)
         return True
+
+    def discard_results(self, request_ids: Iterable[str]) -> list[BatchResult]:
+        """Remove the results of these requests (by id) so they are pending again; returns
+        the removed results. Counters and cost are updated; unknown ids are ignored."""
+        drop = {rid for rid in request_ids if rid in self._result_index}
+        if not drop:
+            return []
+        removed = [self._result_index.pop(rid) for rid in drop]
+        self.results = [r for r in self.results if r.request_id not in drop]
+        for result in removed:
+            if result.status == "success":
+                self.n_success -= 1
+            else:
+                self.n_error -= 1
+            if result.cached:
+                self.n_cached -= 1
+            cost = result.cost_usd
+            if cost is not None and cost == cost:
+                self.cost_usd -= cost
+                if not result.cached:
+                    self.paid_usd -= cost
+            self.input_tokens -= result.input_tokens or 0
+            self.output_tokens -= result.output_tokens or 0
+        return removed
 
     def add_listener(self, fn: Callable[[BatchResult], None]) -> None:
         """Call ``fn(result)`` for every result recorded from now on (the journal uses this)."""

@@ -219,6 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     resume.add_argument("job", metavar="JOB", help="job id or name")
     resume.add_argument("--out", help="results file (default: the one given to `run`)")
+    resume.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="send the failed rows again too (succeeded rows never are)",
+    )
     resume.add_argument("--concurrency", type=_positive_int, help="requests in flight at once")
     resume.add_argument("--rpm", type=_positive_float, help="requests per minute to stay under")
     resume.add_argument("--tpm", type=_positive_float, help="tokens per minute to stay under")

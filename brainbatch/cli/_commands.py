@@ -127,6 +127,8 @@ def _announce(cli: Any, view: Any) -> None:
     provider = provider or provider_for_model(s.model) or s.provider_name
     pending = job.total - job.done
     again = f", {job.done:,} already done" if job.done else ""
+    if cli.session.reset:
+        again += f" ({cli.session.reset:,} failed rows sent again)"
     view.note(
         f"brainbatch: job {cli.name!r} (id {job.job_id}): {pending:,} of {job.total:,} rows to "
         f"send{again} · model {s.model} · provider {provider} · {s.mode} · "

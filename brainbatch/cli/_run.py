@@ -1,9 +1,10 @@
 """``brainbatch run`` and ``brainbatch resume``: a job from a file, progress on stderr, a file out.
 
-The parts are the notebook's: rows become requests with
-:func:`brainbatch.frame.build_requests` (same checks, same errors), the job runs
-through :class:`brainbatch.runner.JobRunner` (provider, limits, budget, cache, journal, batch
-mode), and the results file has the columns of :func:`brainbatch.frame.results_frame`.
+The parts are the notebook's: rows become requests with :func:`brainbatch.frame.build_requests`
+(same checks, same errors), :mod:`brainbatch.session` opens the store and decides new, resumed
+or already running, the job runs through :class:`brainbatch.runner.JobRunner` (provider,
+limits, budget, cache, journal, batch mode), and the results file has the columns of
+:func:`brainbatch.frame.results_frame`.
 
 The job runs on this process's main thread (``asyncio.run``), with signal handlers:
 
@@ -22,7 +23,6 @@ import contextlib
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,14 @@ from ..frame import (
 )
 from ..models import BatchJob, BatchStatus
 from ..progress import snapshot
-from ..runner import JobRunner, RunSettings
+from ..runner import RunSettings
+from ..session import Session, new_session, open_store, resume_session
+from ..store import JobStore
 from ._io import check_output, read_table, write_table
 from ._progress import TerminalProgress
 
 __all__ = [
     "CliJob",
-    "check_provider",
     "execute",
     "exit_code",
     "prepare_resume",
@@ -57,36 +58,35 @@ EXIT_PARTIAL = 1
 
 @dataclass
 class CliJob:
-    """Everything a run needs: the job, how to run it, where results go."""
+    """Everything a run needs: the session (job, settings, store, runner), where results go."""
 
-    job: BatchJob
-    settings: RunSettings
-    store: Any | None
-    name: str
+    session: Session
     out: Path
     inputs: pd.DataFrame | None
     keys: list[str] | None
 
+    @property
+    def job(self) -> BatchJob:
+        return self.session.job
 
-def _spec(settings: RunSettings, cli: Mapping[str, Any]) -> dict[str, Any]:
-    spec = settings.spec()
-    spec["cli"] = dict(cli)
-    return spec
+    @property
+    def settings(self) -> RunSettings:
+        return self.session.settings
 
+    @property
+    def store(self) -> JobStore | None:
+        return self.session.store
 
-def _open_store(path: str | None, use_store: bool) -> Any | None:
-    if not use_store:
-        return None
-    from ..store import JobStore
-
-    return JobStore(path) if path else JobStore()
+    @property
+    def name(self) -> str:
+        return self.session.name
 
 
 def prepare_run(args: Any, settings_kwargs: Mapping[str, Any]) -> CliJob:
     """Read and check the input, the output and the prompt; store the job. Sends nothing.
 
     Raises:
-        InputError: bad file, column, row or value, naming it.
+        InputError: bad file, column, row or value, naming it; the job already runs.
         StoreError: the store file is unusable, or ``--job-name`` names a different job.
     """
     input_path = Path(args.input)
@@ -103,29 +103,22 @@ def prepare_run(args: Any, settings_kwargs: Mapping[str, Any]) -> CliJob:
     requests = build_requests(df, spec)
     model = requests[0].model if args.model.startswith(MODEL_COLUMN_PREFIX) else args.model
     settings = RunSettings(model=model, **settings_kwargs)
-    check_provider(settings)
-    keys = [r.key for r in requests]
-    store = _open_store(args.store, not args.no_store)
-    name = args.job_name
-    job = BatchJob(requests, metadata={"job_name": name} if name else {})
-    if store is not None:
-        stored_spec = _spec(
-            settings,
-            {
-                "input": str(input_path.resolve()),
-                "out": str(out.resolve()),
-                "prompt": args.prompt,
-                "system": args.system,
-                "id_column": args.id_column,
-            },
-        )
-        if name:
-            job = store.get_or_create_job(job, name=name, spec=stored_spec)
-            if not args.force:
-                _refuse_if_running(store, job, name)
-        else:
-            job = store.create_job(job, spec=stored_spec)
-    return CliJob(job, settings, store, name or job.job_id[:8], out, df, keys)
+    cli = {
+        "input": str(input_path.resolve()),
+        "out": str(out.resolve()),
+        "prompt": args.prompt,
+        "system": args.system,
+        "id_column": args.id_column,
+    }
+    session = new_session(
+        requests,
+        settings,
+        store=_store_arg(args.store, not args.no_store),
+        job_name=args.job_name,
+        extra_spec={"cli": cli},
+        force=args.force,
+    )
+    return CliJob(session, out, df, [r.key for r in requests])
 
 
 def prepare_resume(args: Any, overrides: Mapping[str, Any]) -> CliJob:
@@ -136,16 +129,16 @@ def prepare_resume(args: Any, overrides: Mapping[str, Any]) -> CliJob:
     columns.
 
     Raises:
-        InputError: no ``--out`` given or recorded; a job run with a provider object.
+        InputError: no ``--out`` given or recorded; the job already runs.
+        ConfigurationError: a job run with a provider object.
         JobNotFound: no such job in the store.
     """
-    from ..store import JobStore
-
-    store = JobStore(args.store) if args.store else JobStore()
-    job = store.load_job(args.job)
-    if not args.force:
-        _refuse_if_running(store, job, args.job)
-    spec = store.job_spec(job.job_id)
+    overrides = dict(overrides)
+    provider_kwargs = overrides.pop("provider_kwargs", None) or {}
+    store = _store_arg(args.store, True)
+    job_store = open_store(store)
+    assert job_store is not None
+    spec = job_store.job_spec(args.job)
     cli = spec.get("cli") or {}
     out_text = args.out or cli.get("out")
     if not out_text:
@@ -159,52 +152,23 @@ def prepare_resume(args: Any, overrides: Mapping[str, Any]) -> CliJob:
             f"job {args.job!r} ran with a provider object ({spec['provider_object']}); resume "
             "it from Python with bb.resume(..., provider=...)"
         )
-    settings = RunSettings.from_spec(spec, **overrides)
-    check_provider(settings)
-    inputs, keys = _stored_inputs(job, cli)
-    name = str(job.metadata.get("job_name") or job.job_id[:8])
-    return CliJob(job, settings, store, name, out, inputs, keys)
+    session = resume_session(
+        args.job,
+        store=job_store,
+        retry_failed=getattr(args, "retry_failed", False),
+        force=args.force,
+        run_overrides=overrides,
+        provider_kwargs=provider_kwargs,
+    )
+    inputs, keys = _stored_inputs(session.job, cli)
+    return CliJob(session, out, inputs, keys)
 
 
-RUNNING_RECENTLY_S = 30.0
-"""A ``processing`` job whose journal wrote less than this long ago is taken to be running."""
-
-
-def _refuse_if_running(store: Any, job: BatchJob, label: str) -> None:
-    """Refuse to resume a job another process seems to be running (rows would be paid twice).
-
-    Raises:
-        InputError: the job is ``processing`` and its journal wrote recently.
-    """
-    if job.status != BatchStatus.PROCESSING:
-        return
-    row = next((r for r in store.list_jobs() if r["job_id"] == job.job_id), None)
-    updated = row.get("updated_at") if row else None
-    if updated is None:
-        return
-    age = (datetime.now(UTC) - updated).total_seconds()
-    if age < RUNNING_RECENTLY_S:
-        raise InputError(
-            f"job {label!r} looks like it is running in another process (its journal wrote "
-            f"{age:.0f} s ago); stop it first (brainbatch cancel {label}), or pass --force "
-            "if that process is gone"
-        )
-
-
-def check_provider(settings: RunSettings) -> None:
-    """Make (and close) the provider once, so a missing key or an unknown model is a clear
-    error before the job is stored or anything is sent.
-
-    Raises:
-        ConfigurationError: unknown provider or model, missing API key, bad provider option.
-    """
-    probe = BatchJob([])
-    try:
-        provider, owned = JobRunner(probe, settings).open_provider()
-    except TypeError as exc:  # a -o option the provider does not take
-        raise ConfigurationError(f"provider {settings.provider_name!r}: {exc}") from None
-    if owned and hasattr(provider, "aclose"):
-        asyncio.run(provider.aclose())
+def _store_arg(path: str | None, use_store: bool) -> Any:
+    """``--store PATH`` / ``--no-store`` as the session's ``store=`` argument."""
+    if not use_store:
+        return False
+    return path
 
 
 def _stored_inputs(
@@ -258,7 +222,7 @@ async def _watch(cli: CliJob, view: TerminalProgress, period: float, stop: _Stop
 async def _run_async(cli: CliJob, view: TerminalProgress) -> None:
     job = cli.job
     loop = asyncio.get_running_loop()
-    runner_task = asyncio.ensure_future(JobRunner(job, cli.settings, cli.store).run())
+    runner_task = asyncio.ensure_future(cli.session.runner.run())
     stop = _Stop()
 
     def interrupt() -> None:

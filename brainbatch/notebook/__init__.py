@@ -21,11 +21,11 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import ConfigurationError, InputError
+from ..errors import InputError
 from ..estimate import estimate_requests
 from ..frame import PromptFn, PromptSpec, build_requests, results_frame
-from ..runner import JobRunner, RunSettings
-from .handle import JobHandle, _open_store, _progress_mode, run, submit
+from ..session import open_store, resume_session
+from .handle import JobHandle, _progress_mode, _run_blocking, run, submit
 
 __all__ = [
     "JobHandle",
@@ -66,7 +66,7 @@ def estimate(
 
 def jobs(store: Any = None) -> pd.DataFrame:
     """The jobs in the store (default store when None), oldest first, one row each."""
-    job_store = _open_store(store)
+    job_store = open_store(store)
     if job_store is None:
         raise InputError("bb.jobs() needs a store (store=None uses the default store)")
     rows = job_store.list_jobs()
@@ -81,52 +81,73 @@ def resume(
     store: Any = None,
     *,
     provider: Any = None,
+    retry_failed: bool = False,
     max_concurrent: int | None = None,
+    delay: float | None = None,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    poll_interval: float | None = None,
     progress: str | bool | None = "auto",
     wait: bool = False,
+    force: bool = False,
     **provider_kwargs: Any,
 ) -> JobHandle | pd.DataFrame:
     """Continue a stored job (after a cancel, a crash or a kernel restart).
 
-    Only rows without a result are sent, with the settings stored with the job; keys are never
-    stored, so they come from the environment again (or ``api_key=...``). A job run with a
-    provider *object* needs ``provider=`` again. Returns a running :class:`JobHandle` (its
-    results are indexed by ``custom_id``, with a ``prompt`` column), or with ``wait=True`` the
-    results DataFrame once done.
+    Only rows without a result are sent, with the settings stored with the job; rows the
+    provider refused for the API key are sent again too (nothing was paid for them), and with
+    ``retry_failed=True`` every failed row (succeeded rows never are). Keys are never stored,
+    so they come from the environment again (or ``api_key=...``). A job run with a provider
+    *object* needs ``provider=`` again.
+
+    Args:
+        job_id_or_name: the job's id or ``job_name``.
+        store: the store it is in (None: the default store).
+        provider: the provider object, for a job that ran with one.
+        retry_failed: send the failed rows again as well.
+        max_concurrent, delay, rpm, tpm, max_cost_usd, cache, poll_interval: run settings
+            for this run (see :class:`brainbatch.runner.RunSettings`); None keeps the
+            stored value. ``max_cost_usd`` counts what the job already paid.
+        progress: as for :func:`submit`.
+        wait: block and return the results DataFrame (Ctrl-C cancels cleanly).
+        force: run even if the job looks like it is running in another process.
+        provider_kwargs: provider settings (``api_key=``, ``base_url=``...).
+
+    Returns a running :class:`JobHandle` (its results are indexed by ``custom_id``, with a
+    ``prompt`` column), or with ``wait=True`` the results DataFrame once done.
     """
-    job_store = _open_store(store)
-    if job_store is None:
-        raise InputError("bb.resume() needs a store (store=None uses the default store)")
-    job = job_store.load_job(job_id_or_name)
-    spec = job_store.job_spec(job.job_id)
-    if provider is None and spec.get("provider") is None and spec.get("provider_object"):
-        raise ConfigurationError(
-            f"job {job_id_or_name!r} ran with a provider object ({spec['provider_object']}); "
-            "pass it again with provider=..."
-        )
-    settings = RunSettings.from_spec(
-        spec,
+    session = resume_session(
+        job_id_or_name,
+        store=store,
         provider=provider,
-        max_concurrent=max_concurrent,
+        retry_failed=retry_failed,
+        force=True,  # interim: the journal-age rule only for the CLI (the lease replaces it)
+        run_overrides={
+            "max_concurrent": max_concurrent,
+            "delay": delay,
+            "rpm": rpm,
+            "tpm": tpm,
+            "max_cost_usd": max_cost_usd,
+            "cache": cache,
+            "poll_interval": poll_interval,
+        },
         provider_kwargs=provider_kwargs,
     )
+    job = session.job
     inputs = pd.DataFrame(
         {"prompt": [r.prompt or _last_user_text(r.messages) for r in job.requests]},
         index=pd.Index([r.key for r in job.requests], name="custom_id"),
     )
-    name = job.metadata.get("job_name") or job.job_id
     handle = JobHandle(
-        job,
-        JobRunner(job, settings, job_store),
+        session,
         inputs=inputs,
         keys=list(inputs.index),
-        name=str(name),
         progress=_progress_mode(progress),
         cancellable=not wait,
     )
     if wait:
-        from .handle import _run_blocking
-
         return _run_blocking(handle)
     handle._start()
     return handle

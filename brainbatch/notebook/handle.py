@@ -29,7 +29,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
@@ -37,7 +36,7 @@ import pandas as pd
 from ..errors import InputError
 from ..frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests, results_frame
 from ..manager import job_stats
-from ..models import BatchJob, BatchStatus
+from ..models import BatchStatus
 from ..progress import (
     MAX_UPDATES_PER_S,
     Snapshot,
@@ -47,8 +46,8 @@ from ..progress import (
     snapshot,
     summary_line,
 )
-from ..runner import DEFAULT_MAX_CONCURRENT, JobRunner, Mode, RunSettings
-from ..store import JobStore, default_store_path
+from ..runner import DEFAULT_MAX_CONCURRENT, Mode, RunSettings
+from ..session import Session, new_session
 from .widget import JobPanel
 
 __all__ = ["PROGRESS_ENV", "JobHandle", "run", "submit"]
@@ -97,22 +96,20 @@ class JobHandle:
 
     def __init__(
         self,
-        job: BatchJob,
-        runner: JobRunner,
+        session: Session,
         *,
         inputs: pd.DataFrame | None,
         keys: Sequence[str] | None,
         columns: Sequence[str] | None = None,
         expand: bool = False,
-        name: str | None = None,
         progress: str = "auto",
         cancellable: bool = True,
     ) -> None:
-        self.job = job
-        self.runner = runner
-        given = name or job.metadata.get("job_name")
-        self._named = bool(given)
-        self.name = str(given) if given else job.job_id[:8]
+        self.session = session
+        self.job = job = session.job
+        self.runner = session.runner
+        self._named = session.named
+        self.name = session.name
         self._inputs = inputs
         self._keys = list(keys) if keys is not None else None
         self._columns = list(columns) if columns is not None else None
@@ -130,7 +127,7 @@ class JobHandle:
         self._views_lock = threading.Lock()
         self._done_at_start = job.done
         self._panel: JobPanel | None = None
-        self._detail = describe(runner.settings)
+        self._detail = describe(session.settings)
 
     # -- starting ----------------------------------------------------------------------------
 
@@ -351,84 +348,22 @@ class JobHandle:
 # -- starting jobs --------------------------------------------------------------------------------
 
 
-_STORES: dict[str, JobStore] = {}
-_STORES_LOCK = threading.Lock()
-_RUNNING: dict[tuple[str, str], JobHandle] = {}
-"""Jobs running in this process by (store file, job name): a name runs once at a time."""
-
-
-def _open_store(store: Any) -> JobStore | None:
-    """``store=None`` is the default store, ``False`` none, a path opens one (one open store
-    per file in this process, reused by later calls), else the JobStore given."""
-    if store is False:
-        return None
-    if store is not None and not isinstance(store, str | os.PathLike):
-        if not isinstance(store, JobStore):
-            raise InputError(
-                f"store must be a JobStore, a path, None (default store) or False (none), "
-                f"got {type(store).__name__}"
-            )
-        return store
-    path = Path(os.fspath(store)) if store is not None else default_store_path()
-    key = str(path.expanduser().absolute())
-    with _STORES_LOCK:
-        found = _STORES.get(key)
-        if found is None or found._closed:
-            found = _STORES[key] = JobStore(key)
-        return found
-
-
-def _check_not_running(store: JobStore | None, name: str | None) -> tuple[str, str] | None:
-    """Refuse a named job that is still running in this process; returns its registry key."""
-    if store is None or name is None:
-        return None
-    key = (str(store.path), name)
-    running = _RUNNING.get(key)
-    if running is not None and not running.done():
-        raise InputError(
-            f"job {name!r} is still running in this session: wait for it (await job), "
-            "or cancel it (job.cancel()) before running it again"
-        )
-    return key
-
-
-def _claim_name(handle: JobHandle, store: JobStore | None, name: str | None) -> None:
-    with _STORES_LOCK:
-        key = _check_not_running(store, name)
-        if key is not None:
-            _RUNNING[key] = handle
-
-
 def _prepare(
     df: pd.DataFrame,
+    spec: PromptSpec,
+    settings: RunSettings,
     *,
-    prompt: str | PromptFn,
-    model: str,
-    provider: Any,
-    mode: Mode,
     job_name: str | None,
     store: Any,
-    system: str | None,
-    params: Mapping[str, Any] | None,
-    custom_id: str | None,
     columns: Sequence[str] | None,
-    max_concurrent: int,
-    delay: float | None,
-    poll_interval: float | None,
-    rpm: float | None,
-    tpm: float | None,
-    max_cost_usd: float | None,
-    cache: bool | None,
     expand: bool,
     progress: str | bool | None,
-    provider_kwargs: Mapping[str, Any],
     cancellable: bool,
 ) -> JobHandle:
+    """Check the frame, make the requests, open the session (store, job, running rule)."""
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"expected a pandas DataFrame, got {type(df).__name__}")
     progress_mode = _progress_mode(progress)
-    if job_name is not None and (not isinstance(job_name, str) or not job_name.strip()):
-        raise InputError(f"job_name must be a non-empty string, got {job_name!r}")
     if columns is not None:
         if isinstance(columns, str):
             columns = [columns]
@@ -438,7 +373,37 @@ def _prepare(
                 f"columns= names {missing} that the DataFrame does not have; available "
                 f"columns: {[str(c) for c in df.columns]}"
             )
-    settings = RunSettings(
+    requests = build_requests(df, spec)
+    if spec.model.startswith(MODEL_COLUMN_PREFIX):
+        settings = settings.with_overrides(model=requests[0].model)
+    keys = [r.key for r in requests]
+    # interim: the journal-age rule only for the CLI, as before (the store's lease replaces it)
+    session = new_session(requests, settings, store=store, job_name=job_name, force=True)
+    return JobHandle(
+        session,
+        inputs=df.copy(deep=False),
+        keys=keys,
+        columns=columns,
+        expand=expand,
+        progress=progress_mode,
+        cancellable=cancellable,
+    )
+
+
+def _settings(
+    model: str,
+    provider: Any,
+    mode: Mode,
+    max_concurrent: int,
+    delay: float | None,
+    poll_interval: float | None,
+    rpm: float | None,
+    tpm: float | None,
+    max_cost_usd: float | None,
+    cache: bool | None,
+    provider_kwargs: Mapping[str, Any],
+) -> RunSettings:
+    return RunSettings(
         model=model,
         provider=provider,
         mode=mode,
@@ -451,49 +416,6 @@ def _prepare(
         cache=cache,
         provider_kwargs=dict(provider_kwargs),
     )
-    requests = build_requests(
-        df,
-        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
-    )
-    if model.startswith(MODEL_COLUMN_PREFIX):
-        settings = settings.with_overrides(model=requests[0].model)
-    keys = [r.key for r in requests]
-    job_store = _open_store(store)
-    with _STORES_LOCK:
-        _check_not_running(job_store, job_name)
-    job = _make_job(requests, settings, job_store, job_name)
-    runner = JobRunner(job, settings, job_store)
-    handle = JobHandle(
-        job,
-        runner,
-        inputs=df.copy(deep=False),
-        keys=keys,
-        columns=columns,
-        expand=expand,
-        name=job_name,
-        progress=progress_mode,
-        cancellable=cancellable,
-    )
-    _claim_name(handle, job_store, job_name)
-    return handle
-
-
-def _make_job(
-    requests: list[Any], settings: RunSettings, store: Any | None, name: str | None
-) -> BatchJob:
-    """A new job (stored if there is a store), or the stored job of that name, to continue.
-
-    Raises:
-        StoreError: ``name`` names a stored job whose rows differ (naming the first one).
-    """
-    job = BatchJob(requests, metadata={"job_name": name} if name else {})
-    if store is None:
-        return job
-    if name is None:
-        stored: BatchJob = store.create_job(job, spec=settings.spec())
-    else:
-        stored = store.get_or_create_job(job, name=name, spec=settings.spec())
-    return stored
 
 
 def submit(
@@ -553,26 +475,25 @@ def submit(
     """
     handle = _prepare(
         df,
-        prompt=prompt,
-        model=model,
-        provider=provider,
-        mode=mode,
+        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
+        _settings(
+            model,
+            provider,
+            mode,
+            max_concurrent,
+            delay,
+            poll_interval,
+            rpm,
+            tpm,
+            max_cost_usd,
+            cache,
+            provider_kwargs,
+        ),
         job_name=job_name,
         store=store,
-        system=system,
-        params=params,
-        custom_id=custom_id,
         columns=columns,
-        max_concurrent=max_concurrent,
-        delay=delay,
-        poll_interval=poll_interval,
-        rpm=rpm,
-        tpm=tpm,
-        max_cost_usd=max_cost_usd,
-        cache=cache,
         expand=expand,
         progress=progress,
-        provider_kwargs=provider_kwargs,
         cancellable=True,
     )
     handle._start()
@@ -615,26 +536,25 @@ def run(
     """
     handle = _prepare(
         df,
-        prompt=prompt,
-        model=model,
-        provider=provider,
-        mode=mode,
+        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
+        _settings(
+            model,
+            provider,
+            mode,
+            max_concurrent,
+            delay,
+            poll_interval,
+            rpm,
+            tpm,
+            max_cost_usd,
+            cache,
+            provider_kwargs,
+        ),
         job_name=job_name,
         store=store,
-        system=system,
-        params=params,
-        custom_id=custom_id,
         columns=columns,
-        max_concurrent=max_concurrent,
-        delay=delay,
-        poll_interval=poll_interval,
-        rpm=rpm,
-        tpm=tpm,
-        max_cost_usd=max_cost_usd,
-        cache=cache,
         expand=expand,
         progress=progress,
-        provider_kwargs=provider_kwargs,
         cancellable=False,
     )
     return _run_blocking(handle)

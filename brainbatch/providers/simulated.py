@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import orjson
 
 from ..errors import ConnectionFailed, InputError, RateLimitError, ServerError
+from ..limits import Limiter
 from ..models import BatchRequest, ProviderResponse
 from ..pricing import cost_of
 from ..tokens import estimate_message_tokens
@@ -138,6 +139,9 @@ class SimulatedProvider(Provider):
         seed: int = 0,
         mean_output_tokens: int = 60,
         batch: bool = False,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        rate_window_s: float = 60.0,
     ) -> None:
         if latency_ms < 0:
             raise InputError(f"latency_ms must be >= 0, got {latency_ms!r}")
@@ -156,6 +160,8 @@ class SimulatedProvider(Provider):
         self.batch = batch
         self._rng = random.Random(seed)
         self.calls = 0
+        self.limiter = Limiter(rpm=rpm, tpm=tpm, window_s=rate_window_s) if rpm or tpm else None
+        """rpm/tpm: the same limiter the HTTP providers use (None without limits)."""
 
     def __repr__(self) -> str:
         return (
@@ -178,6 +184,25 @@ class SimulatedProvider(Provider):
         return self._rng.lognormvariate(math.log(self.latency_ms), self.latency_sigma) / 1000.0
 
     async def __call__(self, request: BatchRequest) -> ProviderResponse:
+        limiter = self.limiter
+        if limiter is None:
+            return await self._answer(request)
+        estimate = 0
+        if limiter.counts_tokens:
+            estimate = estimate_message_tokens(request.chat_messages(), request.system)
+            estimate += self.mean_output_tokens
+        ticket = await limiter.acquire(estimate)
+        try:
+            out = await self._answer(request)
+        except BaseException:
+            limiter.record_usage(ticket, estimate, 0)
+            raise
+        finally:
+            limiter.release()
+        limiter.record_usage(ticket, estimate, (out.input_tokens or 0) + (out.output_tokens or 0))
+        return out
+
+    async def _answer(self, request: BatchRequest) -> ProviderResponse:
         self.calls += 1
         delay = self.sample_latency_s()
         if self.error_rate and self._rng.random() < self.error_rate:

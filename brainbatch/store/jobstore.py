@@ -493,6 +493,22 @@ class JobStore:
 
         self._write(delete)
 
+    def forget_results(self, job: BatchJob, request_ids: Iterable[str]) -> int:
+        """Delete the stored results of these requests of ``job`` (so a resume sends them
+        again, e.g. rows refused for a wrong key); returns how many rows were deleted."""
+        num, _ = self._resolve(job.job_id)
+        seq_of = seq_index(job)
+        base = num << 32
+        ids = [(base | seq_of[r],) for r in request_ids if r in seq_of]
+        self.flush()
+
+        def delete(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            conn.executemany("DELETE FROM results WHERE id=?", ids)
+            return conn.total_changes - before
+
+        return int(self._write(delete))
+
     # -- cancelling from another process ---------------------------------------------------
 
     def request_cancel(self, job_id_or_name: str) -> str:

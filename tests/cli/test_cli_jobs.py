@@ -136,3 +136,21 @@ def test_resume_refuses_a_job_that_another_process_is_running(in_process, tmp_pa
     assert "running in another process" in err
     code, _, err = in_process("resume", "busy", "--out", "r.csv", "--force", "-o", "latency_ms=0")
     assert code == 0, err
+
+
+def test_resume_retry_failed_sends_the_failed_rows_again_and_nothing_else(
+    in_process, prompts_csv, sim
+):
+    sim.configure(fail_first_n=1, fail_status=400)  # each row's first attempt is refused
+    args = run_args(prompts_csv, *sim_openai(sim), "--job-name", "redo", model="gpt-4o-mini")
+    code, _, err = in_process(*args)
+    assert code == 1, err
+    assert sim.count("/v1/chat/completions") == N_ROWS
+    code, _, err = in_process("resume", "redo")
+    assert code == 1 and sim.count("/v1/chat/completions") == N_ROWS  # failed rows stay failed
+    code, _, err = in_process("resume", "redo", "--retry-failed")
+    assert code == 0, err
+    assert f"({N_ROWS} failed rows sent again)" in err
+    assert sim.count("/v1/chat/completions") == 2 * N_ROWS
+    answered = sim.received_bodies_count_by_hash(status=200)
+    assert len(answered) == N_ROWS and max(answered.values()) == 1

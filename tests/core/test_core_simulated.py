@@ -120,3 +120,23 @@ def test_latency_is_lognormal_around_the_median() -> None:
 def test_bad_settings_are_rejected_naming_the_parameter(kw: dict[str, object], name: str) -> None:
     with pytest.raises(InputError, match=name):
         SimulatedProvider(**kw)  # type: ignore[arg-type]
+
+
+def test_the_simulated_provider_keeps_an_rpm_limit() -> None:
+    import asyncio
+
+    from brainbatch.executors import ParallelExecutor
+    from brainbatch.models import BatchJob, BatchRequest
+    from brainbatch.providers import SimulatedProvider
+
+    provider = SimulatedProvider(latency_ms=0, rpm=5, rate_window_s=3600)
+    job = BatchJob([BatchRequest(prompt=f"p{i}", model="sim") for i in range(20)])
+
+    async def go() -> None:
+        task = asyncio.ensure_future(ParallelExecutor(8).execute(job, provider))
+        await asyncio.sleep(0.5)
+        job.request_cancel()
+        await task
+
+    asyncio.run(go())
+    assert 1 <= provider.calls <= 5

@@ -133,11 +133,13 @@ def test_bad_row_is_refused_before_anything_is_sent(prompts: Prompts) -> None:
     assert provider.calls == 0
 
 
-def test_unknown_model_fails_the_job_and_result_raises_the_error(prompts: Prompts) -> None:
-    job = bb.submit(prompts(3), prompt="text", model="llama-nobody-knows")
+def test_unknown_model_is_refused_by_submit_before_anything_is_stored(
+    prompts: Prompts, tmp_path: Path
+) -> None:
+    store = tmp_path / "jobs.sqlite"
     with pytest.raises(ConfigurationError, match=r"no provider known for model"):
-        job.result(timeout=30)
-    assert job.status == BatchStatus.FAILED
+        bb.submit(prompts(3), prompt="text", model="llama-nobody-knows", store=store)
+    assert bb.jobs(store).empty
 
 
 # -- cancel and interrupt -----------------------------------------------------------------------
