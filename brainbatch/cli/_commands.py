@@ -142,7 +142,8 @@ def _announce(cli: Any, view: Any) -> None:
 def cmd_estimate(args: argparse.Namespace) -> int:
     """``brainbatch estimate``: the estimate table on stdout (real time vs batch); nothing is
     sent."""
-    from ..notebook import estimate
+    from ..estimate import estimate_requests
+    from ..frame import PromptSpec, build_requests
     from ._io import read_table
 
     df = read_table(Path(args.input))
@@ -155,15 +156,14 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         limits["tpm"] = args.tpm
     if args.expected_output_tokens:
         limits["expected_output_tokens"] = args.expected_output_tokens
-    table = estimate(
-        df,
-        args.prompt,
-        args.model,
+    spec = PromptSpec(
+        prompt=args.prompt,
+        model=args.model,
         system=args.system,
         params=_params(args) or None,
         custom_id=args.id_column,
-        **limits,
     )
+    table = estimate_requests(build_requests(df, spec), **limits)
     print(_estimate_text(table))
     return 0
 
