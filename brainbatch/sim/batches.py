@@ -24,7 +24,8 @@ from .batch_state import (
     SimFile,
     validate_input,
 )
-from .state import body_hash
+from .common import SIM_STATE, check_auth
+from .state import SimState, body_hash
 from .wire import anthropic_error, openai_error
 
 __all__ = ["SCENARIOS", "SIM_BATCHES", "BatchSimConfig", "BatchSimState", "add_routes"]
@@ -42,9 +43,7 @@ SIM_BATCHES = web.AppKey("brainbatch_sim_batches", BatchSimState)
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def _sim(request: web.Request) -> Any:
-    from .server import SIM_STATE
-
+def _sim(request: web.Request) -> SimState:
     return request.app[SIM_STATE]
 
 
@@ -66,8 +65,6 @@ def _an_error(status: int, message: str) -> web.Response:
 
 def _guard(request: web.Request, anthropic: bool, raw: bytes = b"") -> web.Response | None:
     """Log the call; refuse a missing key or (Anthropic) version header."""
-    from .server import check_auth
-
     state = _sim(request)
     ok = check_auth(request, state.config, anthropic)
     status = 200

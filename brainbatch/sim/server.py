@@ -18,7 +18,10 @@ Extending the app (e.g. native Batch API routes in :mod:`brainbatch.sim.batches`
 * :func:`~brainbatch.sim.wire.complete_chat` / :func:`~brainbatch.sim.wire.complete_message`
   (``body, state.config, id``): validated answers identical to the real-time routes (they raise
   :class:`~brainbatch.sim.wire.WireError` with ``status``/``message``/``param`` for bad bodies);
-* :func:`check_auth` for the same API-key rule as the real-time routes.
+* :func:`~brainbatch.sim.common.check_auth` for the same API-key rule as the real-time routes.
+
+Those shared names live in :mod:`brainbatch.sim.common` (re-exported here), so route modules
+import it and never this module: the imports of ``brainbatch.sim`` have no cycle.
 
 The hot path is lean on purpose (orjson, no access log, no per-request logging): the server
 must not be the bottleneck of client benchmarks.
@@ -36,6 +39,8 @@ import orjson
 from aiohttp import web
 
 from ..providers.simulated import simulate_answer
+from .batches import add_routes as add_batch_routes
+from .common import SIM_STATE, check_auth
 from .config import SimConfig
 from .state import SimState, body_hash, last_user_text
 from .wire import (
@@ -49,9 +54,6 @@ from .wire import (
 )
 
 __all__ = ["SIM_STATE", "SLEEPERS", "build_app", "check_auth"]
-
-#: The app's shared :class:`SimState`.
-SIM_STATE = web.AppKey("brainbatch_sim_state", SimState)
 
 
 class Sleepers:
@@ -103,21 +105,6 @@ _FAULT_MESSAGE = {
     503: "The engine is currently overloaded, please try again later.",
     429: "Rate limit reached (simulated). Please try again later.",
 }
-
-
-def check_auth(request: web.Request, config: SimConfig, anthropic: bool) -> bool:
-    """Whether ``request`` carries the configured API key (always true without one).
-
-    OpenAI paths take ``Authorization: Bearer KEY``. Anthropic paths take ``x-api-key: KEY``
-    or, as recent anthropic SDKs send it, ``Authorization: Bearer KEY``.
-    """
-    key = config.api_key
-    if key is None:
-        return True
-    headers = request.headers
-    if anthropic and headers.get("x-api-key") == key:
-        return True
-    return headers.get("Authorization") == f"Bearer {key}"
 
 
 def _go_duration(seconds: float) -> str:
@@ -380,7 +367,5 @@ def build_app(config: SimConfig | None = None) -> web.Application:
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/models/{model}", models)
     app.router.add_get("/_sim/stats", stats)
-    from .batches import add_routes as add_batch_routes  # native Batch APIs (own module)
-
-    add_batch_routes(app)
+    add_batch_routes(app)  # native Batch APIs (own module)
     return app
