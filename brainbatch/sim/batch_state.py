@@ -43,6 +43,7 @@ from typing import Any
 import orjson
 
 from ..errors import InputError
+from .observe import Observers
 from .wire import WireError, anthropic_error, complete_chat, complete_message, openai_error
 
 __all__ = ["SCENARIOS", "BatchSimConfig", "BatchSimState", "SimBatch", "SimFile", "validate_input"]
@@ -137,8 +138,12 @@ def _iso(wall: float) -> str:
 class BatchSimState:
     """Files and batches of one simulated server, and the batch clock."""
 
-    def __init__(self, config: BatchSimConfig | None = None) -> None:
+    def __init__(
+        self, config: BatchSimConfig | None = None, observers: Observers | None = None
+    ) -> None:
         self.config = config or BatchSimConfig()
+        #: told about every request a batch runs (see :mod:`brainbatch.sim.observe`)
+        self.observers = observers if observers is not None else Observers()
         self.files: dict[str, SimFile] = {}
         self.batches: dict[str, SimBatch] = {}
 
@@ -256,6 +261,10 @@ class BatchSimState:
                 obj = complete_chat(body, cfg, app_state.new_id("chatcmpl-"))
             except WireError as e:
                 b.failed += 1
+                error = orjson.loads(openai_error(e.status, e.message, e.param, e.code))
+                self.observers.batch_request(
+                    "openai-batch", b.endpoint, body, e.status, error, custom_id, b.id
+                )
                 b.error_lines.append(
                     orjson.dumps(
                         {
@@ -264,9 +273,7 @@ class BatchSimState:
                             "response": {
                                 "status_code": e.status,
                                 "request_id": rid,
-                                "body": orjson.loads(
-                                    openai_error(e.status, e.message, e.param, e.code)
-                                ),
+                                "body": error,
                             },
                             "error": None,
                         }
@@ -274,6 +281,9 @@ class BatchSimState:
                 )
                 return
             b.succeeded += 1
+            self.observers.batch_request(
+                "openai-batch", b.endpoint, body, 200, obj, custom_id, b.id
+            )
             b.outputs.append(
                 orjson.dumps(
                     {
@@ -285,19 +295,22 @@ class BatchSimState:
                 )
             )
             return
+        status, answer = 200, None
         try:
             if b.scenario == "all_errors":
                 model = body.get("model") if isinstance(body, dict) else None
                 raise WireError(404, f"model: {model}")
             msg = complete_message(body, cfg, app_state.new_id("msg_"))
+            answer = msg
             result: dict[str, Any] = {"type": "succeeded", "message": msg}
             b.succeeded += 1
         except WireError as e:
-            result = {
-                "type": "errored",
-                "error": orjson.loads(anthropic_error(e.status, e.message)),
-            }
+            status, answer = e.status, orjson.loads(anthropic_error(e.status, e.message))
+            result = {"type": "errored", "error": answer}
             b.failed += 1
+        self.observers.batch_request(
+            "anthropic-batch", "/v1/messages", body, status, answer, custom_id, b.id
+        )
         b.outputs.append(orjson.dumps({"custom_id": custom_id, "result": result}))
 
     def _finish(self, b: SimBatch, status: str, app_state: Any) -> None:

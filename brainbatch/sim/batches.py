@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import random
 import time
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 import orjson
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from .batch_state import (
     SCENARIOS,
@@ -25,6 +28,7 @@ from .batch_state import (
     validate_input,
 )
 from .common import SIM_STATE, check_auth
+from .observe import SIM_OBSERVERS, note
 from .state import SimState, body_hash
 from .wire import anthropic_error, openai_error
 
@@ -187,26 +191,57 @@ def _cancel(request: web.Request, b: SimBatch) -> tuple[str, bool]:
 # -- OpenAI files ----------------------------------------------------------------------------
 
 
+def form_parts(content_type: str, raw: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """The parts of a ``multipart/form-data`` body: ``{name: (filename, content)}``.
+
+    Parsed from the bytes (the body is read whole before the handler runs, so observers can
+    see it). Raises ``ValueError`` for a body that is not multipart/form-data.
+    """
+    ctype = content_type.partition(";")[0]
+    if ctype.strip().lower() != "multipart/form-data":
+        raise ValueError("not multipart/form-data")
+    msg = Message()
+    msg["content-type"] = content_type
+    boundary = msg.get_param("boundary")
+    if not isinstance(boundary, str) or not boundary:
+        raise ValueError("no boundary")
+    delimiter = b"--" + boundary.encode()
+    chunks = raw.split(delimiter)
+    if len(chunks) < 3 or not chunks[-1].startswith(b"--"):
+        raise ValueError("unterminated multipart body")
+    parts: dict[str, tuple[str | None, bytes]] = {}
+    for chunk in chunks[1:-1]:
+        head, sep, content = chunk.partition(b"\r\n\r\n")
+        if not sep or not content.endswith(b"\r\n"):
+            raise ValueError("malformed part")
+        headers = BytesParser(policy=HTTP).parsebytes(head.lstrip(b"\r\n") + b"\r\n\r\n")
+        disposition = headers.get("content-disposition")
+        if disposition is None:
+            raise ValueError("part without content-disposition")
+        params = disposition.params
+        name = params.get("name")
+        if name is None:
+            raise ValueError("part without a name")
+        parts[name] = (params.get("filename"), content[:-2])
+    return parts
+
+
 async def upload_file(request: web.Request) -> web.Response:
     """``POST /v1/files`` (multipart: ``file``, ``purpose``)."""
-    if (refused := _guard(request, False)) is not None:
+    raw = await request.read()
+    if (refused := _guard(request, False, raw)) is not None:
         return refused
     store = request.app[SIM_BATCHES]
-    purpose, filename, content = None, "upload.jsonl", None
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.name == "purpose":
-                purpose = (await part.read()).decode()
-            elif part.name == "file":
-                filename = part.filename or filename
-                content = bytes(await part.read(decode=False))
-    except (ValueError, AssertionError, KeyError):
+        parts = form_parts(request.headers.get("Content-Type", ""), raw)
+    except ValueError:
         return _oa_error(
             400, "The request must be multipart/form-data with 'file' and 'purpose'.", "file"
         )
+    filename, content = parts.get("file", (None, None))
+    filename = filename or "upload.jsonl"
+    purpose_part = parts.get("purpose")
+    purpose = purpose_part[1].decode(errors="replace") if purpose_part else None
     if content is None:
         return _oa_error(
             400, "Missing required parameter: 'file'.", "file", "missing_required_parameter"
@@ -243,6 +278,7 @@ async def file_content(request: web.Request) -> web.Response:
     f = _guarded_file(request)
     if isinstance(f, web.Response):
         return f
+    note(request, file_purpose=f.purpose)
     return web.Response(body=f.content, content_type="application/octet-stream")
 
 
@@ -511,7 +547,8 @@ async def delete_message_batch(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, config: BatchSimConfig | None = None) -> None:
     """Add the simulated Batch API routes and their state (``app[SIM_BATCHES]``) to ``app``."""
-    app[SIM_BATCHES] = BatchSimState(config)
+    observers = app.get(SIM_OBSERVERS)
+    app[SIM_BATCHES] = BatchSimState(config, observers)
     r = app.router
     r.add_post("/v1/files", upload_file)
     r.add_get("/v1/files/{file_id}", get_file)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,6 +43,7 @@ from ..providers.simulated import simulate_answer
 from .batches import add_routes as add_batch_routes
 from .common import SIM_STATE, check_auth
 from .config import SimConfig
+from .observe import SIM_OBSERVERS, Observer, Observers, note, observe_middleware
 from .state import SimState, body_hash, last_user_text
 from .wire import (
     WireError,
@@ -141,8 +143,9 @@ def _retry_headers(seconds: float, headers: dict[str, str]) -> None:
     headers["retry-after-ms"] = str(math.ceil(seconds * 1000))
 
 
-def _drop(request: web.Request) -> web.Response:
+def _drop(request: web.Request, fault: str = "drop") -> web.Response:
     """Close the connection without answering (aiohttp then skips the write quietly)."""
+    note(request, fault=fault)
     protocol = request.protocol
     if protocol is not None:
         protocol.force_close()
@@ -236,7 +239,7 @@ async def _generate(request: web.Request, anthropic: bool) -> web.Response:
     if fault == "hang":
         state.record(t, path, 0, h, text, custom_id, fault)
         await _pause(request, cfg.max_hang_s)
-        return _drop(request)
+        return _drop(request, "hang")
     delay = state.draw_latency_s()
     response: web.Response
     if fault is None or fault == "malformed":
@@ -252,6 +255,7 @@ async def _generate(request: web.Request, anthropic: bool) -> web.Response:
         out = orjson.dumps(obj)
         if fault == "malformed":
             out = out[: len(out) // 2]
+            note(request, fault="malformed")
         response = web.Response(body=out, headers=headers)
     elif fault == "drop":
         state.record(t, path, 0, h, text, custom_id, fault)
@@ -356,9 +360,13 @@ async def _on_shutdown(app: web.Application) -> None:
     app[SLEEPERS].wake_all()
 
 
-def build_app(config: SimConfig | None = None) -> web.Application:
-    """The simulated server's aiohttp app, with its :class:`SimState` at ``app[SIM_STATE]``."""
-    app = web.Application(client_max_size=256 * 1024**2)
+def build_app(
+    config: SimConfig | None = None, observers: Iterable[Observer] = ()
+) -> web.Application:
+    """The simulated server's aiohttp app, with its :class:`SimState` at ``app[SIM_STATE]``
+    and ``observers`` (see :mod:`brainbatch.sim.observe`) at ``app[SIM_OBSERVERS]``."""
+    app = web.Application(client_max_size=256 * 1024**2, middlewares=[observe_middleware])
+    app[SIM_OBSERVERS] = Observers(tuple(observers))
     app[SIM_STATE] = SimState(config or SimConfig())
     app[SLEEPERS] = Sleepers()
     app.on_shutdown.append(_on_shutdown)
