@@ -97,8 +97,6 @@ class SimFile:
             "filename": self.filename,
             "purpose": self.purpose,
             "status": "processed",
-            "expires_at": None,
-            "status_details": None,
         }
 
 
@@ -124,6 +122,9 @@ class SimBatch:
     error_lines: list[bytes] = field(default_factory=list)
     succeeded: int = 0
     failed: int = 0
+    model: str | None = None  # the one model of an OpenAI batch (None: not known)
+    input_tokens: int = 0  # usage of the requests run so far (OpenAI)
+    output_tokens: int = 0
     cancel_mono: float | None = None
     frozen_done: int | None = None
     output_file_id: str | None = None
@@ -281,6 +282,8 @@ class BatchSimState:
                 )
                 return
             b.succeeded += 1
+            b.input_tokens += obj["usage"]["prompt_tokens"]
+            b.output_tokens += obj["usage"]["completion_tokens"]
             self.observers.batch_request(
                 "openai-batch", b.endpoint, body, 200, obj, custom_id, b.id
             )
@@ -300,7 +303,7 @@ class BatchSimState:
             if b.scenario == "all_errors":
                 model = body.get("model") if isinstance(body, dict) else None
                 raise WireError(404, f"model: {model}")
-            msg = complete_message(body, cfg, app_state.new_id("msg_"))
+            msg = complete_message(body, cfg, app_state.new_id("msg_"), "batch")
             answer = msg
             result: dict[str, Any] = {"type": "succeeded", "message": msg}
             b.succeeded += 1
@@ -349,13 +352,15 @@ class BatchSimState:
     # -- objects -----------------------------------------------------------------------------
 
     def openai_obj(self, b: SimBatch, status: str) -> dict[str, Any]:
+        """The batch object. Fields the API document types as non-null (ids, times, model,
+        errors) are left out while they have no value, as the document says."""
         times = self.phase_times(b, status)
         n = len(b.requests)
-        return {
+        obj: dict[str, Any] = {
             "id": b.id,
             "object": "batch",
             "endpoint": b.endpoint,
-            "model": None,
+            "model": b.model,
             "errors": {"object": "list", "data": b.errors} if b.errors else None,
             "input_file_id": b.input_file_id,
             "completion_window": b.completion_window,
@@ -376,9 +381,17 @@ class BatchSimState:
                 "completed": b.succeeded,
                 "failed": b.failed + (n - b.done if status == "expired" else 0),
             },
-            "usage": None,
-            "metadata": b.metadata,
+            "usage": {
+                "input_tokens": b.input_tokens,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": b.output_tokens,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": b.input_tokens + b.output_tokens,
+            },
         }
+        out = {k: v for k, v in obj.items() if v is not None}
+        out["metadata"] = b.metadata  # the document allows null here
+        return out
 
     def anthropic_obj(self, b: SimBatch, status: str, base: str) -> dict[str, Any]:
         times = self.phase_times(b, status)

@@ -390,15 +390,10 @@ async def list_batches(request: web.Request) -> web.Response:
     if isinstance(page, web.Response):
         return page
     data, more = page
-    return _json(
-        {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": more,
-        }
-    )
+    listing: dict[str, Any] = {"object": "list", "data": data, "has_more": more}
+    if data:  # the document types the ids as strings: absent, not null, on an empty page
+        listing["first_id"], listing["last_id"] = data[0]["id"], data[-1]["id"]
+    return _json(listing)
 
 
 async def cancel_batch(request: web.Request) -> web.Response:

@@ -180,7 +180,9 @@ async def _generate(request: web.Request, anthropic: bool) -> web.Response:
     ) -> web.Response:
         state.record(t, path, status, h, text, custom_id, fault)
         body = (
-            anthropic_error(status, message) if err else openai_error(status, message, param, code)
+            anthropic_error(status, message, rid)
+            if err
+            else openai_error(status, message, param, code)
         )
         return web.Response(status=status, body=body, headers=headers)
 
@@ -291,6 +293,9 @@ def _model_entry(model_id: str, anthropic: bool) -> dict[str, Any]:
             "id": model_id,
             "display_name": model_id,
             "created_at": "2025-01-01T00:00:00Z",
+            "capabilities": None,
+            "max_input_tokens": None,
+            "max_tokens": None,
         }
     return {"id": model_id, "object": "model", "created": 1735689600, "owned_by": "brainbatch-sim"}
 
@@ -309,7 +314,7 @@ async def models(request: web.Request) -> web.Response:
     if not check_auth(request, cfg, anthropic):
         status = 401
         body = (
-            anthropic_error(401, "invalid x-api-key")
+            anthropic_error(401, "invalid x-api-key", rid)
             if anthropic
             else openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
         )
@@ -317,7 +322,7 @@ async def models(request: web.Request) -> web.Response:
         status = 404
         message = f"The model '{wanted}' does not exist"
         body = (
-            anthropic_error(404, message)
+            anthropic_error(404, message, rid)
             if anthropic
             else openai_error(404, message, "model", "model_not_found")
         )

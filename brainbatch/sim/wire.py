@@ -58,7 +58,9 @@ _ANTHROPIC_ERROR_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     408: "timeout_error",
-    413: "request_too_large",
+    # Anthropic's errors page names 413 "request_too_large", but the API document's
+    # ErrorResponse has no such type: the document wins
+    413: "invalid_request_error",
     429: "rate_limit_error",
     529: "overloaded_error",
 }
@@ -96,10 +98,13 @@ def openai_error(
     return orjson.dumps({"error": err})
 
 
-def anthropic_error(status: int, message: str) -> bytes:
-    """An Anthropic error body: ``{"type": "error", "error": {"type", "message"}}``."""
+def anthropic_error(status: int, message: str, request_id: str | None = None) -> bytes:
+    """An Anthropic error body: ``{"type": "error", "error": {"type", "message"},
+    "request_id"}`` (``request_id`` is required by the API document, null when unknown)."""
     kind = _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
-    return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
+    return orjson.dumps(
+        {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
+    )
 
 
 def _text_of(content: Any) -> str | None:
@@ -282,21 +287,31 @@ def chat_completion(completion_id: str, model: str, answer: SimAnswer) -> dict[s
     }
 
 
-def anthropic_message(message_id: str, model: str, answer: SimAnswer) -> dict[str, Any]:
-    """An Anthropic ``message`` object for ``answer``."""
+def anthropic_message(
+    message_id: str, model: str, answer: SimAnswer, service_tier: str = "standard"
+) -> dict[str, Any]:
+    """An Anthropic ``message`` object for ``answer`` (``service_tier`` ``"batch"`` for an
+    answer a message batch gave)."""
     return {
         "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": _text(answer)}],
+        "content": [{"type": "text", "text": _text(answer), "citations": None}],
         "stop_reason": "max_tokens" if answer.finish_reason == "length" else "end_turn",
         "stop_sequence": None,
+        "stop_details": None,
+        "container": None,
         "usage": {
             "input_tokens": answer.input_tokens,
             "output_tokens": answer.output_tokens,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
+            "cache_creation": None,
+            "inference_geo": None,
+            "output_tokens_details": None,
+            "server_tool_use": None,
+            "service_tier": service_tier,
         },
     }
 
@@ -310,10 +325,12 @@ def complete_chat(body: Any, config: SimConfig, completion_id: str) -> dict[str,
     return chat_completion(completion_id, model, answer)
 
 
-def complete_message(body: Any, config: SimConfig, message_id: str) -> dict[str, Any]:
+def complete_message(
+    body: Any, config: SimConfig, message_id: str, service_tier: str = "standard"
+) -> dict[str, Any]:
     """Validate an Anthropic Messages body and answer it (raises :class:`WireError`)."""
     model, messages, system, params = parse_message(body)
     answer = simulate_answer(
         model, messages, system, params, config.seed, config.mean_output_tokens
     )
-    return anthropic_message(message_id, model, answer)
+    return anthropic_message(message_id, model, answer, service_tier)
