@@ -9,7 +9,6 @@ life of a batch and the scenarios are described in :mod:`brainbatch.sim.batch_st
 
 from __future__ import annotations
 
-import random
 import time
 from email.message import Message
 from email.parser import BytesParser
@@ -25,6 +24,7 @@ from .batch_state import (
     BatchSimState,
     SimBatch,
     SimFile,
+    enqueued_token_error,
     validate_input,
 )
 from .common import SIM_STATE, check_auth
@@ -34,9 +34,8 @@ from .wire import anthropic_error, openai_error
 
 __all__ = ["SCENARIOS", "SIM_BATCHES", "BatchSimConfig", "BatchSimState", "add_routes"]
 
-_OPENAI_MAX_BYTES = 200 * 1024 * 1024
-_ANTHROPIC_MAX_REQUESTS = 100_000
-_ANTHROPIC_MAX_BYTES = 256 * 1024 * 1024
+_FILE_MAX_BYTES = 512 * 1024 * 1024  # any upload to the Files API (batch files: 200 MB)
+_OPEN = ("validating", "in_progress", "finalizing", "cancelling")  # tokens stay enqueued
 _ENDPOINTS = ("/v1/chat/completions",)
 _JSON = "application/json"
 
@@ -93,12 +92,6 @@ def _guard(request: web.Request, anthropic: bool, raw: bytes = b"") -> web.Respo
         "auth" if status == 401 else None,
     )
     return out
-
-
-def _shuffled(n: int, key: str) -> list[int]:
-    order = list(range(n))
-    random.Random(key).shuffle(order)
-    return order
 
 
 def _page(
@@ -250,8 +243,8 @@ async def upload_file(request: web.Request) -> web.Response:
         return _oa_error(
             400, f"Invalid value for 'purpose': {purpose!r}.", "purpose", "invalid_value"
         )
-    if purpose == "batch" and len(content) > _OPENAI_MAX_BYTES:
-        return _oa_error(400, "File is too large: batch input files are limited to 200 MB.", "file")
+    if len(content) > _FILE_MAX_BYTES:
+        return _oa_error(400, "File is too large: files are limited to 512 MB.", "file")
     return _json(store.add_file(_sim(request), filename, purpose, content).obj())
 
 
@@ -342,33 +335,37 @@ async def create_batch(request: web.Request) -> web.Response:
         return _oa_error(
             400, f"metadata.sim_scenario must be one of {SCENARIOS}", "metadata.sim_scenario"
         )
-    requests, errors = validate_input(f.content, endpoint)
+    now = time.monotonic()
+    parsed = validate_input(f.content, endpoint, config)
+    errors = parsed.errors
+    limit = _sim(request).config.token_limit(parsed.model) if parsed.model else None
+    if not errors and limit is not None:
+        queued = sum(
+            b.prompt_tokens
+            for b in store.batches.values()
+            if b.kind == "openai" and b.model == parsed.model and store.phase(b, now)[0] in _OPEN
+        )
+        if queued + parsed.prompt_tokens > limit:
+            errors = [enqueued_token_error(parsed.model or "", limit)]
     if scenario == "validation_failure" and not errors:
-        errors = [
-            {
-                "code": "token_limit_exceeded",
-                "message": "Enqueued token limit reached for gpt-4o-mini in organization org-sim. "
-                "Limit: 90,000 enqueued tokens. Please try again once some in_progress batches "
-                "have been completed.",
-                "param": None,
-                "line": None,
-            }
-        ]
+        errors = [enqueued_token_error("gpt-4o-mini", 90_000)]
     bid = _sim(request).new_id("batch_")
     b = SimBatch(
         bid,
         "openai",
-        requests,
+        parsed.requests,
         config,
         scenario,
-        time.monotonic(),
+        now,
         time.time(),
         input_file_id=f.id,
         endpoint=endpoint,
         completion_window=window,
         metadata=metadata,
         errors=errors,
-        order=_shuffled(len(requests), bid),
+        order=store.result_order(len(parsed.requests), _sim(request).config.seed),
+        model=parsed.model,
+        prompt_tokens=0 if errors else parsed.prompt_tokens,
     )
     store.batches[bid] = b
     return _json(_obj(request, b, _advance(request, b)))
@@ -416,8 +413,13 @@ async def create_message_batch(request: web.Request) -> web.Response:
     if (refused := _guard(request, True, raw)) is not None:
         return refused
     store = request.app[SIM_BATCHES]
-    if len(raw) > _ANTHROPIC_MAX_BYTES:
-        return _an_error(413, "Request exceeds the maximum size of 256 MB for a message batch.")
+    limits = store.config
+    if len(raw) > limits.anthropic_max_bytes:
+        return _an_error(
+            413,
+            f"Request exceeds the maximum size of {limits.anthropic_max_bytes:,} bytes "
+            "for a message batch.",
+        )
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -425,10 +427,11 @@ async def create_message_batch(request: web.Request) -> web.Response:
     reqs = body.get("requests") if isinstance(body, dict) else None
     if not isinstance(reqs, list) or not reqs:
         return _an_error(400, "requests: Field required (a non-empty list)")
-    if len(reqs) > _ANTHROPIC_MAX_REQUESTS:
+    if len(reqs) > limits.anthropic_max_requests:
         return _an_error(
             400,
-            f"requests: at most {_ANTHROPIC_MAX_REQUESTS:,} requests per batch, got {len(reqs):,}",
+            f"requests: List should have at most {limits.anthropic_max_requests:,} items "
+            f"after validation, not {len(reqs):,}",
         )
     requests: list[tuple[str, Any]] = []
     seen: set[str] = set()
@@ -470,7 +473,7 @@ async def create_message_batch(request: web.Request) -> web.Response:
         config.scenario,
         time.monotonic(),
         time.time(),
-        order=_shuffled(len(requests), bid),
+        order=store.result_order(len(requests), _sim(request).config.seed),
     )
     store.batches[bid] = b
     return _json(_obj(request, b, _advance(request, b)))

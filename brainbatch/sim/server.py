@@ -370,7 +370,8 @@ def build_app(
 ) -> web.Application:
     """The simulated server's aiohttp app, with its :class:`SimState` at ``app[SIM_STATE]``
     and ``observers`` (see :mod:`brainbatch.sim.observe`) at ``app[SIM_OBSERVERS]``."""
-    app = web.Application(client_max_size=256 * 1024**2, middlewares=[observe_middleware])
+    # room for the largest upload (512 MB) so that the handlers, not aiohttp, refuse bodies
+    app = web.Application(client_max_size=600 * 1024**2, middlewares=[observe_middleware])
     app[SIM_OBSERVERS] = Observers(tuple(observers))
     app[SIM_STATE] = SimState(config or SimConfig())
     app[SLEEPERS] = Sleepers()
