@@ -22,6 +22,7 @@ from ..providers.simulated import SimAnswer, simulate_answer
 from .config import SimConfig
 
 __all__ = [
+    "ANTHROPIC_PARAMS",
     "NOT_PARAMS",
     "WireError",
     "anthropic_error",
@@ -46,6 +47,31 @@ NOT_PARAMS = frozenset(
         "store",
         "user",
         "service_tier",
+    }
+)
+
+#: The top-level keys of an Anthropic Messages body (``CreateMessageParams`` of Anthropic's
+#: API document, which refuses any other: "Extra inputs are not permitted").
+ANTHROPIC_PARAMS = frozenset(
+    {
+        "cache_control",
+        "container",
+        "inference_geo",
+        "max_tokens",
+        "messages",
+        "metadata",
+        "model",
+        "output_config",
+        "service_tier",
+        "stop_sequences",
+        "stream",
+        "system",
+        "temperature",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "top_k",
+        "top_p",
     }
 )
 
@@ -231,8 +257,14 @@ def parse_chat(body: Any) -> tuple[str, list[dict[str, Any]], str | None, dict[s
 def parse_message(body: Any) -> tuple[str, list[dict[str, Any]], str | None, dict[str, Any]]:
     """Validate an Anthropic Messages body; return ``(model, messages, system, params)``."""
     model = _check_common(body)
+    extra = sorted(set(body) - ANTHROPIC_PARAMS)
+    if extra:
+        raise WireError(400, f"{extra[0]}: Extra inputs are not permitted", extra[0])
     if body.get("max_tokens") is None:
         raise WireError(400, "max_tokens: Field required", "max_tokens")
+    temperature = body.get("temperature")
+    if isinstance(temperature, int | float) and temperature > 1:
+        raise WireError(400, "temperature: Input should be less than or equal to 1", "temperature")
     messages = _check_messages(body.get("messages"), _ANTHROPIC_ROLES)
     system = body.get("system")
     if system is not None:

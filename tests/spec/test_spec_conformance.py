@@ -17,7 +17,7 @@ import pytest
 from brainbatch.sim import SimServer
 from brainbatch.sim.batches import SIM_BATCHES
 from brainbatch.sim.observe import Exchange
-from brainbatch.sim.wire import openai_error
+from brainbatch.sim.wire import ANTHROPIC_PARAMS, openai_error
 
 from .conformance import Recorder, SpecChecker
 from .documents import document
@@ -336,3 +336,9 @@ def test_a_nonconforming_answer_fails_the_test_that_caused_it(pytester, request)
 def test_a_request_without_a_document_operation_answered_2xx_is_a_violation(checker):
     x = Exchange("http", "GET", "/v1/nowhere", {}, {}, b"", 200, {}, b"{}")
     assert checker.check(x).response
+
+
+def test_the_simulator_takes_the_anthropic_parameters_the_document_takes():
+    schema = document("anthropic").data["components"]["schemas"]["CreateMessageParams"]
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) == ANTHROPIC_PARAMS
