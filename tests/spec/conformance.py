@@ -222,6 +222,7 @@ class SpecChecker:
 
     def __init__(self) -> None:
         self._operations: dict[str, list[Operation]] = {}
+        self._found: dict[tuple[str, str, bool], Operation | None] = {}
         self._lock = threading.Lock()
 
     # -- operations ------------------------------------------------------------------------
@@ -263,12 +264,21 @@ class SpecChecker:
     def operation(self, method: str, path: str, anthropic: bool) -> Operation | None:
         """The document operation serving ``method path`` (``anthropic``: the request carries
         ``anthropic-version``, which decides for paths both documents have)."""
+        key = (method, path, anthropic)
+        if key in self._found:
+            return self._found[key]
+        found = None
         order = ("anthropic", "openai") if anthropic else ("openai", "anthropic")
         for provider in order:
             for op in self.operations(provider):
                 if op.method == method and op.regex.match(path):
-                    return op
-        return None
+                    found = op
+                    break
+            if found is not None:
+                break
+        if len(self._found) < 10_000:
+            self._found[key] = found
+        return found
 
     def find(self, operation_id: str) -> Operation:
         for provider in ("openai", "anthropic"):
@@ -354,6 +364,7 @@ class SpecChecker:
         doc = document("openai")
         envelope = doc.compile(OPENAI_INPUT_LINE, "brainbatch:openai-input-line")
         errors: list[str] = []
+        bodies: dict[str, Any] = {}  # url -> validator of its request body
         for n, raw in enumerate(content.split(b"\n"), start=1):
             if not raw.strip():
                 continue
@@ -364,21 +375,27 @@ class SpecChecker:
                 continue
             found = first_errors(envelope, line, 1)
             if not found:
-                target = self.operation("POST", line["url"], False)
-                if target is None:
-                    found = [f"no operation POST {line['url']}"]
-                else:
-                    key = pointer(
-                        "paths",
-                        target.spec_path,
-                        "post",
-                        "requestBody",
-                        "content",
-                        "application/json",
-                        "schema",
+                url = line["url"]
+                if url not in bodies:
+                    target = self.operation("POST", url, False)
+                    bodies[url] = target and doc.validator(
+                        pointer(
+                            "paths",
+                            target.spec_path,
+                            "post",
+                            "requestBody",
+                            "content",
+                            "application/json",
+                            "schema",
+                        )
                     )
-                    found = [f"body {e}" for e in first_errors(doc.validator(key), line["body"], 1)]
+                if bodies[url] is None:
+                    found = [f"no operation POST {url}"]
+                else:
+                    found = [f"body {e}" for e in first_errors(bodies[url], line["body"], 1)]
             errors += [f"input line {n} {e}" for e in found]
+            if len(errors) >= 10:
+                break
         return errors
 
     def _response(self, op: Operation, x: Exchange) -> list[str]:

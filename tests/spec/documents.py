@@ -29,6 +29,7 @@ Formats are not asserted (``unixtime``, ``binary``... are OpenAPI extensions).
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +99,7 @@ def read_nullable(node: Any) -> int:
     return count + 1
 
 
+@functools.lru_cache(maxsize=4096)
 def pointer(*parts: str) -> str:
     """A JSON pointer as a URI fragment (``#/a/b~1c``, ``{`` as ``%7B``) to ``parts``."""
     return "#" + "".join(
