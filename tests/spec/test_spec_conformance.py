@@ -312,7 +312,9 @@ def test_the_lines_of_an_uploaded_batch_file_are_checked_against_their_endpoint(
 
 
 @pytest.mark.spec_violations_expected
-def test_a_nonconforming_answer_fails_the_test_that_caused_it(pytester, request):
+def test_a_nonconforming_answer_fails_the_test_that_caused_it(pytester, request, monkeypatch):
+    # a child process: an in-process run would leave re-imported modules behind
+    monkeypatch.setenv("PYTHONPATH", str(request.config.rootpath / "tests"))
     pytester.makeconftest((request.config.rootpath / "tests" / "conftest.py").read_text())
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(
@@ -326,7 +328,7 @@ def test_a_nonconforming_answer_fails_the_test_that_caused_it(pytester, request)
             assert httpx.post(sim.url + "/v1/chat/completions", json=body).status_code == 200
         """
     )
-    outcome = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    outcome = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     outcome.assert_outcomes(passed=1, errors=1)
     text = outcome.stdout.str()
     assert "createChatCompletion (POST /v1/chat/completions) response [HTTP 200]" in text
