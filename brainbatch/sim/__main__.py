@@ -16,11 +16,27 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from ..errors import InputError
 from .config import FAULT_KINDS, SimConfig
 from .runner import SimServer
 
 _SPREAD = ("http_500", "http_502", "http_503", "rate_limit_429")
+
+
+def _token_limit(text: str) -> int | dict[str, int]:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('expected a number or a JSON object {"model": N}')
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rpm", type=int, default=None, help="requests per minute to enforce")
     p.add_argument("--tpm", type=int, default=None, help="tokens per minute to enforce")
     p.add_argument(
+        "--enqueued-token-limit",
+        type=_token_limit,
+        default=None,
+        help='batch queue limit in prompt tokens: N for every model, or JSON {"model": N}',
+    )
+    p.add_argument(
         "--require-api-key",
         action="store_true",
         help="require the key in the BRAINBATCH_SIM_API_KEY environment variable",
@@ -72,6 +94,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         "fail_status": args.fail_status,
         "rpm": args.rpm,
         "tpm": args.tpm,
+        "enqueued_token_limit": args.enqueued_token_limit,
     }
     if not 0.0 <= args.error_rate <= 1.0:
         raise InputError(f"--error-rate must be between 0 and 1, got {args.error_rate!r}")

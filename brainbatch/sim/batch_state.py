@@ -15,9 +15,21 @@ A batch's life, from its creation (seconds of :class:`BatchSimConfig`):
 * Anthropic: ``in_progress`` for all of that, then ``ended``; its ``request_counts`` only move
   at the end; ``canceling`` -> ``ended`` after a cancel (undone requests ``canceled``).
 
-Requests finish in a shuffled order (output files are not in input order). Answers come from
-:func:`brainbatch.sim.wire.complete_chat` / ``complete_message``: the same answers as the
-real-time routes; a body those refuse becomes that request's error line.
+Requests finish in a shuffled order (output files are not in input order), the same for
+the same seed and the same sequence of batches (:meth:`BatchSimState.result_order`).
+Answers come from :func:`brainbatch.sim.wire.complete_chat` / ``complete_message``: the
+same answers as the real-time routes; a body those refuse becomes that request's error line.
+
+Rules enforced as the providers document them (limits from :class:`BatchSimConfig`):
+
+* OpenAI, when a batch is created (it then goes ``validating`` -> ``failed`` with
+  ``errors.data``, like OpenAI's): see :func:`validate_input` (one model and one endpoint
+  per file, unique ``custom_id`` of at most 64 characters, at most 50,000 lines and 200
+  MB); and the enqueued-token limit of ``SimConfig.enqueued_token_limit``
+  (``token_limit_exceeded``). Uploads over 512 MB are refused.
+* Anthropic, when a message batch is created (400, or 413 for the size): 1 to 100,000
+  requests, at most 256 MB, ``custom_id`` matching ``^[a-zA-Z0-9_-]{1,64}$`` and unique;
+  models may be mixed.
 
 Scenarios (``BatchSimConfig.scenario`` for every new batch, or per OpenAI batch with
 ``metadata={"sim_scenario": ...}``):
@@ -35,6 +47,7 @@ Scenarios (``BatchSimConfig.scenario`` for every new batch, or per OpenAI batch 
 from __future__ import annotations
 
 import math
+import random
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -43,18 +56,48 @@ from typing import Any
 import orjson
 
 from ..errors import InputError
-from .wire import WireError, anthropic_error, complete_chat, complete_message, openai_error
+from ..tokens import estimate_message_tokens
+from .observe import Observers
+from .wire import (
+    WireError,
+    anthropic_error,
+    complete_chat,
+    complete_message,
+    openai_error,
+    parse_chat,
+)
 
-__all__ = ["SCENARIOS", "BatchSimConfig", "BatchSimState", "SimBatch", "SimFile", "validate_input"]
+__all__ = [
+    "ANTHROPIC_MAX_BYTES",
+    "ANTHROPIC_MAX_REQUESTS",
+    "OPENAI_MAX_BYTES",
+    "OPENAI_MAX_REQUESTS",
+    "SCENARIOS",
+    "BatchSimConfig",
+    "BatchSimState",
+    "InputFile",
+    "SimBatch",
+    "SimFile",
+    "enqueued_token_error",
+    "validate_input",
+]
 
 SCENARIOS = ("ok", "validation_failure", "expire", "all_errors")
 
-_OPENAI_MAX_REQUESTS = 50_000
+#: The providers' documented limits (the defaults of :class:`BatchSimConfig`, which can
+#: lower them so that tests need no huge files): OpenAI 50,000 requests and 200 MB
+#: (209,715,200 bytes, as its error message says) per input file; Anthropic 100,000
+#: requests or 256 MB per message batch.
+OPENAI_MAX_REQUESTS = 50_000
+OPENAI_MAX_BYTES = 200 * 1024 * 1024
+ANTHROPIC_MAX_REQUESTS = 100_000
+ANTHROPIC_MAX_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class BatchSimConfig:
-    """The simulated batch clock and scenario (seconds; the real APIs take hours)."""
+    """The simulated batch clock and scenario (seconds; the real APIs take hours), and the
+    size limits of one batch (the providers' by default)."""
 
     validating_s: float = 0.05
     in_progress_s: float = 0.3
@@ -63,12 +106,27 @@ class BatchSimConfig:
     window_s: float = 24 * 3600.0
     scenario: str = "ok"
     expire_fraction: float = 0.5
+    openai_max_requests: int = OPENAI_MAX_REQUESTS
+    openai_max_bytes: int = OPENAI_MAX_BYTES
+    anthropic_max_requests: int = ANTHROPIC_MAX_REQUESTS
+    anthropic_max_bytes: int = ANTHROPIC_MAX_BYTES
 
     def __post_init__(self) -> None:
         for name in ("validating_s", "in_progress_s", "finalizing_s", "cancelling_s", "window_s"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or value < 0:
                 raise InputError(f"BatchSimConfig {name} must be >= 0 seconds, got {value!r}")
+        for name in (
+            "openai_max_requests",
+            "openai_max_bytes",
+            "anthropic_max_requests",
+            "anthropic_max_bytes",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InputError(
+                    f"BatchSimConfig {name} must be a whole number >= 1, got {value!r}"
+                )
         if self.scenario not in SCENARIOS:
             raise InputError(
                 f"BatchSimConfig scenario must be one of {SCENARIOS}, got {self.scenario!r}"
@@ -96,8 +154,6 @@ class SimFile:
             "filename": self.filename,
             "purpose": self.purpose,
             "status": "processed",
-            "expires_at": None,
-            "status_details": None,
         }
 
 
@@ -123,6 +179,10 @@ class SimBatch:
     error_lines: list[bytes] = field(default_factory=list)
     succeeded: int = 0
     failed: int = 0
+    model: str | None = None  # the one model of an OpenAI batch (None: not known)
+    prompt_tokens: int = 0  # what an OpenAI batch enqueues (prompt tokens)
+    input_tokens: int = 0  # usage of the requests run so far (OpenAI)
+    output_tokens: int = 0
     cancel_mono: float | None = None
     frozen_done: int | None = None
     output_file_id: str | None = None
@@ -137,10 +197,24 @@ def _iso(wall: float) -> str:
 class BatchSimState:
     """Files and batches of one simulated server, and the batch clock."""
 
-    def __init__(self, config: BatchSimConfig | None = None) -> None:
+    def __init__(
+        self, config: BatchSimConfig | None = None, observers: Observers | None = None
+    ) -> None:
         self.config = config or BatchSimConfig()
+        #: told about every request a batch runs (see :mod:`brainbatch.sim.observe`)
+        self.observers = observers if observers is not None else Observers()
         self.files: dict[str, SimFile] = {}
         self.batches: dict[str, SimBatch] = {}
+        self.created = 0  # batches created so far (seeds their result order)
+
+    def result_order(self, n: int, seed: int) -> list[int]:
+        """The order in which a new batch of ``n`` requests finishes them (so its results
+        come out of order): shuffled, seeded by ``seed`` and how many batches came before,
+        so the same run gives the same orders."""
+        self.created += 1
+        order = list(range(n))
+        random.Random(f"{seed}:{self.created}").shuffle(order)
+        return order
 
     def configure(self, **changes: Any) -> BatchSimConfig:
         """Change the clock or scenario for batches created from now on."""
@@ -152,6 +226,7 @@ class BatchSimState:
         self.config = BatchSimConfig()
         self.files = {}
         self.batches = {}
+        self.created = 0
 
     def add_file(
         self, app_state: Any, filename: str, purpose: str, content: bytes | list[bytes]
@@ -256,6 +331,10 @@ class BatchSimState:
                 obj = complete_chat(body, cfg, app_state.new_id("chatcmpl-"))
             except WireError as e:
                 b.failed += 1
+                error = orjson.loads(openai_error(e.status, e.message, e.param, e.code))
+                self.observers.batch_request(
+                    "openai-batch", b.endpoint, body, e.status, error, custom_id, b.id
+                )
                 b.error_lines.append(
                     orjson.dumps(
                         {
@@ -264,9 +343,7 @@ class BatchSimState:
                             "response": {
                                 "status_code": e.status,
                                 "request_id": rid,
-                                "body": orjson.loads(
-                                    openai_error(e.status, e.message, e.param, e.code)
-                                ),
+                                "body": error,
                             },
                             "error": None,
                         }
@@ -274,6 +351,11 @@ class BatchSimState:
                 )
                 return
             b.succeeded += 1
+            b.input_tokens += obj["usage"]["prompt_tokens"]
+            b.output_tokens += obj["usage"]["completion_tokens"]
+            self.observers.batch_request(
+                "openai-batch", b.endpoint, body, 200, obj, custom_id, b.id
+            )
             b.outputs.append(
                 orjson.dumps(
                     {
@@ -285,19 +367,22 @@ class BatchSimState:
                 )
             )
             return
+        status, answer = 200, None
         try:
             if b.scenario == "all_errors":
                 model = body.get("model") if isinstance(body, dict) else None
                 raise WireError(404, f"model: {model}")
-            msg = complete_message(body, cfg, app_state.new_id("msg_"))
+            msg = complete_message(body, cfg, app_state.new_id("msg_"), "batch")
+            answer = msg
             result: dict[str, Any] = {"type": "succeeded", "message": msg}
             b.succeeded += 1
         except WireError as e:
-            result = {
-                "type": "errored",
-                "error": orjson.loads(anthropic_error(e.status, e.message)),
-            }
+            status, answer = e.status, orjson.loads(anthropic_error(e.status, e.message))
+            result = {"type": "errored", "error": answer}
             b.failed += 1
+        self.observers.batch_request(
+            "anthropic-batch", "/v1/messages", body, status, answer, custom_id, b.id
+        )
         b.outputs.append(orjson.dumps({"custom_id": custom_id, "result": result}))
 
     def _finish(self, b: SimBatch, status: str, app_state: Any) -> None:
@@ -336,13 +421,15 @@ class BatchSimState:
     # -- objects -----------------------------------------------------------------------------
 
     def openai_obj(self, b: SimBatch, status: str) -> dict[str, Any]:
+        """The batch object. Fields the API document types as non-null (ids, times, model,
+        errors) are left out while they have no value, as the document says."""
         times = self.phase_times(b, status)
         n = len(b.requests)
-        return {
+        obj: dict[str, Any] = {
             "id": b.id,
             "object": "batch",
             "endpoint": b.endpoint,
-            "model": None,
+            "model": b.model,
             "errors": {"object": "list", "data": b.errors} if b.errors else None,
             "input_file_id": b.input_file_id,
             "completion_window": b.completion_window,
@@ -363,9 +450,17 @@ class BatchSimState:
                 "completed": b.succeeded,
                 "failed": b.failed + (n - b.done if status == "expired" else 0),
             },
-            "usage": None,
-            "metadata": b.metadata,
+            "usage": {
+                "input_tokens": b.input_tokens,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": b.output_tokens,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": b.input_tokens + b.output_tokens,
+            },
         }
+        out = {k: v for k, v in obj.items() if v is not None}
+        out["metadata"] = b.metadata  # the document allows null here
+        return out
 
     def anthropic_obj(self, b: SimBatch, status: str, base: str) -> dict[str, Any]:
         times = self.phase_times(b, status)
@@ -405,18 +500,47 @@ def _int(value: float | None) -> int | None:
     return None if value is None else int(value)
 
 
+@dataclass(slots=True)
+class InputFile:
+    """An OpenAI batch input file as the validation step reads it."""
+
+    requests: list[tuple[str, Any]]  # (custom_id, body) in file order
+    errors: list[dict[str, Any]]  # errors.data of a batch that fails validation
+    model: str | None  # the one model of every line (None if none or several)
+    prompt_tokens: int  # what the batch enqueues (prompt tokens of every request)
+
+
 def validate_input(
-    content: bytes, endpoint: str
-) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
-    """Parse an input file as OpenAI's validation step does; returns (requests, errors)."""
+    content: bytes, endpoint: str, config: BatchSimConfig | None = None
+) -> InputFile:
+    """Parse an input file as OpenAI's validation step does.
+
+    Refused (each an entry of ``errors``, at most 10, naming the line): a line that is not a
+    JSON object; a missing, empty, longer than 64 characters or repeated ``custom_id``; a
+    ``method`` other than POST; a ``url`` other than the batch's ``endpoint``; a missing
+    ``body``; a ``body.model`` other than the first line's (one model per file); an empty
+    file; more than ``config.openai_max_requests`` lines or ``config.openai_max_bytes``
+    bytes.
+    """
+    config = config or BatchSimConfig()
     requests: list[tuple[str, Any]] = []
     errors: list[dict[str, Any]] = []
     seen: set[str] = set()
+    model: str | None = None
+    tokens = 0
 
     def err(code: str, message: str, line: int | None, param: str | None) -> None:
         if len(errors) < 10:
             errors.append({"code": code, "message": message, "param": param, "line": line})
 
+    if len(content) > config.openai_max_bytes:
+        err(
+            "file_too_large",
+            f"The batch input file is larger than the {config.openai_max_bytes} maximum. "
+            "Please try again with a smaller batch.",
+            None,
+            None,
+        )
     for n, raw in enumerate(content.split(b"\n"), start=1):
         if not raw.strip():
             continue
@@ -459,17 +583,55 @@ def validate_input(
                 n,
                 "url",
             )
-        if not isinstance(obj.get("body"), dict):
+        body = obj.get("body")
+        if not isinstance(body, dict):
             err("missing_required_parameter", "Missing required parameter: 'body'.", n, "body")
-        requests.append((str(cid), obj.get("body")))
+        else:
+            line_model = body.get("model")
+            if isinstance(line_model, str):
+                if model is None:
+                    model = line_model
+                elif line_model != model:
+                    err(
+                        "model_mismatch",
+                        f"The model of this request ({line_model!r}) does not match the "
+                        f"model of the other requests in the file ({model!r}); every request "
+                        "of a batch must use the same model.",
+                        n,
+                        "body.model",
+                    )
+            tokens += _prompt_tokens(body)
+        requests.append((str(cid), body))
     if not requests and not errors:
         err("empty_file", "The input file is empty.", None, None)
-    if len(requests) > _OPENAI_MAX_REQUESTS:
+    if len(requests) > config.openai_max_requests:
         err(
             "too_many_requests",
             f"The input file has {len(requests):,} requests; a batch "
-            f"holds at most {_OPENAI_MAX_REQUESTS:,}.",
+            f"holds at most {config.openai_max_requests:,}.",
             None,
             None,
         )
-    return requests, errors
+    one_model = model if not any(e["code"] == "model_mismatch" for e in errors) else None
+    return InputFile(requests, errors, one_model, tokens)
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    """The prompt tokens of a chat body, as the answers count them (0 if it is invalid)."""
+    try:
+        _, messages, system, _ = parse_chat(body)
+    except WireError:
+        return 0
+    return estimate_message_tokens(messages, system)
+
+
+def enqueued_token_error(model: str, limit: int) -> dict[str, Any]:
+    """The validation error of a batch over its model's enqueued-token limit (OpenAI's)."""
+    return {
+        "code": "token_limit_exceeded",
+        "message": f"Enqueued token limit reached for {model} in organization org-sim. "
+        f"Limit: {limit:,} enqueued tokens. Please try again once some in_progress batches "
+        "have been completed.",
+        "param": None,
+        "line": None,
+    }

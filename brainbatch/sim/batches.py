@@ -9,12 +9,14 @@ life of a batch and the scenarios are described in :mod:`brainbatch.sim.batch_st
 
 from __future__ import annotations
 
-import random
 import time
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 import orjson
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from .batch_state import (
     SCENARIOS,
@@ -22,16 +24,18 @@ from .batch_state import (
     BatchSimState,
     SimBatch,
     SimFile,
+    enqueued_token_error,
     validate_input,
 )
-from .state import body_hash
+from .common import SIM_STATE, check_auth
+from .observe import SIM_OBSERVERS, note
+from .state import SimState, body_hash
 from .wire import anthropic_error, openai_error
 
 __all__ = ["SCENARIOS", "SIM_BATCHES", "BatchSimConfig", "BatchSimState", "add_routes"]
 
-_OPENAI_MAX_BYTES = 200 * 1024 * 1024
-_ANTHROPIC_MAX_REQUESTS = 100_000
-_ANTHROPIC_MAX_BYTES = 256 * 1024 * 1024
+_FILE_MAX_BYTES = 512 * 1024 * 1024  # any upload to the Files API (batch files: 200 MB)
+_OPEN = ("validating", "in_progress", "finalizing", "cancelling")  # tokens stay enqueued
 _ENDPOINTS = ("/v1/chat/completions",)
 _JSON = "application/json"
 
@@ -42,9 +46,7 @@ SIM_BATCHES = web.AppKey("brainbatch_sim_batches", BatchSimState)
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def _sim(request: web.Request) -> Any:
-    from .server import SIM_STATE
-
+def _sim(request: web.Request) -> SimState:
     return request.app[SIM_STATE]
 
 
@@ -66,8 +68,6 @@ def _an_error(status: int, message: str) -> web.Response:
 
 def _guard(request: web.Request, anthropic: bool, raw: bytes = b"") -> web.Response | None:
     """Log the call; refuse a missing key or (Anthropic) version header."""
-    from .server import check_auth
-
     state = _sim(request)
     ok = check_auth(request, state.config, anthropic)
     status = 200
@@ -92,12 +92,6 @@ def _guard(request: web.Request, anthropic: bool, raw: bytes = b"") -> web.Respo
         "auth" if status == 401 else None,
     )
     return out
-
-
-def _shuffled(n: int, key: str) -> list[int]:
-    order = list(range(n))
-    random.Random(key).shuffle(order)
-    return order
 
 
 def _page(
@@ -190,26 +184,57 @@ def _cancel(request: web.Request, b: SimBatch) -> tuple[str, bool]:
 # -- OpenAI files ----------------------------------------------------------------------------
 
 
+def form_parts(content_type: str, raw: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """The parts of a ``multipart/form-data`` body: ``{name: (filename, content)}``.
+
+    Parsed from the bytes (the body is read whole before the handler runs, so observers can
+    see it). Raises ``ValueError`` for a body that is not multipart/form-data.
+    """
+    ctype = content_type.partition(";")[0]
+    if ctype.strip().lower() != "multipart/form-data":
+        raise ValueError("not multipart/form-data")
+    msg = Message()
+    msg["content-type"] = content_type
+    boundary = msg.get_param("boundary")
+    if not isinstance(boundary, str) or not boundary:
+        raise ValueError("no boundary")
+    delimiter = b"--" + boundary.encode()
+    chunks = raw.split(delimiter)
+    if len(chunks) < 3 or not chunks[-1].startswith(b"--"):
+        raise ValueError("unterminated multipart body")
+    parts: dict[str, tuple[str | None, bytes]] = {}
+    for chunk in chunks[1:-1]:
+        head, sep, content = chunk.partition(b"\r\n\r\n")
+        if not sep or not content.endswith(b"\r\n"):
+            raise ValueError("malformed part")
+        headers = BytesParser(policy=HTTP).parsebytes(head.lstrip(b"\r\n") + b"\r\n\r\n")
+        disposition = headers.get("content-disposition")
+        if disposition is None:
+            raise ValueError("part without content-disposition")
+        params = disposition.params
+        name = params.get("name")
+        if name is None:
+            raise ValueError("part without a name")
+        parts[name] = (params.get("filename"), content[:-2])
+    return parts
+
+
 async def upload_file(request: web.Request) -> web.Response:
     """``POST /v1/files`` (multipart: ``file``, ``purpose``)."""
-    if (refused := _guard(request, False)) is not None:
+    raw = await request.read()
+    if (refused := _guard(request, False, raw)) is not None:
         return refused
     store = request.app[SIM_BATCHES]
-    purpose, filename, content = None, "upload.jsonl", None
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.name == "purpose":
-                purpose = (await part.read()).decode()
-            elif part.name == "file":
-                filename = part.filename or filename
-                content = bytes(await part.read(decode=False))
-    except (ValueError, AssertionError, KeyError):
+        parts = form_parts(request.headers.get("Content-Type", ""), raw)
+    except ValueError:
         return _oa_error(
             400, "The request must be multipart/form-data with 'file' and 'purpose'.", "file"
         )
+    filename, content = parts.get("file", (None, None))
+    filename = filename or "upload.jsonl"
+    purpose_part = parts.get("purpose")
+    purpose = purpose_part[1].decode(errors="replace") if purpose_part else None
     if content is None:
         return _oa_error(
             400, "Missing required parameter: 'file'.", "file", "missing_required_parameter"
@@ -218,8 +243,8 @@ async def upload_file(request: web.Request) -> web.Response:
         return _oa_error(
             400, f"Invalid value for 'purpose': {purpose!r}.", "purpose", "invalid_value"
         )
-    if purpose == "batch" and len(content) > _OPENAI_MAX_BYTES:
-        return _oa_error(400, "File is too large: batch input files are limited to 200 MB.", "file")
+    if len(content) > _FILE_MAX_BYTES:
+        return _oa_error(400, "File is too large: files are limited to 512 MB.", "file")
     return _json(store.add_file(_sim(request), filename, purpose, content).obj())
 
 
@@ -246,6 +271,7 @@ async def file_content(request: web.Request) -> web.Response:
     f = _guarded_file(request)
     if isinstance(f, web.Response):
         return f
+    note(request, file_purpose=f.purpose)
     return web.Response(body=f.content, content_type="application/octet-stream")
 
 
@@ -309,33 +335,37 @@ async def create_batch(request: web.Request) -> web.Response:
         return _oa_error(
             400, f"metadata.sim_scenario must be one of {SCENARIOS}", "metadata.sim_scenario"
         )
-    requests, errors = validate_input(f.content, endpoint)
+    now = time.monotonic()
+    parsed = validate_input(f.content, endpoint, config)
+    errors = parsed.errors
+    limit = _sim(request).config.token_limit(parsed.model) if parsed.model else None
+    if not errors and limit is not None:
+        queued = sum(
+            b.prompt_tokens
+            for b in store.batches.values()
+            if b.kind == "openai" and b.model == parsed.model and store.phase(b, now)[0] in _OPEN
+        )
+        if queued + parsed.prompt_tokens > limit:
+            errors = [enqueued_token_error(parsed.model or "", limit)]
     if scenario == "validation_failure" and not errors:
-        errors = [
-            {
-                "code": "token_limit_exceeded",
-                "message": "Enqueued token limit reached for gpt-4o-mini in organization org-sim. "
-                "Limit: 90,000 enqueued tokens. Please try again once some in_progress batches "
-                "have been completed.",
-                "param": None,
-                "line": None,
-            }
-        ]
+        errors = [enqueued_token_error("gpt-4o-mini", 90_000)]
     bid = _sim(request).new_id("batch_")
     b = SimBatch(
         bid,
         "openai",
-        requests,
+        parsed.requests,
         config,
         scenario,
-        time.monotonic(),
+        now,
         time.time(),
         input_file_id=f.id,
         endpoint=endpoint,
         completion_window=window,
         metadata=metadata,
         errors=errors,
-        order=_shuffled(len(requests), bid),
+        order=store.result_order(len(parsed.requests), _sim(request).config.seed),
+        model=parsed.model,
+        prompt_tokens=0 if errors else parsed.prompt_tokens,
     )
     store.batches[bid] = b
     return _json(_obj(request, b, _advance(request, b)))
@@ -357,15 +387,10 @@ async def list_batches(request: web.Request) -> web.Response:
     if isinstance(page, web.Response):
         return page
     data, more = page
-    return _json(
-        {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": more,
-        }
-    )
+    listing: dict[str, Any] = {"object": "list", "data": data, "has_more": more}
+    if data:  # the document types the ids as strings: absent, not null, on an empty page
+        listing["first_id"], listing["last_id"] = data[0]["id"], data[-1]["id"]
+    return _json(listing)
 
 
 async def cancel_batch(request: web.Request) -> web.Response:
@@ -388,8 +413,13 @@ async def create_message_batch(request: web.Request) -> web.Response:
     if (refused := _guard(request, True, raw)) is not None:
         return refused
     store = request.app[SIM_BATCHES]
-    if len(raw) > _ANTHROPIC_MAX_BYTES:
-        return _an_error(413, "Request exceeds the maximum size of 256 MB for a message batch.")
+    limits = store.config
+    if len(raw) > limits.anthropic_max_bytes:
+        return _an_error(
+            413,
+            f"Request exceeds the maximum size of {limits.anthropic_max_bytes:,} bytes "
+            "for a message batch.",
+        )
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -397,10 +427,11 @@ async def create_message_batch(request: web.Request) -> web.Response:
     reqs = body.get("requests") if isinstance(body, dict) else None
     if not isinstance(reqs, list) or not reqs:
         return _an_error(400, "requests: Field required (a non-empty list)")
-    if len(reqs) > _ANTHROPIC_MAX_REQUESTS:
+    if len(reqs) > limits.anthropic_max_requests:
         return _an_error(
             400,
-            f"requests: at most {_ANTHROPIC_MAX_REQUESTS:,} requests per batch, got {len(reqs):,}",
+            f"requests: List should have at most {limits.anthropic_max_requests:,} items "
+            f"after validation, not {len(reqs):,}",
         )
     requests: list[tuple[str, Any]] = []
     seen: set[str] = set()
@@ -442,7 +473,7 @@ async def create_message_batch(request: web.Request) -> web.Response:
         config.scenario,
         time.monotonic(),
         time.time(),
-        order=_shuffled(len(requests), bid),
+        order=store.result_order(len(requests), _sim(request).config.seed),
     )
     store.batches[bid] = b
     return _json(_obj(request, b, _advance(request, b)))
@@ -514,7 +545,8 @@ async def delete_message_batch(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, config: BatchSimConfig | None = None) -> None:
     """Add the simulated Batch API routes and their state (``app[SIM_BATCHES]``) to ``app``."""
-    app[SIM_BATCHES] = BatchSimState(config)
+    observers = app.get(SIM_OBSERVERS)
+    app[SIM_BATCHES] = BatchSimState(config, observers)
     r = app.router
     r.add_post("/v1/files", upload_file)
     r.add_get("/v1/files/{file_id}", get_file)

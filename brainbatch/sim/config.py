@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["FAULT_KINDS", "SimConfig"]
+__all__ = ["FAULT_KINDS", "OPENAI_TIER_1_ENQUEUED_TOKENS", "SimConfig"]
 
 #: The randomly injected faults, in the order a single random draw is matched against them.
 FAULT_KINDS = ("http_500", "http_502", "http_503", "rate_limit_429", "hang", "drop", "malformed")
+
+#: OpenAI's batch queue limits (enqueued prompt tokens per model, across an organisation's
+#: open batches) at usage tier 1, as OpenAI's rate-limits page gives them; higher tiers
+#: allow more (gpt-4o-mini: 20M at tier 2, 40M at tier 3...). Use them with
+#: ``SimServer(enqueued_token_limit=OPENAI_TIER_1_ENQUEUED_TOKENS)``.
+OPENAI_TIER_1_ENQUEUED_TOKENS: Mapping[str, int] = {
+    "gpt-4o": 90_000,
+    "gpt-4o-mini": 2_000_000,
+}
 
 DEFAULT_MODELS = (
     "gpt-4o-mini",
@@ -60,6 +70,13 @@ class SimConfig:
         When set, every answer carries the ``x-ratelimit-*`` headers (OpenAI paths) or
         ``anthropic-ratelimit-*`` headers (``/v1/messages``).
 
+    Batch queue (OpenAI Batch API):
+        enqueued_token_limit: the most prompt tokens one model may have enqueued across the
+            open batches (validating, in progress, finalizing, cancelling), as one number for
+            every model or ``{model: tokens}`` (models not named are unlimited); a batch that
+            would go over it fails validation with ``token_limit_exceeded``, as OpenAI's do.
+            ``None`` (default): no limit. :data:`OPENAI_TIER_1_ENQUEUED_TOKENS` has real ones.
+
     Auth:
         api_key: when set, requests must carry it (``Authorization: Bearer`` on OpenAI paths,
             ``x-api-key`` or ``Authorization: Bearer`` on Anthropic paths, as recent anthropic
@@ -85,6 +102,7 @@ class SimConfig:
     tpm: int | None = None
     api_key: str | None = field(default=None, repr=False)
     models: tuple[str, ...] = DEFAULT_MODELS
+    enqueued_token_limit: int | Mapping[str, int] | None = None
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
@@ -117,6 +135,24 @@ class SimConfig:
             limit = getattr(self, name)
             if limit is not None and limit < 1:
                 raise InputError(f"SimConfig {name} must be >= 1 or None, got {limit!r}")
+
+        limit = self.enqueued_token_limit
+        if limit is not None:
+            values = list(limit.values()) if isinstance(limit, Mapping) else [limit]
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+                raise InputError(
+                    "SimConfig enqueued_token_limit must be a whole number >= 1, a "
+                    f"{{model: number}} mapping of them, or None; got {limit!r}"
+                )
+            if isinstance(limit, Mapping):
+                object.__setattr__(self, "enqueued_token_limit", dict(limit))
+
+    def token_limit(self, model: str) -> int | None:
+        """The enqueued-token limit of ``model``'s batches (``None``: unlimited)."""
+        limit = self.enqueued_token_limit
+        if isinstance(limit, Mapping):
+            return limit.get(model)
+        return limit
 
     @property
     def fault_rate(self) -> float:

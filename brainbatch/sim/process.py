@@ -38,7 +38,8 @@ def cli_args(config: SimConfig) -> list[str]:
         value = getattr(config, f.name)
         if f.name in _NOT_FLAGS or value is None:
             continue
-        args += ["--" + f.name.replace("_", "-"), str(value)]
+        text = orjson.dumps(value).decode() if isinstance(value, dict) else str(value)
+        args += ["--" + f.name.replace("_", "-"), text]
     return args
 
 

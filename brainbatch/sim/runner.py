@@ -6,14 +6,16 @@ import asyncio
 import socket
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
 from ..errors import ConfigurationError
 from .config import SimConfig
 from .endpoint import SimEndpoint
+from .observe import SIM_OBSERVERS, Observer
 from .server import SIM_STATE, build_app
 from .state import RequestRecord, SimState
 
@@ -35,7 +37,13 @@ class SimServer(SimEndpoint):
         config: a :class:`SimConfig`; ``overrides`` are applied on top of it.
         port: 0 (default) picks a free port.
         host: interface to bind (loopback by default).
+        observers: callbacks that see every request and its answer (after
+            :attr:`default_observers`); see :mod:`brainbatch.sim.observe`.
     """
+
+    #: Observers every ``SimServer`` created from now on starts with (a test suite puts
+    #: its traffic checks here so that servers its tests build themselves are checked too).
+    default_observers: ClassVar[list[Observer]] = []
 
     def __init__(
         self,
@@ -43,11 +51,14 @@ class SimServer(SimEndpoint):
         *,
         port: int = 0,
         host: str = "127.0.0.1",
+        observers: Iterable[Observer] = (),
         **overrides: Any,
     ) -> None:
         base = config or SimConfig()
         self._initial = base.replace(**overrides) if overrides else base
-        self.app: web.Application = build_app(self._initial)
+        self.app: web.Application = build_app(
+            self._initial, [*SimServer.default_observers, *observers]
+        )
         self.state: SimState = self.app[SIM_STATE]
         self._host = host
         self._port = port
@@ -97,6 +108,13 @@ class SimServer(SimEndpoint):
         if config:
             self.state.configure(self._initial)
         self.state.reset()
+
+    def observe(self, observer: Observer) -> Callable[[], None]:
+        """Call ``observer`` with every :class:`~brainbatch.sim.observe.Exchange` from now on;
+        returns the function that stops it."""
+        observers = self.app[SIM_OBSERVERS]
+        observers.add(observer)
+        return lambda: observers.remove(observer)
 
     # -- what was received -----------------------------------------------------------------
     @property

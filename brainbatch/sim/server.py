@@ -18,7 +18,10 @@ Extending the app (e.g. native Batch API routes in :mod:`brainbatch.sim.batches`
 * :func:`~brainbatch.sim.wire.complete_chat` / :func:`~brainbatch.sim.wire.complete_message`
   (``body, state.config, id``): validated answers identical to the real-time routes (they raise
   :class:`~brainbatch.sim.wire.WireError` with ``status``/``message``/``param`` for bad bodies);
-* :func:`check_auth` for the same API-key rule as the real-time routes.
+* :func:`~brainbatch.sim.common.check_auth` for the same API-key rule as the real-time routes.
+
+Those shared names live in :mod:`brainbatch.sim.common` (re-exported here), so route modules
+import it and never this module: the imports of ``brainbatch.sim`` have no cycle.
 
 The hot path is lean on purpose (orjson, no access log, no per-request logging): the server
 must not be the bottleneck of client benchmarks.
@@ -29,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,7 +40,10 @@ import orjson
 from aiohttp import web
 
 from ..providers.simulated import simulate_answer
+from .batches import add_routes as add_batch_routes
+from .common import SIM_STATE, check_auth
 from .config import SimConfig
+from .observe import SIM_OBSERVERS, Observer, Observers, note, observe_middleware
 from .state import SimState, body_hash, last_user_text
 from .wire import (
     WireError,
@@ -49,9 +56,6 @@ from .wire import (
 )
 
 __all__ = ["SIM_STATE", "SLEEPERS", "build_app", "check_auth"]
-
-#: The app's shared :class:`SimState`.
-SIM_STATE = web.AppKey("brainbatch_sim_state", SimState)
 
 
 class Sleepers:
@@ -105,21 +109,6 @@ _FAULT_MESSAGE = {
 }
 
 
-def check_auth(request: web.Request, config: SimConfig, anthropic: bool) -> bool:
-    """Whether ``request`` carries the configured API key (always true without one).
-
-    OpenAI paths take ``Authorization: Bearer KEY``. Anthropic paths take ``x-api-key: KEY``
-    or, as recent anthropic SDKs send it, ``Authorization: Bearer KEY``.
-    """
-    key = config.api_key
-    if key is None:
-        return True
-    headers = request.headers
-    if anthropic and headers.get("x-api-key") == key:
-        return True
-    return headers.get("Authorization") == f"Bearer {key}"
-
-
 def _go_duration(seconds: float) -> str:
     """OpenAI's reset format: ``"120ms"``, ``"2.4s"``, ``"1m0s"``."""
     if seconds < 1:
@@ -154,8 +143,9 @@ def _retry_headers(seconds: float, headers: dict[str, str]) -> None:
     headers["retry-after-ms"] = str(math.ceil(seconds * 1000))
 
 
-def _drop(request: web.Request) -> web.Response:
+def _drop(request: web.Request, fault: str = "drop") -> web.Response:
     """Close the connection without answering (aiohttp then skips the write quietly)."""
+    note(request, fault=fault)
     protocol = request.protocol
     if protocol is not None:
         protocol.force_close()
@@ -190,7 +180,9 @@ async def _generate(request: web.Request, anthropic: bool) -> web.Response:
     ) -> web.Response:
         state.record(t, path, status, h, text, custom_id, fault)
         body = (
-            anthropic_error(status, message) if err else openai_error(status, message, param, code)
+            anthropic_error(status, message, rid)
+            if err
+            else openai_error(status, message, param, code)
         )
         return web.Response(status=status, body=body, headers=headers)
 
@@ -249,7 +241,7 @@ async def _generate(request: web.Request, anthropic: bool) -> web.Response:
     if fault == "hang":
         state.record(t, path, 0, h, text, custom_id, fault)
         await _pause(request, cfg.max_hang_s)
-        return _drop(request)
+        return _drop(request, "hang")
     delay = state.draw_latency_s()
     response: web.Response
     if fault is None or fault == "malformed":
@@ -265,6 +257,7 @@ async def _generate(request: web.Request, anthropic: bool) -> web.Response:
         out = orjson.dumps(obj)
         if fault == "malformed":
             out = out[: len(out) // 2]
+            note(request, fault="malformed")
         response = web.Response(body=out, headers=headers)
     elif fault == "drop":
         state.record(t, path, 0, h, text, custom_id, fault)
@@ -300,6 +293,9 @@ def _model_entry(model_id: str, anthropic: bool) -> dict[str, Any]:
             "id": model_id,
             "display_name": model_id,
             "created_at": "2025-01-01T00:00:00Z",
+            "capabilities": None,
+            "max_input_tokens": None,
+            "max_tokens": None,
         }
     return {"id": model_id, "object": "model", "created": 1735689600, "owned_by": "brainbatch-sim"}
 
@@ -318,7 +314,7 @@ async def models(request: web.Request) -> web.Response:
     if not check_auth(request, cfg, anthropic):
         status = 401
         body = (
-            anthropic_error(401, "invalid x-api-key")
+            anthropic_error(401, "invalid x-api-key", rid)
             if anthropic
             else openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
         )
@@ -326,7 +322,7 @@ async def models(request: web.Request) -> web.Response:
         status = 404
         message = f"The model '{wanted}' does not exist"
         body = (
-            anthropic_error(404, message)
+            anthropic_error(404, message, rid)
             if anthropic
             else openai_error(404, message, "model", "model_not_found")
         )
@@ -369,9 +365,14 @@ async def _on_shutdown(app: web.Application) -> None:
     app[SLEEPERS].wake_all()
 
 
-def build_app(config: SimConfig | None = None) -> web.Application:
-    """The simulated server's aiohttp app, with its :class:`SimState` at ``app[SIM_STATE]``."""
-    app = web.Application(client_max_size=256 * 1024**2)
+def build_app(
+    config: SimConfig | None = None, observers: Iterable[Observer] = ()
+) -> web.Application:
+    """The simulated server's aiohttp app, with its :class:`SimState` at ``app[SIM_STATE]``
+    and ``observers`` (see :mod:`brainbatch.sim.observe`) at ``app[SIM_OBSERVERS]``."""
+    # room for the largest upload (512 MB) so that the handlers, not aiohttp, refuse bodies
+    app = web.Application(client_max_size=600 * 1024**2, middlewares=[observe_middleware])
+    app[SIM_OBSERVERS] = Observers(tuple(observers))
     app[SIM_STATE] = SimState(config or SimConfig())
     app[SLEEPERS] = Sleepers()
     app.on_shutdown.append(_on_shutdown)
@@ -380,7 +381,5 @@ def build_app(config: SimConfig | None = None) -> web.Application:
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/models/{model}", models)
     app.router.add_get("/_sim/stats", stats)
-    from .batches import add_routes as add_batch_routes  # native Batch APIs (own module)
-
-    add_batch_routes(app)
+    add_batch_routes(app)  # native Batch APIs (own module)
     return app

@@ -22,6 +22,7 @@ from ..providers.simulated import SimAnswer, simulate_answer
 from .config import SimConfig
 
 __all__ = [
+    "ANTHROPIC_PARAMS",
     "NOT_PARAMS",
     "WireError",
     "anthropic_error",
@@ -49,6 +50,31 @@ NOT_PARAMS = frozenset(
     }
 )
 
+#: The top-level keys of an Anthropic Messages body (``CreateMessageParams`` of Anthropic's
+#: API document, which refuses any other: "Extra inputs are not permitted").
+ANTHROPIC_PARAMS = frozenset(
+    {
+        "cache_control",
+        "container",
+        "inference_geo",
+        "max_tokens",
+        "messages",
+        "metadata",
+        "model",
+        "output_config",
+        "service_tier",
+        "stop_sequences",
+        "stream",
+        "system",
+        "temperature",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "top_k",
+        "top_p",
+    }
+)
+
 _OPENAI_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _ANTHROPIC_ROLES = frozenset({"user", "assistant"})
 
@@ -58,7 +84,9 @@ _ANTHROPIC_ERROR_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     408: "timeout_error",
-    413: "request_too_large",
+    # Anthropic's errors page names 413 "request_too_large", but the API document's
+    # ErrorResponse has no such type: the document wins
+    413: "invalid_request_error",
     429: "rate_limit_error",
     529: "overloaded_error",
 }
@@ -96,10 +124,13 @@ def openai_error(
     return orjson.dumps({"error": err})
 
 
-def anthropic_error(status: int, message: str) -> bytes:
-    """An Anthropic error body: ``{"type": "error", "error": {"type", "message"}}``."""
+def anthropic_error(status: int, message: str, request_id: str | None = None) -> bytes:
+    """An Anthropic error body: ``{"type": "error", "error": {"type", "message"},
+    "request_id"}`` (``request_id`` is required by the API document, null when unknown)."""
     kind = _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
-    return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
+    return orjson.dumps(
+        {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
+    )
 
 
 def _text_of(content: Any) -> str | None:
@@ -226,8 +257,14 @@ def parse_chat(body: Any) -> tuple[str, list[dict[str, Any]], str | None, dict[s
 def parse_message(body: Any) -> tuple[str, list[dict[str, Any]], str | None, dict[str, Any]]:
     """Validate an Anthropic Messages body; return ``(model, messages, system, params)``."""
     model = _check_common(body)
+    extra = sorted(set(body) - ANTHROPIC_PARAMS)
+    if extra:
+        raise WireError(400, f"{extra[0]}: Extra inputs are not permitted", extra[0])
     if body.get("max_tokens") is None:
         raise WireError(400, "max_tokens: Field required", "max_tokens")
+    temperature = body.get("temperature")
+    if isinstance(temperature, int | float) and temperature > 1:
+        raise WireError(400, "temperature: Input should be less than or equal to 1", "temperature")
     messages = _check_messages(body.get("messages"), _ANTHROPIC_ROLES)
     system = body.get("system")
     if system is not None:
@@ -282,21 +319,31 @@ def chat_completion(completion_id: str, model: str, answer: SimAnswer) -> dict[s
     }
 
 
-def anthropic_message(message_id: str, model: str, answer: SimAnswer) -> dict[str, Any]:
-    """An Anthropic ``message`` object for ``answer``."""
+def anthropic_message(
+    message_id: str, model: str, answer: SimAnswer, service_tier: str = "standard"
+) -> dict[str, Any]:
+    """An Anthropic ``message`` object for ``answer`` (``service_tier`` ``"batch"`` for an
+    answer a message batch gave)."""
     return {
         "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": _text(answer)}],
+        "content": [{"type": "text", "text": _text(answer), "citations": None}],
         "stop_reason": "max_tokens" if answer.finish_reason == "length" else "end_turn",
         "stop_sequence": None,
+        "stop_details": None,
+        "container": None,
         "usage": {
             "input_tokens": answer.input_tokens,
             "output_tokens": answer.output_tokens,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
+            "cache_creation": None,
+            "inference_geo": None,
+            "output_tokens_details": None,
+            "server_tool_use": None,
+            "service_tier": service_tier,
         },
     }
 
@@ -310,10 +357,12 @@ def complete_chat(body: Any, config: SimConfig, completion_id: str) -> dict[str,
     return chat_completion(completion_id, model, answer)
 
 
-def complete_message(body: Any, config: SimConfig, message_id: str) -> dict[str, Any]:
+def complete_message(
+    body: Any, config: SimConfig, message_id: str, service_tier: str = "standard"
+) -> dict[str, Any]:
     """Validate an Anthropic Messages body and answer it (raises :class:`WireError`)."""
     model, messages, system, params = parse_message(body)
     answer = simulate_answer(
         model, messages, system, params, config.seed, config.mean_output_tokens
     )
-    return anthropic_message(message_id, model, answer)
+    return anthropic_message(message_id, model, answer, service_tier)

@@ -28,6 +28,7 @@ def test_server_error_on_messages_uses_the_anthropic_error_shape(sim, client):
     assert r.json() == {
         "type": "error",
         "error": {"type": "api_error", "message": r.json()["error"]["message"]},
+        "request_id": r.headers["request-id"],
     }
 
 

@@ -164,3 +164,19 @@ async def test_message_answer_equals_the_simulated_providers(client):
     assert data["content"][0]["text"] == expected.result
     assert data["usage"]["input_tokens"] == expected.input_tokens
     assert data["usage"]["output_tokens"] == expected.output_tokens
+
+
+def test_message_with_a_parameter_anthropic_does_not_take_is_refused_naming_it(client):
+    r = client.post(
+        "/v1/messages",
+        json=message_body(response_format={"type": "text"}),
+        headers=ANTHROPIC_HEADERS,
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == "response_format: Extra inputs are not permitted"
+
+
+def test_message_with_a_temperature_over_1_is_refused(client):
+    r = client.post("/v1/messages", json=message_body(temperature=1.5), headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 400
+    assert r.json()["error"]["message"].startswith("temperature:")
