@@ -146,17 +146,6 @@ async def test_validating_batch_keeps_the_job_pending(
     assert BatchStatus.PROCESSING in statuses
 
 
-async def test_failed_validation_reports_the_providers_errors_verbatim(
-    openai_provider: OpenAIProvider, make_job: MakeJob, batch_sim: BatchSimState
-) -> None:
-    batch_sim.configure(scenario="validation_failure")
-    job = make_job(5)
-    results = await BatchAPIExecutor(openai_provider, **FAST).execute(job)
-    assert job.status == BatchStatus.FAILED
-    assert "token_limit_exceeded: Enqueued token limit reached for gpt-4o-mini" in (job.error or "")
-    assert results == [] and len(job.pending_requests) == 5
-
-
 async def test_expired_batch_keeps_partial_results_and_marks_the_rest_expired(
     openai_provider: OpenAIProvider, make_job: MakeJob, batch_sim: BatchSimState
 ) -> None:
