@@ -535,7 +535,16 @@ class Journal:
                 (state[0], _codec.scrub(state[1]), state[2], state[3], _now(), self._num),
             )
         if meta is not None:
-            write_metadata(conn, self._num, orjson.loads(meta))
+            fresh = orjson.loads(meta)
+            batches = self.job.metadata.get("provider_batches")
+            if isinstance(batches, list) and batches:
+                # read again under the write lock: a batch record committed directly since the
+                # snapshot (JobStore.record_provider_batch) must not be overwritten by it
+                with contextlib.suppress(TypeError, RuntimeError, orjson.JSONEncodeError):
+                    fresh["provider_batches"] = orjson.loads(
+                        orjson.dumps(list(batches), option=_META_OPTS, default=_jsonable)
+                    )
+            write_metadata(conn, self._num, fresh)
 
     def _written(self, change: _Change) -> None:
         state, meta = change

@@ -10,7 +10,7 @@ from pathlib import Path
 from batch_helpers import accepted
 
 from brainbatch import BatchJob, BatchStatus
-from brainbatch.batchapi import BatchAPIExecutor
+from brainbatch.batchapi import BatchAPIExecutor, ProviderBatch
 from brainbatch.providers.openai import OpenAIProvider
 from brainbatch.sim import SimServer
 from brainbatch.sim.batches import BatchSimState
@@ -100,3 +100,27 @@ async def test_job_journaled_by_the_previous_version_resumes_and_reattaches(
         reopened.close()
     assert reloaded.status == BatchStatus.COMPLETED and reloaded.n_success == 12
     assert len(batch_sim.batches) == 1
+
+
+def test_a_journal_pass_that_read_the_metadata_earlier_keeps_a_record_committed_since(
+    tmp_path: Path, make_job: Callable[..., BatchJob]
+) -> None:
+    """The journal's writer thread reads ``job.metadata`` and writes it a moment later; an
+    intent the executor committed in between (JobStore.record_provider_batch) must survive
+    that write, or a crash right then would submit, and pay for, the batch again."""
+    store = JobStore(tmp_path / "jobs.sqlite", flush_interval=3600)
+    job = make_job(2)
+    store.create_job(job)
+    journal = store.journal(job)
+    try:
+        job.metadata["note"] = "changed"
+        change = journal._snapshot()  # the writer thread reads the metadata...
+        assert change is not None
+        intent = ProviderBatch(provider="openai", part="1/1", rows=[[0, 2]], n_requests=2)
+        job.metadata.setdefault("provider_batches", []).append(intent)
+        store.record_provider_batch(job, intent)  # ...the loop commits an intent...
+        store._write(journal._write, change)  # ...and the writer writes what it read
+        assert [b["part"] for b in store.provider_batches(job.job_id)] == ["1/1"]
+    finally:
+        journal.close()
+        store.close()
