@@ -454,11 +454,12 @@ async def wrap_cache(
 def make_batch_executor(
     provider: Any,
     poll_interval: float | None = None,
-    on_submit: Callable[[BatchJob, dict[str, Any]], Any] | None = None,
+    on_submit: Callable[[BatchJob, Any], Any] | None = None,
 ) -> Executor:
     """The native Batch API executor for an OpenAI or Anthropic (compatible) provider.
 
-    ``on_submit(job, entry)`` runs as soon as the provider accepts each batch.
+    ``on_submit(job, record)`` runs with each batch's ``ProviderBatch`` record right before
+    it is submitted (the intent) and as soon as the provider accepted it.
     """
     from .batchapi import BatchAPIExecutor
 

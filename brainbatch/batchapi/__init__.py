@@ -1,12 +1,14 @@
 """Native provider batch APIs: OpenAI Batch and Anthropic Message Batches (half price).
 
 :class:`BatchAPIExecutor` runs a job through them with the same contract as every executor;
-:mod:`~brainbatch.batchapi.jsonl` builds, validates, splits and parses the files.
+:mod:`~brainbatch.batchapi.jsonl` builds, validates, splits and parses the files;
+:mod:`~brainbatch.batchapi.records` holds the typed record of each provider batch
+(:class:`ProviderBatch`, in ``job.metadata["provider_batches"]``).
 """
 
 from .anthropic import AnthropicBatchBackend
 from .base import BatchBackend, Outcome, WireProvider
-from .executor import BatchAPIExecutor, backend_for, batch_progress
+from .executor import BatchAPIExecutor, backend_for, batch_progress, enqueued_tokens
 from .jsonl import (
     ANTHROPIC_LIMITS,
     CUSTOM_ID_MAX_CHARS,
@@ -19,12 +21,22 @@ from .jsonl import (
     validate_custom_ids,
 )
 from .openai import OPENAI_STATES, OpenAIBatchBackend
+from .records import (
+    NOT_SUBMITTED,
+    SUBMITTING,
+    TOKEN_LIMIT_EXCEEDED,
+    ProviderBatch,
+    RequestCounts,
+)
 
 __all__ = [
     "ANTHROPIC_LIMITS",
     "CUSTOM_ID_MAX_CHARS",
+    "NOT_SUBMITTED",
     "OPENAI_LIMITS",
     "OPENAI_STATES",
+    "SUBMITTING",
+    "TOKEN_LIMIT_EXCEEDED",
     "AnthropicBatchBackend",
     "BatchAPIExecutor",
     "BatchBackend",
@@ -32,10 +44,13 @@ __all__ = [
     "Chunk",
     "OpenAIBatchBackend",
     "Outcome",
+    "ProviderBatch",
+    "RequestCounts",
     "WireProvider",
     "backend_for",
     "batch_progress",
     "custom_id_of",
+    "enqueued_tokens",
     "iter_jsonl",
     "split_batches",
     "validate_custom_ids",

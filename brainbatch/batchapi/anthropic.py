@@ -14,14 +14,21 @@ from typing import Any
 
 import orjson
 
-from ..errors import ConnectionFailed
+from ..errors import ConnectionFailed, PermanentError
 from ..models import BatchRequest, BatchStatus
 from .base import BatchBackend, Outcome, to_epoch
 from .jsonl import ANTHROPIC_LIMITS, Chunk
+from .records import ProviderBatch, RequestCounts
 
-__all__ = ["AnthropicBatchBackend", "anthropic_outcome"]
+__all__ = ["CLOCK_SKEW_S", "CREATE_WINDOW_S", "AnthropicBatchBackend", "anthropic_outcome"]
 
 _PATH = "/v1/messages/batches"
+
+CLOCK_SKEW_S = 600.0
+"""How far the provider's clock may be behind this machine's (see :meth:`recover
+<AnthropicBatchBackend.recover>`)."""
+CREATE_WINDOW_S = 3600.0
+"""The latest a batch may be created after its intent was written and still be its batch."""
 
 
 def anthropic_outcome(line: dict[str, Any]) -> Outcome:
@@ -51,6 +58,9 @@ def anthropic_outcome(line: dict[str, Any]) -> Outcome:
 class AnthropicBatchBackend(BatchBackend):
     """Anthropic ``/v1/messages/batches``. ``provider.base_url`` has no ``/v1``.
 
+    A message batch may mix models, so a job is not split by model: fewer batches, fewer
+    status checks; the enqueued-token limit, when set, is still counted per model.
+
     Sends the ``anthropic-version`` header (the provider's ``anthropic_version`` attribute if
     it has one, else the version brainbatch's Anthropic provider speaks).
     """
@@ -67,8 +77,8 @@ class AnthropicBatchBackend(BatchBackend):
         return orjson.dumps({"custom_id": custom_id, "params": self.provider.build_body(request)})
 
     async def submit(
-        self, chunk: Chunk, *, job_id: str, part: str, completion_window: str
-    ) -> dict[str, Any]:
+        self, record: ProviderBatch, chunk: Chunk, *, job_id: str, completion_window: str
+    ) -> None:
         batch = await self.call_json(
             "POST",
             _PATH,
@@ -77,50 +87,93 @@ class AnthropicBatchBackend(BatchBackend):
             content=chunk.json_requests(),
             headers={"content-type": "application/json"},
         )
-        entry: dict[str, Any] = {
-            "provider": self.name,
-            "batch_id": batch["id"],
-            "n_requests": len(chunk),
-            "collected": False,
-            "cancel_sent": False,
-            "part": part,
-        }
-        self._update(entry, batch)
-        return entry
+        record.batch_id = str(batch["id"])
+        self._update(record, batch)
 
-    async def refresh(self, entry: dict[str, Any]) -> None:
+    async def refresh(self, record: ProviderBatch) -> None:
         batch = await self.call_json(
-            "GET", f"{_PATH}/{entry['batch_id']}", what=f"status of batch {entry['batch_id']}"
+            "GET", f"{_PATH}/{record.batch_id}", what=f"status of batch {record.batch_id}"
         )
-        self._update(entry, batch)
+        self._update(record, batch)
 
-    async def cancel(self, entry: dict[str, Any]) -> None:
+    async def cancel(self, record: ProviderBatch) -> None:
         batch = await self.call_json(
             "POST",
-            f"{_PATH}/{entry['batch_id']}/cancel",
-            what=f"cancel of batch {entry['batch_id']}",
+            f"{_PATH}/{record.batch_id}/cancel",
+            what=f"cancel of batch {record.batch_id}",
         )
-        self._update(entry, batch)
+        self._update(record, batch)
 
-    async def outcomes(self, entry: dict[str, Any]) -> AsyncIterator[Outcome]:
-        url = entry.get("results_url") or f"{_PATH}/{entry['batch_id']}/results"
+    async def recover(self, intent: ProviderBatch, *, job_id: str, known_ids: set[str]) -> bool:
+        """Page through ``GET /v1/messages/batches`` (newest first, 100 a page, ``after_id``)
+        for the batch created for ``intent``.
+
+        Message batches carry no metadata, so the batch is recognised by its size (the
+        intent's ``n_requests``) and its creation time (from :data:`CLOCK_SKEW_S` before the
+        intent was written to :data:`CREATE_WINDOW_S` after), among the batches not in
+        ``known_ids``.
+
+        Raises:
+            PermanentError: several batches fit: nothing is guessed (or paid again).
+        """
+        if intent.submitted_at is None:
+            return False
+        since = intent.submitted_at - CLOCK_SKEW_S
+        until = intent.submitted_at + CREATE_WINDOW_S
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": 100}
+        while True:
+            page = await self.call_json("GET", _PATH, what="list of message batches", params=params)
+            data = [b for b in page.get("data") or [] if isinstance(b, dict)]
+            for batch in data:
+                created = to_epoch(batch.get("created_at"))
+                if (
+                    batch.get("id")
+                    and str(batch["id"]) not in known_ids
+                    and created is not None
+                    and since <= created <= until
+                    and _n_requests(batch) == intent.n_requests
+                ):
+                    found.append(batch)
+            if not data or not page.get("has_more"):
+                break
+            first, last = to_epoch(data[0].get("created_at")), to_epoch(data[-1].get("created_at"))
+            if first is not None and last is not None and first >= last and last < since:
+                break  # newest first, and already older than the intent
+            params = {"limit": 100, "after_id": page.get("last_id") or data[-1]["id"]}
+        if len(found) > 1:
+            raise PermanentError(
+                f"part {intent.part} of this job was being submitted when the last run "
+                f"stopped; {len(found)} message batches at the provider fit it "
+                f"({', '.join(str(b['id']) for b in found)}): nothing was submitted again. "
+                "Check their results (they name the custom_ids) and attach the right one "
+                "with BatchAPIExecutor.attach()"
+            )
+        if not found:
+            return False
+        intent.batch_id = str(found[0]["id"])
+        self._update(intent, found[0])
+        return True
+
+    async def outcomes(self, record: ProviderBatch) -> AsyncIterator[Outcome]:
+        url = record.results_url or f"{_PATH}/{record.batch_id}/results"
         n = 0
-        async for raw in self.stream_lines(url, what=f"results of batch {entry['batch_id']}"):
+        async for raw in self.stream_lines(url, what=f"results of batch {record.batch_id}"):
             n += 1
             try:
                 line = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 raise ConnectionFailed(
-                    f"results of batch {entry['batch_id']}: line {n} is not JSON"
+                    f"results of batch {record.batch_id}: line {n} is not JSON"
                 ) from None
             if isinstance(line, dict):
                 yield anthropic_outcome(line)
 
-    def _update(self, entry: dict[str, Any], batch: dict[str, Any]) -> None:
+    def _update(self, record: ProviderBatch, batch: dict[str, Any]) -> None:
         status = str(batch.get("processing_status"))
         counts = batch.get("request_counts") or {}
-        entry["status"] = status
-        entry["ended"] = status == "ended"
+        record.status = status
+        record.ended = status == "ended"
         if status == "in_progress":
             state = BatchStatus.PROCESSING
         elif status == "canceling" or batch.get("cancel_initiated_at"):
@@ -131,18 +184,28 @@ class AnthropicBatchBackend(BatchBackend):
             state = BatchStatus.FAILED
         else:
             state = BatchStatus.COMPLETED
-        entry["state"] = state.value
-        entry["results_url"] = batch.get("results_url")
-        processing = int(counts.get("processing") or 0)
-        entry["counts"] = {
-            "total": int(entry.get("n_requests") or 0),
-            "completed": int(counts.get("succeeded") or 0),
-            "failed": int(counts.get("errored") or 0) + int(counts.get("expired") or 0),
-            "canceled": int(counts.get("canceled") or 0),
-            "processing": processing,
-            "live": False,
-        }
-        entry["created_at"] = to_epoch(batch.get("created_at"))
-        entry["expires_at"] = to_epoch(batch.get("expires_at"))
-        entry["ended_at"] = to_epoch(batch.get("ended_at"))
-        entry["errors"] = []
+        record.state = state.value
+        results_url = batch.get("results_url")
+        record.results_url = None if results_url is None else str(results_url)
+        record.counts = RequestCounts(
+            total=record.n_requests or _n_requests(batch),
+            completed=int(counts.get("succeeded") or 0),
+            failed=int(counts.get("errored") or 0) + int(counts.get("expired") or 0),
+            canceled=int(counts.get("canceled") or 0),
+            processing=int(counts.get("processing") or 0),
+            live=False,
+        )
+        record.created_at = to_epoch(batch.get("created_at"))
+        record.expires_at = to_epoch(batch.get("expires_at"))
+        record.ended_at = to_epoch(batch.get("ended_at"))
+        record.errors = []
+        record.error_codes = []
+
+
+def _n_requests(batch: dict[str, Any]) -> int:
+    """How many requests a message batch holds (its counts add up to it at any time)."""
+    counts = batch.get("request_counts") or {}
+    return sum(
+        int(counts.get(k) or 0)
+        for k in ("processing", "succeeded", "errored", "canceled", "expired")
+    )

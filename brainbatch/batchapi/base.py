@@ -1,18 +1,13 @@
 """What the OpenAI and Anthropic batch back ends share: the provider they talk through, the
-HTTP helper, the per-line outcome, and the bookkeeping entry each provider batch gets.
+HTTP helper, the per-line outcome, and the protocol each provider batch goes through.
 
-A provider batch is recorded as a plain JSON-able ``dict`` (an *entry*) in
-``job.metadata["provider_batches"]`` so a journal can store it and a later run can re-attach::
-
-    {"provider": "openai", "batch_id": "batch_...", "input_file_id": "file-...",
-     "output_file_id": ..., "error_file_id": ..., "results_url": ...,
-     "status": "in_progress",            # the provider's own word
-     "state": "processing",              # the BatchStatus it maps to
-     "ended": False, "collected": False, # results downloaded and recorded?
-     "n_requests": 50000, "rows": [[0, 50000]],   # job row ranges [start, stop)
-     "counts": {"total": 50000, "completed": 1200, "failed": 3, "live": True},
-     "created_at": 1732500000.0, "expires_at": 1732586400.0, "ended_at": None,
-     "errors": [], "cancel_sent": False}
+Each provider batch is a typed :class:`~brainbatch.batchapi.records.ProviderBatch` in
+``job.metadata["provider_batches"]`` (dicts at rest: ``to_dict`` / ``from_dict``), so a
+journal can store it and a later run can re-attach. The executor writes the record as an
+intent (state ``"submitting"``, its ``part`` label, its rows) before calling :meth:`submit`,
+which fills in what the provider answered (``batch_id``, files, status, counts, times);
+:meth:`refresh` and :meth:`cancel` keep it current; :meth:`recover` finds the batch of an
+intent whose answer was never seen (the process died mid-submit).
 """
 
 from __future__ import annotations
@@ -36,6 +31,7 @@ from ..errors import (
 )
 from ..models import BatchRequest, ProviderResponse
 from .jsonl import BatchLimits, Chunk
+from .records import ProviderBatch
 
 __all__ = ["BatchBackend", "Outcome", "WireProvider", "to_epoch"]
 
@@ -128,21 +124,28 @@ class BatchBackend(ABC):
 
     @abstractmethod
     async def submit(
-        self, chunk: Chunk, *, job_id: str, part: str, completion_window: str
-    ) -> dict[str, Any]:
-        """Create the provider batch for ``chunk``; returns its new entry."""
+        self, record: ProviderBatch, chunk: Chunk, *, job_id: str, completion_window: str
+    ) -> None:
+        """Create the provider batch for ``chunk`` and fill in ``record`` (the journaled
+        intent, whose ``part`` labels the batch) from the provider's answer."""
 
     @abstractmethod
-    async def refresh(self, entry: dict[str, Any]) -> None:
-        """Fetch the batch and update ``entry`` (status, state, counts, file ids...)."""
+    async def refresh(self, record: ProviderBatch) -> None:
+        """Fetch the batch and update ``record`` (status, state, counts, file ids...)."""
 
     @abstractmethod
-    async def cancel(self, entry: dict[str, Any]) -> None:
+    async def cancel(self, record: ProviderBatch) -> None:
         """Ask the provider to cancel the batch."""
 
     @abstractmethod
-    def outcomes(self, entry: dict[str, Any]) -> AsyncIterator[Outcome]:
+    def outcomes(self, record: ProviderBatch) -> AsyncIterator[Outcome]:
         """Every result line of an ended batch."""
+
+    @abstractmethod
+    async def recover(self, intent: ProviderBatch, *, job_id: str, known_ids: set[str]) -> bool:
+        """Find the batch the provider created for ``intent`` (an intent without a batch
+        id), among the batches at the provider not in ``known_ids``; fill in ``intent`` and
+        return True, or return False when the provider has none (nothing was paid)."""
 
     # -- HTTP ----------------------------------------------------------------------------------
 

@@ -8,15 +8,16 @@ are joined on (providers do not keep the input order). brainbatch sends
 when it has one, otherwise its ``id`` (a 36-character UUID by default). Keys must be unique in
 the job and at most 64 characters; Anthropic also allows only ``A-Z a-z 0-9 _ -``.
 
-**Limits.** OpenAI takes at most 50,000 requests and 200 MB per input file, Anthropic
-100,000 requests or 256 MB per batch; :func:`split_batches` cuts a job into as many provider
-batches as needed, each under both limits.
+**Limits.** OpenAI takes at most 50,000 requests and 200 MB per input file, all for one
+model, Anthropic 100,000 requests or 256 MB per batch (models may mix); :func:`split_batches`
+cuts a job into as many provider batches as needed, each under both limits, one model per
+batch where the provider needs it, and under an enqueued-token cap per model when one is set.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,16 +120,59 @@ class Chunk:
     """The requests of one provider batch, already encoded.
 
     ``rows`` are the job's request indexes, ``lines`` the encoded requests (one per row,
-    same order), ``nbytes`` their size with one separator byte each.
+    same order), ``nbytes`` their size with one separator byte each, ``models`` each row's
+    model and ``row_tokens`` each row's estimated enqueued tokens (empty when no
+    enqueued-token limit asked for them; 0 for a model without a limit).
     """
 
     rows: list[int] = field(default_factory=list)
     custom_ids: list[str] = field(default_factory=list)
     lines: list[bytes] = field(default_factory=list)
     nbytes: int = 0
+    models: list[str] = field(default_factory=list)
+    row_tokens: list[int] = field(default_factory=list)
+    tokens: dict[str, int] = field(default_factory=dict)
+    """Estimated enqueued tokens by model (empty when not counted)."""
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def add(self, row: int, custom_id: str, line: bytes, model: str, tokens: int | None) -> None:
+        """Append one encoded request."""
+        self.rows.append(row)
+        self.custom_ids.append(custom_id)
+        self.lines.append(line)
+        self.nbytes += len(line) + 1
+        self.models.append(model)
+        if tokens is not None:
+            self.row_tokens.append(tokens)
+            self.tokens[model] = self.tokens.get(model, 0) + tokens
+
+    @property
+    def model(self) -> str | None:
+        """The model of every request, or None when they mix models."""
+        first = self.models[0] if self.models else None
+        return first if all(m == first for m in self.models) else None
+
+    def halves(self) -> list[Chunk]:
+        """The first and the second half of the rows, as two chunks (one if it has one row)."""
+        if len(self) < 2:
+            return [self]
+        mid = len(self) // 2
+        out = []
+        for part in (slice(0, mid), slice(mid, None)):
+            c = Chunk()
+            counted = len(self.row_tokens) == len(self.rows)
+            for i in range(len(self))[part]:
+                c.add(
+                    self.rows[i],
+                    self.custom_ids[i],
+                    self.lines[i],
+                    self.models[i],
+                    self.row_tokens[i] if counted else None,
+                )
+            out.append(c)
+        return out
 
     def jsonl(self) -> bytes:
         """The OpenAI input file: one line per request, newline-terminated."""
@@ -143,16 +187,25 @@ def split_batches(
     items: Iterable[tuple[int, BatchRequest]],
     encode: Callable[[str, BatchRequest], bytes],
     limits: BatchLimits,
+    *,
+    group: Callable[[BatchRequest], Hashable] | None = None,
+    tokens: Callable[[BatchRequest], int | None] | None = None,
+    token_limit: Callable[[str], int | None] | None = None,
 ) -> list[Chunk]:
     """Encode ``(row, request)`` pairs and cut them into chunks under ``limits``.
 
-    ``encode(custom_id, request)`` returns one request's bytes. Chunks keep the input order.
+    ``encode(custom_id, request)`` returns one request's bytes. ``group(request)``, when
+    given, keeps requests with different keys in different chunks (OpenAI: one model per
+    input file); chunks come in the order they were started and keep the input order
+    inside. ``tokens(request)`` estimates a request's enqueued tokens and
+    ``token_limit(model)`` caps them per model in one chunk (None: no cap).
 
     Raises:
-        InputError: naming the row, when one request alone is larger than a whole batch.
+        InputError: naming the row, when one request alone is larger than a whole batch,
+            or alone over its model's token cap.
     """
     chunks: list[Chunk] = []
-    current = Chunk()
+    current: dict[Hashable, Chunk] = {}
     max_n, max_b = limits.max_requests, limits.max_bytes
     for row, request in items:
         cid = request.key
@@ -163,16 +216,30 @@ def split_batches(
                 f"request #{row} (custom_id {cid!r}) encodes to {size:,} bytes; a "
                 f"{limits.provider} batch holds at most {max_b:,} bytes"
             )
-        if current.rows and (len(current.rows) >= max_n or current.nbytes + size > max_b):
-            chunks.append(current)
-            current = Chunk()
-        current.rows.append(row)
-        current.custom_ids.append(cid)
-        current.lines.append(line)
-        current.nbytes += size
-    if current.rows:
-        chunks.append(current)
-    return chunks
+        model = request.model
+        cap = token_limit(model) if token_limit is not None else None
+        n_tokens = None
+        if tokens is not None:  # rows of a model without a cap count 0
+            n_tokens = (tokens(request) or 0) if cap is not None else 0
+        if cap is not None and n_tokens is not None and n_tokens > cap:
+            raise InputError(
+                f"request #{row} (custom_id {cid!r}) alone is about {n_tokens:,} tokens "
+                f"(prompt + max output), over the enqueued-token limit of {cap:,} for "
+                f"{model!r}; lower its max_tokens or raise max_enqueued_tokens"
+            )
+        key = group(request) if group is not None else None
+        chunk = current.get(key)
+        if chunk is None:
+            chunk = current[key] = Chunk()
+            chunks.append(chunk)
+        over_tokens = (
+            n_tokens is not None and cap is not None and chunk.tokens.get(model, 0) + n_tokens > cap
+        )
+        if chunk.rows and (len(chunk) >= max_n or chunk.nbytes + size > max_b or over_tokens):
+            chunk = current[key] = Chunk()
+            chunks.append(chunk)
+        chunk.add(row, cid, line, model, n_tokens)
+    return [c for c in chunks if c.rows]
 
 
 def iter_jsonl(data: bytes, *, source: str = "file") -> Iterator[dict[str, Any]]:

@@ -17,8 +17,9 @@ from ..errors import ConnectionFailed
 from ..models import BatchRequest, BatchStatus
 from .base import BatchBackend, Outcome, to_epoch
 from .jsonl import OPENAI_LIMITS, Chunk, openai_line
+from .records import ProviderBatch, RequestCounts
 
-__all__ = ["OPENAI_STATES", "OpenAIBatchBackend", "openai_outcome"]
+__all__ = ["CLOCK_SKEW_S", "OPENAI_STATES", "OpenAIBatchBackend", "openai_outcome"]
 
 OPENAI_STATES: dict[str, BatchStatus] = {
     "validating": BatchStatus.PENDING,
@@ -33,6 +34,10 @@ OPENAI_STATES: dict[str, BatchStatus] = {
 """Provider batch status -> :class:`BatchStatus` of that batch."""
 
 _ENDED = {"completed", "failed", "expired", "cancelled"}
+
+CLOCK_SKEW_S = 600.0
+"""How far the provider's clock may be behind this machine's when :meth:`recover
+<OpenAIBatchBackend.recover>` decides a batch was created before the intent was written."""
 
 
 def openai_outcome(line: dict[str, Any]) -> Outcome:
@@ -68,19 +73,26 @@ def openai_outcome(line: dict[str, Any]) -> Outcome:
 
 
 class OpenAIBatchBackend(BatchBackend):
-    """OpenAI ``/v1/files`` + ``/v1/batches``. ``provider.base_url`` ends with ``/v1``."""
+    """OpenAI ``/v1/files`` + ``/v1/batches``. ``provider.base_url`` ends with ``/v1``.
+
+    One model per input file (OpenAI refuses a file that mixes models), so the executor
+    splits a job by model (:attr:`one_model_per_batch`). Each batch's metadata names the job
+    (``brainbatch_job_id``) and its part (``brainbatch_part``): :meth:`recover` finds it by
+    them in the batch list.
+    """
 
     name = "openai"
     default_limits = OPENAI_LIMITS
     endpoint = "/v1/chat/completions"
+    one_model_per_batch = True
 
     def encode(self, custom_id: str, request: BatchRequest) -> bytes:
         return openai_line(custom_id, self.provider.build_body(request), self.endpoint)
 
     async def submit(
-        self, chunk: Chunk, *, job_id: str, part: str, completion_window: str
-    ) -> dict[str, Any]:
-        name = f"brainbatch-{job_id}-{part.replace('/', 'of')}.jsonl"
+        self, record: ProviderBatch, chunk: Chunk, *, job_id: str, completion_window: str
+    ) -> None:
+        name = f"brainbatch-{job_id}-{record.part.replace('/', 'of')}.jsonl"
         file_obj = await self.call_json(
             "POST",
             "/files",
@@ -89,46 +101,78 @@ class OpenAIBatchBackend(BatchBackend):
             files={"file": (name, chunk.jsonl(), "application/jsonl")},
             data={"purpose": "batch"},
         )
+        record.input_file_id = str(file_obj["id"])
         batch = await self.call_json(
             "POST",
             "/batches",
             what="creation of the batch",
             idempotent=False,
             json={
-                "input_file_id": file_obj["id"],
+                "input_file_id": record.input_file_id,
                 "endpoint": self.endpoint,
                 "completion_window": completion_window,
-                "metadata": {"brainbatch_job_id": job_id[:512], "brainbatch_part": part},
+                "metadata": {"brainbatch_job_id": job_id[:512], "brainbatch_part": record.part},
             },
         )
-        entry: dict[str, Any] = {
-            "provider": self.name,
-            "batch_id": batch["id"],
-            "input_file_id": file_obj["id"],
-            "n_requests": len(chunk),
-            "collected": False,
-            "cancel_sent": False,
-        }
-        self._update(entry, batch)
-        return entry
+        record.batch_id = str(batch["id"])
+        record.endpoint = self.endpoint
+        self._update(record, batch)
 
-    async def refresh(self, entry: dict[str, Any]) -> None:
+    async def refresh(self, record: ProviderBatch) -> None:
         batch = await self.call_json(
-            "GET", f"/batches/{entry['batch_id']}", what=f"status of batch {entry['batch_id']}"
+            "GET", f"/batches/{record.batch_id}", what=f"status of batch {record.batch_id}"
         )
-        self._update(entry, batch)
+        self._update(record, batch)
 
-    async def cancel(self, entry: dict[str, Any]) -> None:
+    async def cancel(self, record: ProviderBatch) -> None:
         batch = await self.call_json(
             "POST",
-            f"/batches/{entry['batch_id']}/cancel",
-            what=f"cancel of batch {entry['batch_id']}",
+            f"/batches/{record.batch_id}/cancel",
+            what=f"cancel of batch {record.batch_id}",
         )
-        self._update(entry, batch)
+        self._update(record, batch)
 
-    async def outcomes(self, entry: dict[str, Any]) -> AsyncIterator[Outcome]:
-        for key in ("output_file_id", "error_file_id"):
-            file_id = entry.get(key)
+    async def recover(self, intent: ProviderBatch, *, job_id: str, known_ids: set[str]) -> bool:
+        """Page through ``GET /batches`` (newest first, 100 a page, ``after``) for the batch
+        whose metadata names this job and ``intent.part``; stops at batches created well
+        before the intent was written."""
+        since = None if intent.submitted_at is None else intent.submitted_at - CLOCK_SKEW_S
+        params: dict[str, Any] = {"limit": 100}
+        while True:
+            page = await self.call_json("GET", "/batches", what="list of batches", params=params)
+            data = [b for b in page.get("data") or [] if isinstance(b, dict)]
+            for batch in data:
+                meta = batch.get("metadata")
+                if (
+                    isinstance(meta, dict)
+                    and meta.get("brainbatch_job_id") == job_id[:512]
+                    and meta.get("brainbatch_part") == intent.part
+                    and batch.get("id")
+                    and str(batch["id"]) not in known_ids
+                ):
+                    intent.batch_id = str(batch["id"])
+                    intent.input_file_id = _opt_str(batch.get("input_file_id"))
+                    intent.endpoint = _opt_str(batch.get("endpoint")) or self.endpoint
+                    self._update(intent, batch)
+                    return True
+            if not data or not page.get("has_more"):
+                return False
+            first, last = to_epoch(data[0].get("created_at")), to_epoch(data[-1].get("created_at"))
+            if (
+                since is not None
+                and first is not None
+                and last is not None
+                and first >= last  # newest first...
+                and last < since  # ...and already older than the intent
+            ):
+                return False
+            params = {"limit": 100, "after": page.get("last_id") or data[-1]["id"]}
+
+    async def outcomes(self, record: ProviderBatch) -> AsyncIterator[Outcome]:
+        for key, file_id in (
+            ("output_file_id", record.output_file_id),
+            ("error_file_id", record.error_file_id),
+        ):
             if not file_id:
                 continue
             n = 0
@@ -143,30 +187,36 @@ class OpenAIBatchBackend(BatchBackend):
                 if isinstance(line, dict):
                     yield openai_outcome(line)
 
-    def _update(self, entry: dict[str, Any], batch: dict[str, Any]) -> None:
+    def _update(self, record: ProviderBatch, batch: dict[str, Any]) -> None:
         status = str(batch.get("status"))
-        entry["status"] = status
-        entry["state"] = OPENAI_STATES.get(status, BatchStatus.PROCESSING).value
-        entry["ended"] = status in _ENDED
-        entry["output_file_id"] = batch.get("output_file_id")
-        entry["error_file_id"] = batch.get("error_file_id")
+        record.status = status
+        record.state = OPENAI_STATES.get(status, BatchStatus.PROCESSING).value
+        record.ended = status in _ENDED
+        record.output_file_id = _opt_str(batch.get("output_file_id"))
+        record.error_file_id = _opt_str(batch.get("error_file_id"))
         counts = batch.get("request_counts") or {}
-        entry["counts"] = {
-            "total": int(counts.get("total") or entry.get("n_requests") or 0),
-            "completed": int(counts.get("completed") or 0),
-            "failed": int(counts.get("failed") or 0),
-            "live": True,
-        }
-        entry["created_at"] = to_epoch(batch.get("created_at"))
-        entry["expires_at"] = to_epoch(batch.get("expires_at"))
-        entry["ended_at"] = to_epoch(
+        record.counts = RequestCounts(
+            total=int(counts.get("total") or record.n_requests or 0),
+            completed=int(counts.get("completed") or 0),
+            failed=int(counts.get("failed") or 0),
+            live=True,
+        )
+        record.created_at = to_epoch(batch.get("created_at"))
+        record.expires_at = to_epoch(batch.get("expires_at"))
+        record.ended_at = to_epoch(
             batch.get("completed_at")
             or batch.get("failed_at")
             or batch.get("expired_at")
             or batch.get("cancelled_at")
         )
         errors = (batch.get("errors") or {}).get("data") or []
-        entry["errors"] = [_format_error(e) for e in errors if isinstance(e, dict)]
+        errors = [e for e in errors if isinstance(e, dict)]
+        record.errors = [_format_error(e) for e in errors]
+        record.error_codes = [str(e.get("code") or "error") for e in errors]
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _format_error(err: dict[str, Any]) -> str:

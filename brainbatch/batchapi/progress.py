@@ -3,50 +3,60 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ..models import BatchJob
+from .records import NOT_SUBMITTED, ProviderBatch
 
 __all__ = ["batch_progress"]
 
 
 def batch_progress(
-    provider: str, entries: list[dict[str, Any]], job: BatchJob | None = None
+    provider: str,
+    records: Sequence[ProviderBatch],
+    job: BatchJob | None = None,
+    queued: int = 0,
 ) -> dict[str, Any]:
     """What a progress display shows for a batch job (``job.metadata["batch_progress"]``).
 
-    Fields: ``provider``; ``batches`` (provider batches so far) and ``active`` (not yet
-    collected); ``statuses`` (provider status -> number of batches); ``submitted``
-    (requests sent); ``completed`` / ``failed`` (the provider's request counts);
-    ``counts_live`` (True when those counts move while the batch runs: OpenAI);
-    ``collected`` (results recorded in the job); ``elapsed_s`` since the first batch was
-    created; ``window_s`` (to the latest ``expires_at``), ``window_used`` (0..1) and
-    ``expires_at`` (ISO 8601, UTC); ``updated_at`` (Unix seconds).
+    Fields: ``provider``; ``batches`` (provider batches so far, intents included) and
+    ``active`` (not yet collected); ``queued`` (batches waiting to be submitted, e.g. for
+    the enqueued-token limit); ``statuses`` (provider status -> number of batches;
+    ``"submitting"`` for an intent not answered yet); ``submitted`` (requests sent);
+    ``completed`` / ``failed`` (the provider's request counts); ``counts_live`` (True when
+    those counts move while the batch runs: OpenAI); ``collected`` (results recorded in the
+    job); ``elapsed_s`` since the first batch was created; ``window_s`` (to the latest
+    ``expires_at``), ``window_used`` (0..1) and ``expires_at`` (ISO 8601, UTC);
+    ``updated_at`` (Unix seconds).
 
     With ``counts_live`` False (Anthropic: its counts only move when a batch ends) show
     ``elapsed_s`` against ``window_s`` / ``expires_at``, not a percentage.
     """
     now = time.time()
+    batches = [r for r in records if r.state != NOT_SUBMITTED and not r.resubmitted]
     statuses: dict[str, int] = {}
-    for e in entries:
-        statuses[str(e.get("status"))] = statuses.get(str(e.get("status")), 0) + 1
-    created = [e["created_at"] for e in entries if e.get("created_at")]
-    expires = [e["expires_at"] for e in entries if e.get("expires_at")]
+    for r in batches:
+        word = r.status or r.state
+        statuses[word] = statuses.get(word, 0) + 1
+    created = [r.created_at for r in batches if r.created_at]
+    expires = [r.expires_at for r in batches if r.expires_at]
     start = min(created) if created else None
     end = max(expires) if expires else None
     elapsed = now - start if start is not None else 0.0
     window = end - start if start is not None and end is not None else None
-    counts = [e.get("counts") or {} for e in entries]
+    accepted = [r for r in batches if r.batch_id is not None]
     return {
         "provider": provider,
-        "batches": len(entries),
-        "active": sum(1 for e in entries if not e.get("collected")),
+        "batches": len(batches),
+        "active": sum(1 for r in batches if not r.collected),
+        "queued": queued,
         "statuses": statuses,
-        "submitted": sum(int(e.get("n_requests") or 0) for e in entries),
-        "completed": sum(int(c.get("completed") or 0) for c in counts),
-        "failed": sum(int(c.get("failed") or 0) for c in counts),
-        "counts_live": bool(entries) and all(c.get("live") for c in counts),
+        "submitted": sum(r.n_requests for r in accepted),
+        "completed": sum(r.counts.completed for r in accepted),
+        "failed": sum(r.counts.failed for r in accepted),
+        "counts_live": bool(accepted) and all(r.counts.live for r in accepted),
         "collected": job.done if job is not None else None,
         "elapsed_s": round(elapsed, 3),
         "window_s": window,

@@ -57,10 +57,17 @@ def _batch_id(batch: Mapping[str, Any], position: int) -> str:
     return f"#{position}"
 
 
+def batch_record_dict(batch: Any) -> Any:
+    """A provider batch record at rest: its ``to_dict()`` (a typed ``ProviderBatch``), else
+    the value itself (a dict stored by an earlier version, or by hand)."""
+    to_dict = getattr(batch, "to_dict", None)
+    return to_dict() if callable(to_dict) else batch
+
+
 def write_metadata(conn: sqlite3.Connection, job_num: int, metadata: Mapping[str, Any]) -> None:
-    """Store a job's metadata; ``provider_batches`` (a list of dicts) goes to its own table."""
+    """Store a job's metadata; ``provider_batches`` (records or dicts) goes to its own table."""
     meta = dict(metadata)
-    batches = meta.pop("provider_batches", None) or []
+    batches = [batch_record_dict(b) for b in meta.pop("provider_batches", None) or []]
     conn.execute(
         "UPDATE jobs SET metadata=?, updated_at=? WHERE num=?",
         (_codec.dumps(_codec.scrub(meta)), _now(), job_num),
@@ -460,21 +467,27 @@ class JobStore:
         """Store ``job.metadata`` (incl. ``provider_batches``) now. Same as update_status."""
         self.update_status(job)
 
-    def record_provider_batch(self, job: BatchJob, batch: Mapping[str, Any]) -> None:
+    def record_provider_batch(self, job: BatchJob, batch: Any) -> None:
         """Add (or update, by its ``id``/``batch_id``) a native batch in
         ``job.metadata["provider_batches"]`` and commit it at once.
 
-        Call it as soon as the provider accepted the batch: a crash after that point re-attaches
-        to the batch instead of paying for a second one.
+        ``batch`` is a ``ProviderBatch`` record (kept as it is, stored by its ``to_dict()``)
+        or a dict. A record already in the list (the same object: the batch executor puts
+        it there first) is only committed. Call it before submitting (the intent) and as soon
+        as the provider accepted the batch: a crash after that point re-attaches to the
+        batch instead of paying for a second one.
         """
         batches = job.metadata.setdefault("provider_batches", [])
-        new_id = _batch_id(batch, len(batches))
-        for i, b in enumerate(batches):
-            if isinstance(b, Mapping) and _batch_id(b, i) == new_id:
-                batches[i] = dict(batch)
-                break
-        else:
-            batches.append(dict(batch))
+        if not any(b is batch for b in batches):
+            new_id = _batch_id(batch_record_dict(batch), len(batches))
+            keep = batch if not isinstance(batch, Mapping) else dict(batch)
+            for i, b in enumerate(batches):
+                old = batch_record_dict(b)
+                if isinstance(old, Mapping) and _batch_id(old, i) == new_id:
+                    batches[i] = keep
+                    break
+            else:
+                batches.append(keep)
         self.update_status(job)
 
     def provider_batches(self, job_id_or_name: str) -> list[dict[str, Any]]:

@@ -92,6 +92,14 @@ _Item = tuple[Any, ...]
 # A journaled job's change: (status fields or None, metadata JSON or None)
 _Change = tuple[tuple[Any, ...] | None, bytes | None]
 
+# records in metadata (a native batch's ProviderBatch) are stored by their to_dict()
+_META_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _jsonable(obj: Any) -> Any:
+    to_dict = getattr(obj, "to_dict", None)
+    return to_dict() if callable(to_dict) else str(obj)
+
 
 class Writer:
     """The store's background committer. Thread-safe; started lazily, stopped by ``close``."""
@@ -503,8 +511,9 @@ class Journal:
             job.done,  # progress alone refreshes updated_at (a heartbeat), once per pass
         )
         meta: bytes | None
-        try:  # orjson holds the GIL while it serialises: a consistent snapshot
-            meta = orjson.dumps(job.metadata, option=orjson.OPT_SORT_KEYS, default=str)
+        try:  # orjson holds the GIL while it serialises: a consistent snapshot (but for a
+            # record's to_dict, which runs in Python: the next pass has it whole)
+            meta = orjson.dumps(job.metadata, option=_META_OPTS, default=_jsonable)
         except (TypeError, RuntimeError, orjson.JSONEncodeError):
             meta = self._last_meta
         new_state = state if state != self._last_state else None
@@ -526,7 +535,16 @@ class Journal:
                 (state[0], _codec.scrub(state[1]), state[2], state[3], _now(), self._num),
             )
         if meta is not None:
-            write_metadata(conn, self._num, orjson.loads(meta))
+            fresh = orjson.loads(meta)
+            batches = self.job.metadata.get("provider_batches")
+            if isinstance(batches, list) and batches:
+                # read again under the write lock: a batch record committed directly since the
+                # snapshot (JobStore.record_provider_batch) must not be overwritten by it
+                with contextlib.suppress(TypeError, RuntimeError, orjson.JSONEncodeError):
+                    fresh["provider_batches"] = orjson.loads(
+                        orjson.dumps(list(batches), option=_META_OPTS, default=_jsonable)
+                    )
+            write_metadata(conn, self._num, fresh)
 
     def _written(self, change: _Change) -> None:
         state, meta = change

@@ -5,6 +5,7 @@ batch endpoints on a fast clock and no files or batches left from other tests; i
 :class:`~brainbatch.sim.batches.BatchSimState` (``batch_sim.configure(scenario=...)``).
 ``openai_provider`` / ``anthropic_provider``: HTTP providers pointed at that server.
 ``make_job(n)``: a job of ``n`` small requests with custom_ids ``r0``, ``r1``...
+Helpers shared by the tests are in ``batch_helpers.py``.
 """
 
 from __future__ import annotations

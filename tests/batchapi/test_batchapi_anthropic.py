@@ -68,7 +68,7 @@ async def test_job_above_the_limit_is_split_into_batches(
 ) -> None:
     job = make_job(9, MODEL)
     await BatchAPIExecutor(anthropic_provider, max_requests_per_batch=4, **FAST).execute(job)
-    assert [b["n_requests"] for b in job.metadata["provider_batches"]] == [4, 4, 1]
+    assert [b.n_requests for b in job.metadata["provider_batches"]] == [4, 4, 1]
     assert job.n_success == 9
 
 

@@ -95,4 +95,4 @@ async def test_status_checks_failing_for_good_fail_the_job_and_keep_the_batch_id
     with pytest.raises(ServerError, match="HTTP 503: x: overloaded"):
         await ex.execute(job)
     assert job.status == BatchStatus.FAILED
-    assert job.metadata["provider_batches"][0]["batch_id"].startswith("batch_")
+    assert job.metadata["provider_batches"][0].batch_id.startswith("batch_")

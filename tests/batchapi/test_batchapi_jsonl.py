@@ -81,6 +81,60 @@ def test_a_single_request_larger_than_a_batch_is_refused_naming_the_row() -> Non
         split_batches(items, _encode, BatchLimits(10, 300))
 
 
+def test_split_by_model_gives_each_model_its_own_chunks_in_input_order() -> None:
+    models = ["a", "b", "a", "b", "a"]
+    items = [(i, BatchRequest(prompt=f"q{i}", model=m)) for i, m in enumerate(models)]
+    chunks = split_batches(items, _encode, BatchLimits(2, 10**9), group=lambda r: r.model)
+    assert [(c.model, c.rows) for c in chunks] == [("a", [0, 2]), ("b", [1, 3]), ("a", [4])]
+
+
+def test_chunk_that_mixes_models_has_no_single_model() -> None:
+    items = [(0, BatchRequest(prompt="x", model="a")), (1, BatchRequest(prompt="y", model="b"))]
+    (chunk,) = split_batches(items, _encode, OPENAI_LIMITS)
+    assert chunk.model is None
+
+
+def test_split_cuts_before_a_models_token_cap_and_counts_tokens_per_model() -> None:
+    items = [(i, _req(i)) for i in range(7)]
+    chunks = split_batches(
+        items, _encode, OPENAI_LIMITS, tokens=lambda r: 10, token_limit=lambda m: 30
+    )
+    assert [c.rows for c in chunks] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert [c.tokens for c in chunks] == [{"m": 30}, {"m": 30}, {"m": 10}]
+
+
+def test_rows_of_an_uncapped_model_are_not_cut_by_tokens() -> None:
+    items = [(i, _req(i)) for i in range(5)]
+    (chunk,) = split_batches(
+        items, _encode, OPENAI_LIMITS, tokens=lambda r: 10, token_limit=lambda m: None
+    )
+    assert len(chunk) == 5
+
+
+def test_a_single_request_over_the_token_cap_is_refused_naming_the_row() -> None:
+    items = [(0, _req(0)), (1, _req(1, custom_id="huge"))]
+    with pytest.raises(InputError, match=r"request #1 \(custom_id 'huge'\) alone is about 50"):
+        split_batches(
+            items,
+            _encode,
+            OPENAI_LIMITS,
+            tokens=lambda r: 50 if r.custom_id else 1,
+            token_limit=lambda m: 40,
+        )
+
+
+def test_halves_split_rows_lines_and_tokens() -> None:
+    items = [(i, _req(i, custom_id=f"c{i}")) for i in range(5)]
+    (chunk,) = split_batches(
+        items, _encode, OPENAI_LIMITS, tokens=lambda r: 3, token_limit=lambda m: 100
+    )
+    first, second = chunk.halves()
+    assert (first.rows, second.rows) == ([0, 1], [2, 3, 4])
+    assert first.lines + second.lines == chunk.lines
+    assert (first.tokens, second.tokens) == ({"m": 6}, {"m": 9})
+    assert first.nbytes + second.nbytes == chunk.nbytes
+
+
 def test_openai_jsonl_lines_have_the_batch_input_shape() -> None:
     chunk = split_batches([(0, _req(0, custom_id="a"))], _encode, OPENAI_LIMITS)[0]
     line = orjson.loads(chunk.jsonl().splitlines()[0])

@@ -25,6 +25,6 @@ async def test_120k_requests_split_over_three_batches_all_come_back_by_custom_id
         ).execute(job)
     finally:
         await provider.aclose()
-    assert [b["n_requests"] for b in job.metadata["provider_batches"]] == [50_000, 50_000, 20_000]
+    assert [b.n_requests for b in job.metadata["provider_batches"]] == [50_000, 50_000, 20_000]
     assert job.status == BatchStatus.COMPLETED and job.n_success == n
     assert [r.custom_id for r in results] == [f"c{i}" for i in range(n)]
