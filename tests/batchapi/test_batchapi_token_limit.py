@@ -124,7 +124,7 @@ async def test_a_request_refused_alone_fails_the_job_with_the_providers_words(
     assert job.status == BatchStatus.FAILED
     assert "request #0 was refused for the enqueued-token limit" in (job.error or "")
     assert "Enqueued token limit reached for gpt-4o-mini" in (job.error or "")
-    assert results == [] and len(job.pending_requests) == 1
+    assert results == [] and job.pending_requests == 1
     assert len(batch_sim.batches) == 1
 
 
@@ -160,7 +160,7 @@ async def test_another_validation_failure_fails_the_job_at_once_with_its_errors(
         await client.aclose()
     assert job.status == BatchStatus.FAILED
     assert "failed validation: invalid_request: Enqueued token limit reached" in (job.error or "")
-    assert len(batch_sim.batches) == 1 and len(job.pending_requests) == 5
+    assert len(batch_sim.batches) == 1 and job.pending_requests == 5
 
 
 async def test_a_request_alone_over_the_limit_is_refused_before_anything_is_sent(

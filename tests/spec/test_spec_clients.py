@@ -19,6 +19,7 @@ from brainbatch import BatchJob, BatchRequest, ParallelExecutor
 from brainbatch.batchapi import BatchAPIExecutor
 from brainbatch.batchapi.jsonl import Chunk
 from brainbatch.batchapi.openai import OpenAIBatchBackend
+from brainbatch.batchapi.records import ProviderBatch
 from brainbatch.providers.anthropic import AnthropicProvider
 from brainbatch.providers.openai import OpenAIProvider
 from brainbatch.sim import SimServer
@@ -211,17 +212,18 @@ async def _brainbatch_errors(sim: SimServer, job: BatchJob) -> list[str]:
     provider = OpenAIProvider(base_url=sim.openai_base_url, max_attempts=1)
     try:
         backend = OpenAIBatchBackend(provider)
-        entry = await backend.submit(
-            _mixed_lines(backend, job), job_id="j", part="1/1", completion_window="24h"
+        record = ProviderBatch(provider="openai", part="1/1")
+        await backend.submit(
+            record, _mixed_lines(backend, job), job_id="j", completion_window="24h"
         )
         deadline = time.monotonic() + 10
-        while not entry["ended"] and time.monotonic() < deadline:
+        while not record.ended and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-            await backend.refresh(entry)
+            await backend.refresh(record)
     finally:
         await provider.aclose()
-    assert entry["status"] == "failed"
-    return list(entry["errors"])
+    assert record.status == "failed"
+    return list(record.errors)
 
 
 def _sdk_errors(sim: SimServer, job: BatchJob) -> list[str]:
