@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from brainbatch import BatchJob, BatchRequest, ParallelExecutor, SimulatedProvider
+from brainbatch import BatchJob, BatchRequest, SimulatedProvider
+from brainbatch.runner import JobRunner, RunSettings
 from brainbatch.store import JobStore
 
 FAKE_KEY = "sk-crash-test-FAKE-0123456789"
@@ -45,7 +46,8 @@ async def crash(path: str, base_url: str, rows: int, concurrency: int) -> None:
         )
         provider = OpenAIProvider(base_url=base_url, api_key=FAKE_KEY, max_attempts=1)
         try:
-            await store.execute(job, ParallelExecutor(concurrency), provider, cache=False)
+            settings = RunSettings(provider=provider, max_concurrent=concurrency)
+            await JobRunner(job, settings, store).run()
         finally:
             await provider.aclose()
     print(f"finished {job.status.value} {job.done}/{job.total}", flush=True)
@@ -62,7 +64,7 @@ async def writer(path: str, tag: str, jobs: int, rows: int) -> None:
                 ]
             )
             store.create_job(job, name=f"{tag}-{k}")
-            await store.execute(job, ParallelExecutor(4), provider, cache=False)
+            await JobRunner(job, RunSettings(provider=provider, max_concurrent=4), store).run()
             store.list_jobs()
 
 
