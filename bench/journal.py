@@ -7,7 +7,7 @@ Runs the same ParallelExecutor job several ways, interleaved (the order rotates)
                    they arrive in (a kill loses at most two requests per slot);
 * ``strict``       ``journal.wrap(fn)`` too: a slot takes its next request only once its
                    previous result is committed (a kill loses only the requests in flight);
-                   this is what ``JobStore.execute`` and the notebook layer do.
+                   this is what ``JobRunner`` (the notebook layer, the CLI) does.
 
 Providers: the in-process SimulatedProvider with latency 0 (worst case for the journal: no
 network time to hide in; about 25 us of work per request), and OpenAIProvider against the

@@ -15,6 +15,9 @@ finished job, in five steps, each a method you can read (or override) on its own
 5. the provider's HTTP client is closed at the end, whatever happened (providers the caller
    passed in as objects are left open: they belong to the caller).
 
+With a store, :meth:`JobRunner.run` first takes the job's lease (``store.claim``, unless it was
+given one), so two processes never send the same job's rows; see :mod:`brainbatch.store.lease`.
+
 It has no UI and does not import the notebook layer: the notebook front
 (:mod:`brainbatch.notebook`) and the command line both use it. Settings are checked when
 :class:`RunSettings` is made, so a bad one raises :class:`~brainbatch.errors.InputError` naming
@@ -90,8 +93,9 @@ class RunSettings:
             ``max_concurrent``.
         rpm, tpm: requests / tokens per minute the provider may be sent.
         max_cost_usd: stop starting requests before the job's spend could pass this.
-        cache: serve repeated requests from the store's response cache: None caches only
-            deterministic ones (``temperature=0``), True all, False none. Needs a store.
+        cache: True serves repeated requests from the store's response cache (needs a
+            store); None (default) and False send every request (see
+            :mod:`brainbatch.store.cache` for why it is off unless asked).
         poll_interval: mode="batch": seconds between the first status checks (default 5).
         provider_kwargs: passed to the provider (``api_key``, ``base_url``, ``latency_ms`` for
             the simulator...). Never shown in reprs or stored (see :meth:`spec`).
@@ -226,12 +230,28 @@ class JobRunner:
         job: the job; only its requests without a result are sent (so this resumes too).
         settings: how to run it.
         store: a ``brainbatch.store.JobStore`` the job was created in (journal, cache), or None.
+        lease: the job's lease (``store.claim(job)``) when the caller took it already; the
+            caller then releases it. Without one, :meth:`run` claims the job itself (with a
+            store) and releases it at the end: two processes never run one job at once
+            (the second gets ``brainbatch.store.JobBusy``).
+        release_lease: release a given ``lease`` when :meth:`run` ends (the session step
+            claims a job before its run starts and hands the lease over this way).
     """
 
-    def __init__(self, job: BatchJob, settings: RunSettings, store: Any | None = None) -> None:
+    def __init__(
+        self,
+        job: BatchJob,
+        settings: RunSettings,
+        store: Any | None = None,
+        lease: Any | None = None,
+        *,
+        release_lease: bool = False,
+    ) -> None:
         self.job = job
         self.settings = settings
         self.store = store
+        self.lease = lease
+        self.release_lease = release_lease
         self.provider: Provider | None = None
         self.executor: Executor | None = None
         self.budget: BudgetGuard | None = None
@@ -270,8 +290,7 @@ class JobRunner:
 
         None for mode="batch": the batch executor sends through the provider itself. The
         cache is outermost: an answer served from the cache costs nothing, so it never
-        counts against ``max_cost_usd``. ``cache=None`` caches only deterministic requests
-        (``temperature=0``), ``True`` every request, ``False`` none (see
+        counts against ``max_cost_usd``. Only ``cache=True`` uses it (see
         :mod:`brainbatch.store.cache`); the cache needs a store.
         """
         s = self.settings
@@ -288,7 +307,7 @@ class JobRunner:
         if s.max_cost_usd is not None:
             self.budget = BudgetGuard(s.max_cost_usd, already_spent_usd=self.job.paid_usd)
             fn = self.budget.wrap(fn, price_model=price_model_of(provider))
-        if self.store is not None and s.cache is not False:
+        if self.store is not None and s.cache is True:
             fn = await wrap_cache(fn, self.store, provider, self.job, s.cache)
         return fn
 
@@ -331,7 +350,25 @@ class JobRunner:
 
         Cancel with ``job.request_cancel()`` (from any thread); the job then ends CANCELLED
         with the results made so far.
+
+        Raises:
+            brainbatch.store.JobBusy: another process (or run) holds the job's lease; nothing
+                was sent and the job is left as it is.
         """
+        lease = self.lease if self.release_lease else None
+        if self.store is not None and self.lease is None:
+            # a lease taken from us by force cancels this run: the other process runs it now
+            lease = await asyncio.to_thread(
+                self.store.claim, self.job, on_lost=lambda _: self.job.request_cancel()
+            )
+        try:
+            await self._run()
+        finally:
+            if lease is not None:
+                await asyncio.to_thread(lease.release)
+        return self.job
+
+    async def _run(self) -> None:
         try:
             provider, owned = self.open_provider()
         except BaseException as exc:
@@ -351,7 +388,6 @@ class JobRunner:
         finally:
             if owned and hasattr(provider, "aclose"):
                 await provider.aclose()
-        return self.job
 
     def _stopped(self, exc: StopJob) -> None:
         """A StopJob before the executor ran: end the job as executors do (no raise)."""

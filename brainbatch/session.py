@@ -13,7 +13,8 @@ runner to start" happens here, once:
    ``job_name``), or a stored job to resume (:func:`resume_session`), whose rows that never
    reached a paid answer are sent again (rows refused for the API key always; every failed row
    with ``retry_failed=True``); succeeded rows are never sent again;
-4. the one "already running" rule: a job runs in one place at a time (:func:`claim`);
+4. the one "already running" rule: the job's lease in the store (:func:`claim`), so a job
+   runs in one place at a time, across processes;
 5. the :class:`~brainbatch.runner.JobRunner` that will run it.
 
 It imports no front: :mod:`brainbatch.notebook` and :mod:`brainbatch.cli` both build on it.
@@ -26,14 +27,13 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError, InputError
-from .models import BatchJob, BatchRequest, BatchStatus
+from .models import BatchJob, BatchRequest
 from .runner import JobRunner, RunSettings
-from .store import JobStore, default_store_path
+from .store import JobStore, Lease, default_store_path
 
 __all__ = [
     "RESUMABLE_ERRORS",
@@ -90,12 +90,10 @@ class Session:
     spec: dict[str, Any] = field(default_factory=dict)
 
     def release(self) -> None:
-        """Give up the claim on the job without running it (a run releases it at its end)."""
-        if self.store is not None:
-            key = (str(self.store.path), self.job.job_id)
-            with _STORES_LOCK:
-                if _RUNNING.get(key) is self.job:
-                    del _RUNNING[key]
+        """Give up the job's lease without running it (a run releases it when it ends)."""
+        lease = self.runner.lease
+        if lease is not None:
+            lease.release()
 
 
 # -- 1. the store ---------------------------------------------------------------------------------
@@ -158,41 +156,21 @@ def _close_soon(provider: Any) -> None:
 
 # -- 4. one job runs in one place at a time -------------------------------------------------------
 
-RUNNING_RECENTLY_S = 30.0
-"""A ``processing`` job whose journal wrote less than this long ago is taken to be running."""
 
-_RUNNING: dict[tuple[str, str], BatchJob] = {}
+def claim(store: JobStore | None, job: BatchJob, *, force: bool = False) -> Lease | None:
+    """Take the job's lease in the store: the one "already running" rule, for every front.
 
-
-def claim(store: JobStore | None, job: BatchJob, label: str, *, force: bool = False) -> None:
-    """Refuse to run ``job`` where it already runs (its rows would be paid twice).
+    A second claim, from this process or another, is refused while the holder lives; a
+    holder that died (its pid gone on this host, or its heartbeat older than the lease's
+    ttl) does not block. ``force`` takes the lease even from a live holder (whose run then
+    stops starting requests). If another process takes it by force, this job is cancelled.
 
     Raises:
-        InputError: the job runs in this process, or it is ``processing`` in the store and
-            its journal wrote within :data:`RUNNING_RECENTLY_S` (another process).
+        JobBusy: a live process holds the job (the message names it and what to do).
     """
     if store is None:
-        return
-    key = (str(store.path), job.job_id)
-    with _STORES_LOCK:
-        running = _RUNNING.get(key)
-        if running is not None and not running.status.is_terminal:
-            raise InputError(
-                f"job {label!r} is still running in this session: wait for it (await job), "
-                "or cancel it (job.cancel()) before running it again"
-            )
-        if not force and job.status == BatchStatus.PROCESSING:
-            row = next((r for r in store.list_jobs() if r["job_id"] == job.job_id), None)
-            updated = row.get("updated_at") if row else None
-            if updated is not None:
-                age = (datetime.now(UTC) - updated).total_seconds()
-                if age < RUNNING_RECENTLY_S:
-                    raise InputError(
-                        f"job {label!r} looks like it is running in another process (its "
-                        f"journal wrote {age:.0f} s ago); stop it first (brainbatch cancel "
-                        f"{label}), or pass force=True / --force if that process is gone"
-                    )
-        _RUNNING[key] = job
+        return None
+    return store.claim(job, steal=force, on_lost=lambda _: job.request_cancel())
 
 
 # -- 3 + 5. new and resumed jobs ------------------------------------------------------------------
@@ -219,7 +197,8 @@ def new_session(
         force: run even if the job looks like it runs elsewhere.
 
     Raises:
-        InputError: a bad name; the job already runs.
+        InputError: a bad name.
+        JobBusy: the job runs elsewhere (another process, or a run in this one).
         ConfigurationError: see :func:`check_provider`.
         StoreError: ``job_name`` names a stored job whose rows differ (naming the first one).
     """
@@ -238,13 +217,18 @@ def new_session(
             resumed = stored is not job
             job = stored
     name = job_name or job.job_id[:8]
-    reset = _reset_unpaid_errors(job_store, job, retry_failed=False) if resumed else 0
-    claim(job_store, job, name, force=force)
+    lease = claim(job_store, job, force=force)
+    try:
+        reset = _reset_unpaid_errors(job_store, job, retry_failed=False) if resumed else 0
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        raise
     return Session(
         job,
         settings,
         job_store,
-        JobRunner(job, settings, job_store),
+        JobRunner(job, settings, job_store, lease, release_lease=True),
         name,
         named=job_name is not None,
         resumed=resumed,
@@ -276,7 +260,8 @@ def resume_session(
         provider_kwargs: provider settings to add or change (``api_key=``, ``base_url=``).
 
     Raises:
-        InputError: no store; an unknown run setting; the job already runs.
+        InputError: no store; an unknown run setting.
+        JobBusy: the job runs elsewhere (another process, or a run in this one).
         JobNotFound: no such job.
         ConfigurationError: the job ran with a provider object and none is given; see
             :func:`check_provider`.
@@ -306,13 +291,18 @@ def resume_session(
     )
     check_provider(settings, [r.model for r in job.requests])
     name = str(job.metadata.get("job_name") or job.job_id[:8])
-    claim(job_store, job, name, force=force)
-    reset = _reset_unpaid_errors(job_store, job, retry_failed=retry_failed)
+    lease = claim(job_store, job, force=force)
+    try:
+        reset = _reset_unpaid_errors(job_store, job, retry_failed=retry_failed)
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        raise
     return Session(
         job,
         settings,
         job_store,
-        JobRunner(job, settings, job_store),
+        JobRunner(job, settings, job_store, lease, release_lease=True),
         name,
         named=bool(job.metadata.get("job_name")),
         resumed=True,

@@ -5,8 +5,9 @@ Subcommands: ``run``, ``estimate``, ``jobs``, ``resume``, ``cancel``, ``sim``, `
 Exit codes: 0 every row succeeded (or the command did what it was asked); 1 some rows failed
 or were not run (cancelled, Ctrl-C, budget, expired: the results file is written anyway);
 2 bad input or arguments (one line on stderr naming the parameter, column or row; nothing was
-sent); 3 an unexpected error (a bug: ``--debug`` shows the traceback); 130 interrupted before
-the job started.
+sent); 3 the run failed (the store's disk is full, its journal could not write) or an
+unexpected error (a bug: ``--debug`` shows the traceback); 4 the job is being run by another
+process (nothing was sent; the message names it); 130 interrupted before the job started.
 """
 
 from __future__ import annotations
@@ -17,12 +18,21 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_ERROR", "EXIT_OK", "EXIT_PARTIAL", "build_parser", "main"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_BUSY",
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "build_parser",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_ERROR = 3
+EXIT_BUSY = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -163,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="brainbatch",
         description="Run batches of LLM prompts from files: progress, cost, cancel, resume.",
         epilog="exit codes: 0 all rows succeeded, 1 some rows failed or were cancelled, "
-        "2 bad input or arguments, 3 unexpected error",
+        "2 bad input or arguments, 3 the run failed (e.g. disk full) or unexpected error, "
+        "4 the job is being run by another process",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -274,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     from ..errors import BrainbatchError, ConfigurationError, InputError, StoreError
+    from ..store import JobBusy, JournalError, StoreFull
 
     argv = list(sys.argv[1:] if argv is None else argv)
     words = [a for a in argv if not a.startswith("-")]
@@ -286,6 +298,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = f"brainbatch {args.command}"
     try:
         code: int = args.func(args)
+    except JobBusy as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"{prog}: error: {_one_line(exc)}\n")
+        return EXIT_BUSY
+    except (StoreFull, JournalError) as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"{prog}: error: {_one_line(exc)}\n")
+        return EXIT_ERROR
     except (InputError, ConfigurationError, StoreError, FileNotFoundError) as exc:
         if args.debug:
             raise

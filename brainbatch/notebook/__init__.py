@@ -123,7 +123,7 @@ def resume(
         store=store,
         provider=provider,
         retry_failed=retry_failed,
-        force=True,  # interim: the journal-age rule only for the CLI (the lease replaces it)
+        force=force,
         run_overrides={
             "max_concurrent": max_concurrent,
             "delay": delay,

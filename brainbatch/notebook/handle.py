@@ -377,8 +377,7 @@ def _prepare(
     if spec.model.startswith(MODEL_COLUMN_PREFIX):
         settings = settings.with_overrides(model=requests[0].model)
     keys = [r.key for r in requests]
-    # interim: the journal-age rule only for the CLI, as before (the store's lease replaces it)
-    session = new_session(requests, settings, store=store, job_name=job_name, force=True)
+    session = new_session(requests, settings, store=store, job_name=job_name)
     return JobHandle(
         session,
         inputs=df.copy(deep=False),

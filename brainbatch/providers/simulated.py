@@ -169,6 +169,12 @@ class SimulatedProvider(Provider):
             f"error_rate={self.error_rate}, seed={self.seed})"
         )
 
+    def cache_namespace(self) -> str:
+        """The response cache's namespace: the seed, answer length and pricing path change
+        the answers."""
+        path = "batch" if self.batch else "realtime"
+        return f"{self.name}||seed={self.seed},out={self.mean_output_tokens}|{path}"
+
     def price_model(self, model: str) -> str:
         """The model name answers are priced as."""
         if model == "sim":

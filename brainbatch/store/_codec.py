@@ -1,4 +1,15 @@
-"""How requests, results and settings become rows: canonical hashes and secret scrubbing."""
+"""How requests, results and settings become rows.
+
+What is stored exactly and what is not (the one secret rule is :mod:`brainbatch.secrets`):
+
+* request bodies (prompt, system, messages, ``params``) and request metadata: exactly as given,
+  key order included (:func:`request_row_body`): a resumed row sends the bytes an
+  uninterrupted run sends. Keys live in headers, never in bodies;
+* job metadata: exactly as given; the native batch records in it are text from a provider
+  (:func:`redact_record`);
+* run settings (a job's spec): without credentials and secret headers (:func:`public_spec`);
+* error text from providers: key-like strings masked (:func:`redact_text`).
+"""
 
 from __future__ import annotations
 
@@ -6,47 +17,36 @@ import dataclasses
 import hashlib
 import math
 import operator
-import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from ..models import BatchRequest, BatchResult, ProviderResponse
+from ..errors import InputError
+from ..models import BatchJob, BatchRequest, BatchResult, ProviderResponse
+from ..secrets import is_credential, public_settings, redact
 
 __all__ = [
     "body_hash",
     "canonical_json",
     "dumps",
+    "exact_json",
     "insert_cache",
     "insert_results",
+    "public_spec",
+    "redact_record",
+    "redact_text",
     "request_from_row",
     "request_row_body",
     "response_from_json",
     "response_to_json",
     "result_from_row",
-    "scrub",
+    "seq_index",
 ]
 
-REDACTED = "<redacted>"
-
 _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
-
-# Field names whose values are secrets, whatever they look like.
-_SECRET_NAME = re.compile(
-    r"api[_-]?key|apikey|secret|passw|authori[sz]ation|credential|cookie|bearer|"
-    r"access[_-]?token|refresh[_-]?token|auth[_-]?token|session[_-]?key|private[_-]?key|"
-    r"(^|[_-])token$|^key$",
-    re.IGNORECASE,
-)
-# Values that look like a credential wherever they appear (error text, URLs, free metadata).
-_SECRET_VALUE = re.compile(
-    r"sk-[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9._~+/=\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|"
-    r"xai-[A-Za-z0-9]{16,}|(?:(?<=[?&]key=)|(?<=[?&]api_key=)|(?<=[?&]apikey=)|(?<=[?&]token=))"
-    r"[^&#\s]+",
-    re.IGNORECASE,
-)
+_EXACT = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 def dumps(obj: Any) -> str:
@@ -55,8 +55,15 @@ def dumps(obj: Any) -> str:
 
 
 def canonical_json(obj: Any) -> bytes:
-    """Canonical JSON bytes: UTF-8, compact, keys sorted at every level."""
-    return orjson.dumps(obj, option=_OPTS, default=str)
+    """Canonical JSON bytes: UTF-8, compact, keys sorted at every level.
+
+    Raises:
+        InputError: ``obj`` holds an integer beyond 64 bits (JSON APIs cannot carry it).
+    """
+    try:
+        return orjson.dumps(obj, option=_OPTS, default=str)
+    except orjson.JSONEncodeError as exc:
+        raise InputError(f"cannot be sent or stored exactly: {exc}") from None
 
 
 def body_hash(request: BatchRequest) -> str:
@@ -74,39 +81,63 @@ def body_hash(request: BatchRequest) -> str:
     return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
-def scrub(obj: Any) -> Any:
-    """A copy of ``obj`` with secrets replaced by ``"<redacted>"``.
+def redact_text(text: Any) -> Any:
+    """Free text from outside (an error message) with anything key-like masked
+    (:func:`brainbatch.secrets.redact`); None and non-text values are returned as they are."""
+    return redact(text) if isinstance(text, str) else text
 
-    Values under key-like names (``api_key``, ``Authorization``, ``x-api-key``, ``token``,
-    ``secret``, ``password``...) are dropped whatever they hold; strings that look like a key
-    (``sk-...``, ``Bearer ...``, ``?key=...`` in a URL) are masked anywhere.
-    """
+
+def redact_record(obj: Any) -> Any:
+    """A provider's record (a native batch's state, its errors) with credentials dropped by
+    name and key-like text masked: it is text from outside, like an error message."""
     if isinstance(obj, Mapping):
-        out: dict[Any, Any] = {}
-        for k, v in obj.items():
-            if isinstance(k, str) and _SECRET_NAME.search(k) and v not in (None, ""):
-                out[k] = REDACTED
-            else:
-                out[k] = scrub(v)
-        return out
+        return {
+            k: redact_record(v)
+            for k, v in obj.items()
+            if not (isinstance(k, str) and is_credential(k))
+        }
     if isinstance(obj, list | tuple):
-        return [scrub(v) for v in obj]
-    if isinstance(obj, str):
-        return _SECRET_VALUE.sub(REDACTED, obj) if len(obj) >= 8 else obj
-    return obj
+        return [redact_record(v) for v in obj]
+    return redact_text(obj)
+
+
+def public_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Run settings as stored: :func:`brainbatch.secrets.public_settings` at every level
+    (credentials and secret headers left out, everything else exactly as given)."""
+    out = public_settings(spec)
+    return {k: public_spec(v) if isinstance(v, Mapping) else v for k, v in out.items()}
+
+
+def exact_json(obj: Any, what: str = "value") -> str:
+    """JSON text of ``obj`` that loads back equal: key order kept, floats shortest-exact,
+    text UTF-8 as given (values JSON cannot hold, such as dates, are stored as their text).
+
+    Raises:
+        InputError: ``obj`` holds an integer beyond 64 bits, which JSON APIs (and the
+            HTTP providers) cannot carry exactly.
+    """
+    try:
+        return orjson.dumps(obj, option=_EXACT, default=str).decode()
+    except orjson.JSONEncodeError as exc:
+        raise InputError(f"{what} cannot be stored exactly: {exc}") from None
 
 
 def request_row_body(request: BatchRequest) -> str:
-    """The JSON that rebuilds ``request`` (secrets scrubbed from params and metadata)."""
-    return dumps(
+    """The JSON that rebuilds ``request`` exactly as given (prompt, model, system, messages,
+    params, metadata): nothing is masked or reordered, so a resume sends the same bytes.
+
+    Keys belong in headers, never in bodies (see :mod:`brainbatch.secrets`).
+    """
+    return exact_json(
         {
             "prompt": request.prompt,
             "model": request.model,
             "system": request.system,
             "messages": request.messages,
-            "params": scrub(request.params) if request.params is not None else None,
-            "metadata": scrub(request.metadata) if request.metadata is not None else None,
-        }
+            "params": request.params,
+            "metadata": request.metadata,
+        },
+        f"request {request.custom_id or request.id!r}",
     )
 
 
@@ -166,7 +197,13 @@ def _result_record(seq: int, result: BatchResult) -> tuple[Any, ...]:
     row = _result_row(result)
     if row[_ERROR_AT]:
         # a failed result's ``result`` repeats its error message: stored once, rebuilt on load
-        row = (*row[:3], None, *row[4:_ERROR_AT], scrub(row[_ERROR_AT]), *row[_ERROR_AT + 1 :])
+        row = (
+            *row[:3],
+            None,
+            *row[4:_ERROR_AT],
+            redact_text(row[_ERROR_AT]),
+            *row[_ERROR_AT + 1 :],
+        )
     return (seq, row[0], row[1], row[2], row[3:])
 
 
@@ -245,3 +282,8 @@ def response_from_json(data: str) -> ProviderResponse:
     kept = {k: v for k, v in d.items() if k in _RESPONSE_FIELDS}
     kept["cached"] = True
     return ProviderResponse(**kept)
+
+
+def seq_index(job: BatchJob) -> dict[str, int]:
+    """Request id -> position in the job (the ``seq`` its rows are stored under)."""
+    return {r.id: i for i, r in enumerate(job.requests)}

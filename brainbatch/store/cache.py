@@ -5,12 +5,20 @@ model, system, messages and params (:func:`~brainbatch.store._codec.body_hash`) 
 namespace names the provider and endpoint (:func:`cache_namespace`). Each request has its own
 key: changing a parameter of some rows only misses for those rows.
 
-Which requests are cached (``enabled``):
+Which requests are cached (``enabled``, the ``cache=`` of ``bb.run`` / ``RunSettings``):
 
-* ``None`` (default): only deterministic ones, i.e. ``params["temperature"] == 0`` given
-  explicitly. Without it providers sample (temperature 1), and a user re-running a sampled
-  prompt usually wants a new draw.
-* ``True``: every request. ``False``: none (the cache is bypassed entirely).
+* ``True``: every request; a repeated request is answered from the store.
+* ``None`` (the default) and ``False``: none; every request is sent (the cache is bypassed
+  entirely, nothing is looked up or stored).
+
+Why off unless asked: an answer from the cache is an old answer, and whether that is what the
+user wants depends on the user, not on the request. The earlier default ("cache requests with
+``temperature=0``") rested on a parameter that newer models no longer take (OpenAI's reasoning
+models accept only the default temperature; Anthropic marks ``temperature`` and ``top_p``
+deprecated on its newest models), so it silently stopped applying; and ``temperature=0`` or a
+``seed`` does not make an answer repeatable anyway (OpenAI documents ``seed`` as best effort).
+Re-running a named job does not need the cache: its stored rows come back and only the rows
+without a result are sent.
 
 Only successful answers are stored; errors are always sent again. A hit comes back as a
 :class:`~brainbatch.models.ProviderResponse` with ``cached=True`` and the original
@@ -43,8 +51,9 @@ _CHUNK = 500
 def cache_namespace(process_fn: Any) -> str:
     """Where answers come from, as a cache namespace: ``"<provider name>|<base_url>"``.
 
-    A provider may define ``cache_namespace`` (a string or a method) to say it itself. The
-    simulated provider adds its seed and answer length, which change its answers.
+    A provider may define ``cache_namespace`` (a string or a method) to say it itself (the
+    simulated provider adds its seed and answer length, which change its answers). The store
+    imports no provider: this attribute is all it knows of them.
     """
     own = getattr(process_fn, "cache_namespace", None)
     if callable(own):
@@ -52,13 +61,7 @@ def cache_namespace(process_fn: Any) -> str:
     if isinstance(own, str) and own:
         return own
     name = getattr(process_fn, "name", None) or type(process_fn).__qualname__
-    parts = [str(name), str(getattr(process_fn, "base_url", "") or "")]
-    from ..providers.simulated import SimulatedProvider
-
-    if isinstance(process_fn, SimulatedProvider):
-        parts.append(f"seed={process_fn.seed},out={process_fn.mean_output_tokens}")
-        parts.append("batch" if process_fn.batch else "realtime")
-    return "|".join(parts)
+    return f"{name}|{getattr(process_fn, 'base_url', '') or ''}"
 
 
 class ResponseCache:
@@ -79,11 +82,8 @@ class ResponseCache:
         return f"ResponseCache({str(self.store.path)!r}, hits={self.hits}, misses={self.misses})"
 
     def cacheable(self, request: BatchRequest) -> bool:
-        """Whether this request is looked up and stored, given :attr:`enabled`."""
-        if self.enabled is not None:
-            return self.enabled
-        temperature = (request.params or {}).get("temperature")
-        return temperature is not None and not isinstance(temperature, bool) and temperature == 0
+        """Whether this request is looked up and stored: only with ``enabled=True``."""
+        return self.enabled is True
 
     @staticmethod
     def key(request: BatchRequest, namespace: str) -> str:
@@ -138,7 +138,7 @@ class ResponseCache:
         ``namespace`` defaults to :func:`cache_namespace` of ``process_fn``.
         """
         ns = namespace or cache_namespace(process_fn)
-        if self.enabled is False:
+        if self.enabled is not True:
             return process_fn
 
         @functools.wraps(process_fn)

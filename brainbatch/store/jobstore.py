@@ -1,31 +1,43 @@
-"""JobStore: jobs, their requests and results in a SQLite file, reloadable from any process."""
+"""JobStore: jobs, their requests and results in a SQLite file, reloadable from any process.
+
+The store stores; it does not run. :class:`brainbatch.runner.JobRunner` is the one place a run
+is put together (provider, limits, cache, journal, lease).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
 import orjson
 
 from ..errors import InputError, StoreError
-from ..models import BatchJob, BatchResult, BatchStatus
+from ..models import BatchJob, BatchStatus
 from . import _codec
-from ._db import connect, default_store_path, result_id_range
+from ._codec import seq_index
+from ._db import (
+    close,
+    connect,
+    default_store_path,
+    has_table,
+    is_read_only,
+    result_id_range,
+    rollback,
+    store_read_only,
+    translated,
+)
 from .journal import Journal, Writer, cancel_key
+from .lease import DEFAULT_TTL_S, Holder, Lease, read_holder, refuse_if_held_elsewhere, take
 
-if TYPE_CHECKING:
-    from ..executors import Executor, ProcessFn
-
-__all__ = ["JobNotFound", "JobStore"]
+__all__ = ["JobNotFound", "JobStore", "seq_index"]
 
 _CHUNK = 500
 
@@ -70,12 +82,12 @@ def write_metadata(conn: sqlite3.Connection, job_num: int, metadata: Mapping[str
     batches = [batch_record_dict(b) for b in meta.pop("provider_batches", None) or []]
     conn.execute(
         "UPDATE jobs SET metadata=?, updated_at=? WHERE num=?",
-        (_codec.dumps(_codec.scrub(meta)), _now(), job_num),
+        (_codec.dumps(meta), _now(), job_num),
     )
     conn.execute("DELETE FROM provider_batches WHERE job=?", (job_num,))
     rows = []
     for pos, raw in enumerate(batches):
-        b = _codec.scrub(dict(raw)) if isinstance(raw, Mapping) else {"value": str(raw)}
+        b = _codec.redact_record(dict(raw)) if isinstance(raw, Mapping) else {"value": str(raw)}
         rows.append(
             (
                 job_num,
@@ -117,12 +129,19 @@ class JobStore:
         flush_interval: longest time (s) a journaled result waits before being committed.
         flush_size: commit as soon as this many writes are waiting.
         busy_timeout: seconds to wait for another process holding the write lock.
+        read_only: True opens the store for reading only; None (default) does so when the
+            file or its folder cannot be written (:attr:`read_only` says which). Reading
+            (:meth:`list_jobs`, :meth:`load_job`, ``brainbatch jobs``) works either way; writes
+            raise :class:`~brainbatch.store.StoreReadOnly`.
 
     Raises:
         StoreError: naming the path, for a file that is not a brainbatch store (another
-            program's database, not SQLite, damaged, newer schema); the file is left as is.
+            program's database, not SQLite, newer schema); the file is left as is.
+            :class:`~brainbatch.store.StoreDamaged` for a damaged store (here or at any later
+            read), with the command that recovers it.
 
-    Safe to share between threads; several processes may open the same file.
+    Safe to share between threads; several processes may open the same file. Only one of
+    them runs a given job at a time: see :meth:`claim` and :mod:`brainbatch.store.lease`.
     """
 
     def __init__(
@@ -132,6 +151,7 @@ class JobStore:
         flush_interval: float = 0.1,
         flush_size: int = 64,
         busy_timeout: float = 30.0,
+        read_only: bool | None = None,
     ) -> None:
         if flush_interval <= 0:
             raise InputError(f"flush_interval must be > 0 seconds, got {flush_interval!r}")
@@ -139,10 +159,15 @@ class JobStore:
             raise InputError(f"flush_size must be >= 1, got {flush_size!r}")
         self.path = Path(path).expanduser() if path is not None else default_store_path()
         self.path = self.path.absolute()
-        self._conn = connect(self.path, busy_timeout)
+        self._conn = connect(self.path, busy_timeout, read_only=read_only)
+        self.read_only = is_read_only(self._conn)
+        """True when the store was opened for reading only."""
         self._lock = threading.RLock()
-        self._writer = Writer(self.path, busy_timeout, flush_interval, flush_size)
+        self._writer = Writer(
+            self.path, busy_timeout, flush_interval, flush_size, write_metadata=write_metadata
+        )
         self._journals: weakref.WeakValueDictionary[str, Journal] = weakref.WeakValueDictionary()
+        self._leases: dict[str, Lease] = {}
         self._closed = False
         _OPEN_STORES.add(self)
 
@@ -152,15 +177,20 @@ class JobStore:
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Commit everything queued, stop the journal thread, close the file. Idempotent."""
+        """Commit everything queued, give back the leases this store holds, stop the journal
+        thread, close the file. Idempotent."""
         if self._closed:
             return
-        self._closed = True
         try:
+            for lease in list(self._leases.values()):
+                with contextlib.suppress(StoreError):
+                    lease.release()
+            self._closed = True
             self._writer.close()
         finally:
+            self._closed = True
             with self._lock:
-                self._conn.close()
+                close(self._conn, self.path)
             _OPEN_STORES.discard(self)
 
     def __enter__(self) -> JobStore:
@@ -178,18 +208,37 @@ class JobStore:
             raise StoreError(f"the store {self.path} is closed")
         return self._conn
 
-    def _write(self, fn: Any, *args: Any) -> Any:
-        """Run ``fn(conn, *args)`` in one short write transaction."""
-        with self._lock:
+    def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(conn, *args)`` in one short write transaction.
+
+        Raises:
+            StoreReadOnly, StoreFull, StoreDamaged: see :mod:`brainbatch.store._db`.
+        """
+        if self.read_only:
+            raise store_read_only(self.path)
+        with self._lock, translated(self.path):
             conn = self._sql()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 out = fn(conn, *args)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                rollback(conn)
                 raise
             return out
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """``with self._reading() as conn:`` one consistent read (errors translated)."""
+        with self._lock, translated(self.path):
+            conn = self._sql()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("COMMIT")
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -200,20 +249,17 @@ class JobStore:
 
         ``name`` is unique in the store (re-running a cell uses it to find the job again).
         ``spec`` is what a resume needs to rebuild the run (provider name, base_url, model,
-        params, limits, mode); anything key-like in it is scrubbed: keys are never stored.
+        params, limits, mode); credentials and secret headers in it are left out
+        (:func:`brainbatch.secrets.public_settings`): keys are never stored. Requests are
+        stored exactly as given (see :mod:`brainbatch.store._codec`).
 
         Raises:
             StoreError: the id or the name is already in the store.
         """
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise InputError(f"job name must be a non-empty string, got {name!r}")
-        now = _now()
-        reqs = [
-            (i, r.id, r.custom_id, _codec.body_hash(r), _codec.request_row_body(r))
-            for i, r in enumerate(job.requests)
-        ]
+        self._check_name(name)
+        insert = self._inserter(job, name, spec)
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def create(conn: sqlite3.Connection) -> None:
             if name is not None:
                 row = conn.execute("SELECT id FROM jobs WHERE name=?", (name,)).fetchone()
                 if row is not None:
@@ -221,6 +267,28 @@ class JobStore:
                         f"a job named {name!r} already exists in {self.path} (id {row[0]}); "
                         f"load it with load_job({name!r}) or pick another name"
                     )
+            insert(conn)
+
+        self._write(create)
+        return job
+
+    @staticmethod
+    def _check_name(name: str | None) -> None:
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise InputError(f"job name must be a non-empty string, got {name!r}")
+
+    def _inserter(
+        self, job: BatchJob, name: str | None, spec: Mapping[str, Any] | None
+    ) -> Callable[[sqlite3.Connection], None]:
+        """The statements that store ``job`` (rows prepared now, outside any transaction)."""
+        now = _now()
+        reqs = []
+        for i, r in enumerate(job.requests):
+            body = _codec.request_row_body(r)  # first: its error names the row
+            reqs.append((i, r.id, r.custom_id, _codec.body_hash(r), body))
+        spec_json = _codec.dumps(_codec.public_spec(dict(spec or {})))
+
+        def insert(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM jobs WHERE id=?", (job.job_id,)).fetchone():
                 raise StoreError(f"job {job.job_id} is already in {self.path}")
             num = conn.execute(
@@ -230,13 +298,13 @@ class JobStore:
                     job.job_id,
                     name,
                     BatchStatus(job.status).value,
-                    _codec.scrub(job.error),
+                    _codec.redact_text(job.error),
                     job.total,
                     _iso(job.created_at) or now,
                     now,
                     _iso(job.started_at),
                     _iso(job.completed_at),
-                    _codec.dumps(_codec.scrub(dict(spec or {}))),
+                    spec_json,
                     "{}",
                 ),
             ).lastrowid
@@ -251,8 +319,7 @@ class JobStore:
             )
             write_metadata(conn, int(num or 0), job.metadata)
 
-        self._write(insert)
-        return job
+        return insert
 
     def get_or_create_job(
         self, job: BatchJob, name: str, spec: Mapping[str, Any] | None = None
@@ -261,18 +328,29 @@ class JobStore:
 
         This is what re-running a notebook cell with the same ``job_name=`` does: the stored job
         (with its results) comes back and resuming it sends only the rows without a result.
+        One transaction: of several processes creating the same new name at once, exactly one
+        stores its job and the others get that job back.
 
         Raises:
             StoreError: a job with that name exists but its requests differ from ``job``'s,
                 naming the first differing row.
         """
-        found = self.find_job(name)
-        if found is None:
-            try:
-                return self.create_job(job, name=name, spec=spec)
-            except StoreError:  # another process created it in between
-                if self.find_job(name) is None:
-                    raise
+        self._check_name(name)
+        if self.read_only or self.find_job(name) is not None:
+            return self._stored_same(job, name)
+        insert = self._inserter(job, name, spec)
+
+        def get_or_create(conn: sqlite3.Connection) -> bool:
+            if conn.execute("SELECT 1 FROM jobs WHERE name=?", (name,)).fetchone():
+                return False  # another process created it in between
+            insert(conn)
+            return True
+
+        if self._write(get_or_create):
+            return job
+        return self._stored_same(job, name)
+
+    def _stored_same(self, job: BatchJob, name: str) -> BatchJob:
         num, _ = self._resolve(name)
         stored_rows = self._read(
             "SELECT custom_id, body_hash FROM requests WHERE job=? ORDER BY seq", (num,)
@@ -282,9 +360,8 @@ class JobStore:
 
     def find_job(self, name: str) -> str | None:
         """The id of the job called ``name``, or None."""
-        with self._lock:
-            row = self._sql().execute("SELECT id FROM jobs WHERE name=?", (name,)).fetchone()
-        return None if row is None else str(row[0])
+        rows = self._read("SELECT id FROM jobs WHERE name=?", (name,))
+        return None if not rows else str(rows[0][0])
 
     def has_job(self, job_id_or_name: str) -> bool:
         """True if a job with this id or name is stored."""
@@ -297,68 +374,65 @@ class JobStore:
 
     def _resolve(self, job_id_or_name: str, missing_ok: bool = False) -> tuple[int, str] | None:
         """(row number, job id) of a job given by id or name."""
-        with self._lock:
-            row = (
-                self._sql()
-                .execute(
-                    "SELECT num, id FROM jobs WHERE id=? UNION ALL"
-                    " SELECT num, id FROM jobs WHERE name=? LIMIT 1",
-                    (job_id_or_name, job_id_or_name),
-                )
-                .fetchone()
-            )
-        if row is None:
+        rows = self._read(
+            "SELECT num, id FROM jobs WHERE id=? UNION ALL"
+            " SELECT num, id FROM jobs WHERE name=? LIMIT 1",
+            (job_id_or_name, job_id_or_name),
+        )
+        if not rows:
             if missing_ok:
                 return None
             raise JobNotFound(f"no job with id or name {job_id_or_name!r} in {self.path}")
-        return int(row[0]), str(row[1])
+        return int(rows[0][0]), str(rows[0][1])
+
+    def _label(self, num: int) -> str:
+        """The job's name, else its id (for messages)."""
+        rows = self._read("SELECT coalesce(name, id) FROM jobs WHERE num=?", (num,))
+        return str(rows[0][0]) if rows else str(num)
 
     def load_job(self, job_id_or_name: str) -> BatchJob:
         """Rebuild a stored job: requests in order, results, status, metadata.
 
         ``metadata["provider_batches"]`` holds the native batches recorded for it (so a batch
         executor can re-attach instead of resubmitting). Running an executor on the returned
-        job sends only the requests without a result.
+        job sends only the requests without a result. Works on a read-only store.
 
         Raises:
             JobNotFound: (a :class:`StoreError` and ``KeyError``) for an unknown id or name.
+            StoreDamaged: a page holding the job is damaged.
         """
         num, job_id = self._resolve(job_id_or_name)
-        with self._lock:
-            conn = self._sql()
-            conn.execute("BEGIN")
-            try:
-                row = conn.execute(
-                    "SELECT status, error, created_at, started_at, completed_at, metadata, name"
-                    " FROM jobs WHERE num=?",
-                    (num,),
-                ).fetchone()
-                reqs = conn.execute(
-                    "SELECT request_id, custom_id, body FROM requests WHERE job=? ORDER BY seq",
-                    (num,),
-                ).fetchall()
-                results = conn.execute(
-                    "SELECT id & 4294967295, status, cached, cost_usd, data FROM results"
-                    " WHERE id BETWEEN ? AND ?",
-                    result_id_range(num),
-                ).fetchall()
-                batches = conn.execute(
-                    "SELECT data FROM provider_batches WHERE job=? ORDER BY position", (num,)
-                ).fetchall()
-            finally:
-                conn.execute("COMMIT")
-        status, error, created, started, completed, meta_json, name = row
-        metadata = orjson.loads(meta_json)
-        if batches:
-            metadata["provider_batches"] = [orjson.loads(b[0]) for b in batches]
-        if name is not None:
-            metadata.setdefault("job_name", name)
-        requests = [_codec.request_from_row(*r) for r in reqs]
-        fields = self._result_fields()
-        loaded = [
-            _codec.result_from_row(requests[seq], st, cached, cost, data, fields)
-            for seq, st, cached, cost, data in results
-        ]
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT status, error, created_at, started_at, completed_at, metadata, name"
+                " FROM jobs WHERE num=?",
+                (num,),
+            ).fetchone()
+            reqs = conn.execute(
+                "SELECT request_id, custom_id, body FROM requests WHERE job=? ORDER BY seq",
+                (num,),
+            ).fetchall()
+            results = conn.execute(
+                "SELECT id & 4294967295, status, cached, cost_usd, data FROM results"
+                " WHERE id BETWEEN ? AND ?",
+                result_id_range(num),
+            ).fetchall()
+            batches = conn.execute(
+                "SELECT data FROM provider_batches WHERE job=? ORDER BY position", (num,)
+            ).fetchall()
+        with translated(self.path):
+            status, error, created, started, completed, meta_json, name = row
+            metadata = orjson.loads(meta_json)
+            if batches:
+                metadata["provider_batches"] = [orjson.loads(b[0]) for b in batches]
+            if name is not None:
+                metadata.setdefault("job_name", name)
+            requests = [_codec.request_from_row(*r) for r in reqs]
+            fields = self._result_fields()
+            loaded = [
+                _codec.result_from_row(requests[seq], st, cached, cost, data, fields)
+                for seq, st, cached, cost, data in results
+            ]
         loaded.sort(key=lambda r: r.completed_at)
         return BatchJob(
             requests,
@@ -377,48 +451,53 @@ class JobStore:
         return tuple(rows[0][0].split(",")) if rows else _codec.RESULT_FIELDS
 
     def job_spec(self, job_id_or_name: str) -> dict[str, Any]:
-        """The (scrubbed) settings stored with the job by :meth:`create_job`."""
+        """The settings stored with the job by :meth:`create_job` (without credentials)."""
         num, _ = self._resolve(job_id_or_name)
-        with self._lock:
-            row = self._sql().execute("SELECT spec FROM jobs WHERE num=?", (num,)).fetchone()
-        spec: dict[str, Any] = orjson.loads(row[0])
+        rows = self._read("SELECT spec FROM jobs WHERE num=?", (num,))
+        with translated(self.path):
+            spec: dict[str, Any] = orjson.loads(rows[0][0])
         return spec
 
     def list_jobs(self) -> list[dict[str, Any]]:
-        """One dict per stored job, oldest first.
+        """One dict per stored job, oldest first. Works on a read-only store.
 
         Keys: ``job_id``, ``name``, ``status``, ``total``, ``done``, ``succeeded``, ``failed``,
         ``cached``, ``pending``, ``cost_usd`` (all answers, cached included), ``paid_usd``
         (what was paid: cached rows excluded), ``created_at``, ``updated_at``, ``error``,
-        ``provider_batches`` (how many native batches were recorded).
+        ``provider_batches`` (how many native batches were recorded), ``running``: who runs
+        it now ("pid 1234 on host h since 12:00:03 (...)"), or None when no live process
+        holds its lease (a ``processing`` job that nobody runs is resumable).
         """
-        with self._lock:
-            conn = self._sql()
-            conn.execute("BEGIN")
-            try:
-                jobs = conn.execute(
-                    "SELECT num, id, name, status, total, created_at, updated_at, error FROM jobs"
-                    " ORDER BY created_at, num"
-                ).fetchall()
-                counts = {
-                    r[0]: r[1:]
+        with self._reading() as conn:
+            jobs = conn.execute(
+                "SELECT num, id, name, status, total, created_at, updated_at, error FROM jobs"
+                " ORDER BY created_at, num"
+            ).fetchall()
+            counts = {
+                r[0]: r[1:]
+                for r in conn.execute(
+                    "SELECT id >> 32, count(*), total(status='success'), total(cached),"
+                    " total(CASE WHEN cost_usd = cost_usd THEN cost_usd END),"
+                    " total(CASE WHEN cached = 0 AND cost_usd = cost_usd THEN cost_usd END)"
+                    " FROM results GROUP BY id >> 32"
+                )
+            }
+            nbatches = dict(
+                conn.execute("SELECT job, count(*) FROM provider_batches GROUP BY job").fetchall()
+            )
+            holders = {}
+            if has_table(conn, "leases"):
+                holders = {
+                    r[0]: Holder(*r[1:])
                     for r in conn.execute(
-                        "SELECT id >> 32, count(*), total(status='success'), total(cached),"
-                        " total(CASE WHEN cost_usd = cost_usd THEN cost_usd END),"
-                        " total(CASE WHEN cached = 0 AND cost_usd = cost_usd THEN cost_usd END)"
-                        " FROM results GROUP BY id >> 32"
+                        "SELECT job, host, host_id, pid, token, ttl_s, acquired_at,"
+                        " heartbeat_at FROM leases"
                     )
                 }
-                nbatches = dict(
-                    conn.execute(
-                        "SELECT job, count(*) FROM provider_batches GROUP BY job"
-                    ).fetchall()
-                )
-            finally:
-                conn.execute("COMMIT")
         out = []
         for num, job_id, name, status, total, created, updated, error in jobs:
             done, ok, cached, cost, paid = counts.get(num, (0, 0.0, 0.0, 0.0, 0.0))
+            holder = holders.get(num)
             out.append(
                 {
                     "job_id": job_id,
@@ -436,29 +515,37 @@ class JobStore:
                     "updated_at": _dt(updated),
                     "error": error,
                     "provider_batches": nbatches.get(num, 0),
+                    "running": holder.describe() if holder and holder.alive() else None,
                 }
             )
         return out
 
     def update_status(self, job: BatchJob) -> None:
-        """Store the job's status, error, start/end times and metadata now."""
+        """Store the job's status, error, start/end times and metadata now.
+
+        Raises:
+            JobBusy: another process holds the job's lease (it runs the job: its status is
+                its to write).
+        """
 
         def update(conn: sqlite3.Connection) -> None:
-            cur = conn.execute(
+            row = conn.execute("SELECT num FROM jobs WHERE id=?", (job.job_id,)).fetchone()
+            if row is None:
+                raise JobNotFound(f"job {job.job_id} is not in {self.path}; create_job() first")
+            num = int(row[0])
+            refuse_if_held_elsewhere(conn, num, str(job.metadata.get("job_name") or job.job_id))
+            conn.execute(
                 "UPDATE jobs SET status=?, error=?, started_at=?, completed_at=?, updated_at=?"
-                " WHERE id=?",
+                " WHERE num=?",
                 (
                     BatchStatus(job.status).value,
-                    _codec.scrub(job.error),
+                    _codec.redact_text(job.error),
                     _iso(job.started_at),
                     _iso(job.completed_at),
                     _now(),
-                    job.job_id,
+                    num,
                 ),
             )
-            if cur.rowcount == 0:
-                raise JobNotFound(f"job {job.job_id} is not in {self.path}; create_job() first")
-            num = conn.execute("SELECT num FROM jobs WHERE id=?", (job.job_id,)).fetchone()[0]
             write_metadata(conn, num, job.metadata)
 
         self._write(update)
@@ -497,10 +584,15 @@ class JobStore:
         return [orjson.loads(r[0]) for r in rows]
 
     def delete_job(self, job_id_or_name: str) -> None:
-        """Remove a job with its requests, results and batch records (the cache stays)."""
+        """Remove a job with its requests, results and batch records (the cache stays).
+
+        Raises:
+            JobBusy: another process is running it.
+        """
         num, _ = self._resolve(job_id_or_name)
 
         def delete(conn: sqlite3.Connection) -> None:
+            refuse_if_held_elsewhere(conn, num, job_id_or_name)
             conn.execute("DELETE FROM results WHERE id BETWEEN ? AND ?", result_id_range(num))
             conn.execute("DELETE FROM jobs WHERE num=?", (num,))
 
@@ -522,6 +614,69 @@ class JobStore:
 
         return int(self._write(delete))
 
+    # -- who runs a job: leases ------------------------------------------------------------
+
+    def claim(
+        self,
+        job: BatchJob | str,
+        *,
+        ttl_s: float = DEFAULT_TTL_S,
+        steal: bool = False,
+        on_lost: Callable[[Lease], Any] | None = None,
+    ) -> Lease:
+        """Take the job's lease: from now on this process, and only it, runs the job.
+
+        ``job``: a job id or name, or a :class:`~brainbatch.models.BatchJob` (stored first if
+        it is not in the store yet). Use the lease as a context manager or call
+        :meth:`Lease.release` when the run ends; its heartbeat is renewed every ``ttl_s / 6``
+        seconds by a daemon thread. ``steal=True`` (``force=True`` / ``--force``) takes it even
+        from a live holder: only for a holder you know is gone. ``on_lost(lease)`` runs (on
+        the heartbeat thread) if another process takes it by force.
+
+        A holder that died does not block: a lease whose holder ran on this host and whose
+        pid is gone is free at once; any other is free once its heartbeat is older than the
+        holder's ``ttl_s``. See :mod:`brainbatch.store.lease`.
+
+        Raises:
+            JobBusy: a live process holds the lease (the message names it and what to do).
+            JobNotFound: no such job. StoreReadOnly: the store cannot be written.
+        """
+        if not (isinstance(ttl_s, int | float) and ttl_s > 0):
+            raise InputError(f"ttl_s must be a number of seconds > 0, got {ttl_s!r}")
+        if self.read_only:
+            raise store_read_only(self.path)
+        if isinstance(job, BatchJob):
+            if self._resolve(job.job_id, missing_ok=True) is None:
+                self.create_job(job)
+            key = job.job_id
+        else:
+            key = job
+        num, job_id = self._resolve(key)
+        label = self._label(num)
+        token, _ = self._write(take, num, label, ttl_s, steal)
+        lease = Lease(
+            self._write,
+            num,
+            job_id,
+            label,
+            token,
+            float(ttl_s),
+            on_lost=on_lost,
+            on_release=self._forget_lease,
+        )
+        self._leases[token] = lease
+        return lease
+
+    def _forget_lease(self, lease: Lease) -> None:
+        self._leases.pop(lease.token, None)
+
+    def lease_holder(self, job_id_or_name: str) -> Holder | None:
+        """Who holds the job's lease now (a live holder), or None."""
+        num, _ = self._resolve(job_id_or_name)
+        with self._reading() as conn:
+            holder = read_holder(conn, num) if has_table(conn, "leases") else None
+        return holder if holder is not None and holder.alive() else None
+
     # -- cancelling from another process ---------------------------------------------------
 
     def request_cancel(self, job_id_or_name: str) -> str:
@@ -530,7 +685,7 @@ class JobStore:
         Sets a flag in the store that a running job's journal polls (every
         ``CANCEL_POLL_S``): the job stops starting requests and ends ``cancelled`` with its
         results kept (``brainbatch cancel`` uses this). Journaling the job again (a resume)
-        clears the flag.
+        clears the flag. A flag, not a lease: it works whoever holds the lease.
 
         Raises:
             JobNotFound: for an unknown id or name.
@@ -564,8 +719,15 @@ class JobStore:
         is not in the store yet. Close the journal (or use ``with``) when the job ends.
 
         Journaling a job that already has an open journal in this store returns that journal
-        (each result is written once); each caller closes it once.
+        (each result is written once); each caller closes it once. Running the job is the
+        lease holder's business: take the lease first (:meth:`claim`; ``JobRunner`` does).
+
+        Raises:
+            JobBusy: another process holds the job's lease.
+            StoreReadOnly: the store cannot be written.
         """
+        if self.read_only:
+            raise store_read_only(self.path)
         with self._lock:
             active = self._journals.get(job.job_id)
             if active is not None and active.job is job and not active.closed:
@@ -575,56 +737,27 @@ class JobStore:
         if found is None:
             self.create_job(job)
             found = self._resolve(job.job_id)
-        self.clear_cancel(job.job_id)  # a flag left from an earlier run must not stop this one
-        journal = Journal(self._writer, job, found[0])
+        num, job_id = found
+
+        def start(conn: sqlite3.Connection) -> None:
+            refuse_if_held_elsewhere(conn, num, str(job.metadata.get("job_name") or job_id))
+            # a flag left from an earlier run must not stop this one
+            conn.execute("DELETE FROM meta WHERE key=?", (cancel_key(job_id),))
+
+        self._write(start)
+        journal = Journal(self._writer, job, num)
         with self._lock:
             self._journals[job.job_id] = journal
         return journal
 
-    async def execute(
-        self,
-        job: BatchJob,
-        executor: Executor,
-        process_fn: ProcessFn,
-        *,
-        cache: bool | None = None,
-        namespace: str | None = None,
-        strict: bool = True,
-    ) -> list[BatchResult]:
-        """Run (or resume) ``job`` with ``executor`` and ``process_fn``, journaled and cached.
-
-        Stores the job if needed, answers cacheable requests from the response cache (see
-        :class:`ResponseCache`; ``cache=None`` caches only ``temperature == 0`` requests,
-        ``True`` all, ``False`` none), journals every result and commits the final status.
-        Returns the job's results.
-
-        ``strict=True`` (default): a slot sends its next request only once its previous result
-        is committed, so a kill loses only the requests in flight (at most one per slot).
-        ``strict=False``: results are committed at the end of the loop iteration they arrive
-        in, without holding the slot back; a kill can lose up to two per slot (slightly less
-        CPU per request; see :mod:`brainbatch.store.journal`).
-        """
-        from .cache import ResponseCache, cache_namespace
-
-        fn = process_fn
-        if cache is not False:
-            rc = ResponseCache(self, enabled=cache)
-            ns = namespace or cache_namespace(process_fn)
-            rc.prefetch(job.iter_pending(), ns)
-            fn = rc.wrap(process_fn, ns)
-        journal = self.journal(job)
-        try:
-            return await executor.execute(job, journal.wrap(fn) if strict else fn)
-        finally:
-            await asyncio.to_thread(journal.close)
-
     # -- used by the cache -----------------------------------------------------------------
 
     def _queue(self, item: tuple[Any, ...]) -> None:
-        self._writer.put(item)
+        if not self.read_only:
+            self._writer.put(item)
 
     def _read(self, sql: str, params: Iterable[Any]) -> list[Any]:
-        with self._lock:
+        with self._lock, translated(self.path):
             return self._sql().execute(sql, tuple(params)).fetchall()
 
 
@@ -642,8 +775,3 @@ def _check_same_requests(stored: list[Any], job: BatchJob, name: str) -> None:
                 f"(stored custom_id {cid!r}, given {req.custom_id!r}); use another job_name "
                 f"or delete the stored job"
             )
-
-
-def seq_index(job: BatchJob) -> dict[str, int]:
-    """Request id -> position in the job (the ``seq`` its rows are stored under)."""
-    return {r.id: i for i, r in enumerate(job.requests)}

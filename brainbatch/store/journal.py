@@ -15,9 +15,10 @@ makes progress, and runs the WAL checkpoints.
 
 What a hard kill (SIGKILL, a dead kernel) can lose
 --------------------------------------------------
-* **Strict** (:meth:`Journal.wrap` around the ``process_fn``; what :meth:`JobStore.execute`
-  and the notebook layer use): a slot sends its next request only once its previous result
-  is committed (it yields one loop iteration, by when the group commit has run). So each slot
+* **Strict** (:meth:`Journal.wrap` around the ``process_fn``; what
+  :class:`brainbatch.runner.JobRunner` uses): a slot sends its next request only once its
+  previous result is committed (it yields one loop iteration, by when the group commit has
+  run). So each slot
   holds at most one request that is not on disk: the one it is working on. A kill loses at
   most ``max_concurrent`` answers, exactly the requests in flight, and only those are sent
   again on resume. ``tests/store/test_store_crash.py`` checks this with SIGKILLs and the
@@ -29,6 +30,11 @@ What a hard kill (SIGKILL, a dead kernel) can lose
   appearing in ``job.metadata["provider_batches"]``; :meth:`JobStore.record_provider_batch`
   commits one at once.
 
+A full disk (:class:`~brainbatch.store.StoreFull`) or any other failed commit stops the job
+at once: each slot waits for its previous result to be committed before sending, so no
+request is sent that the store could not record. The rows committed so far stay; the job
+stays resumable.
+
 Committed transactions survive a process crash (WAL mode, ``synchronous=NORMAL``); only a power
 loss or an OS crash can take back the last commits.
 """
@@ -39,9 +45,11 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,7 +59,8 @@ import orjson
 from ..errors import StopJob, StoreError
 from ..models import BatchJob, BatchRequest, BatchResult, BatchStatus, ProviderResponse
 from . import _codec
-from ._db import connect
+from ._db import close, connect, rollback, store_error
+from .lease import this_host
 
 if TYPE_CHECKING:
     from ..executors import ProcessFn
@@ -73,10 +82,21 @@ def cancel_key(job_id: str) -> str:
 
 
 class JournalError(StoreError, StopJob):
-    """The journal cannot write: the job stops (nothing more is sent) and keeps its results."""
+    """The journal cannot write: the job stops (nothing more is sent) and keeps its results.
+
+    A full disk raises :class:`~brainbatch.store.StoreFull` (also a ``StopJob``) instead.
+    """
 
     job_status = "failed"
     request_sent = False
+
+
+def _stop_error(exc: BaseException, path: Path, job: str | None) -> StoreError:
+    """What a failed commit means for the jobs waiting on it: an error that stops them."""
+    err = store_error(exc, path, job)
+    if isinstance(err, StopJob):
+        return err
+    return JournalError(f"journal {path}: {err}")
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -104,8 +124,17 @@ def _jsonable(obj: Any) -> Any:
 class Writer:
     """The store's background committer. Thread-safe; started lazily, stopped by ``close``."""
 
-    def __init__(self, path: Path, busy_timeout_s: float, flush_interval: float, flush_size: int):
+    def __init__(
+        self,
+        path: Path,
+        busy_timeout_s: float,
+        flush_interval: float,
+        flush_size: int,
+        write_metadata: Callable[[sqlite3.Connection, int, Mapping[str, Any]], None],
+    ):
         self.path = path
+        self.write_metadata = write_metadata
+        """How a job's metadata is written (``jobstore.write_metadata``), given by the store."""
         self.flush_interval = flush_interval
         self.flush_size = flush_size
         self._busy_timeout_s = busy_timeout_s
@@ -119,6 +148,7 @@ class Writer:
         self._wake = threading.Event()
         self._stopping = False
         self._error: BaseException | None = None
+        self._logged: str | None = None
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._commit_lock = threading.Lock()
@@ -194,7 +224,7 @@ class Writer:
                 return
         while self._committed < target:  # the thread is committing (or failing): wait for it
             if self._error is not None:
-                raise JournalError(f"journal {self.path}: {self._error}")
+                raise self._stop_error(self._error)
             loop = asyncio.get_running_loop()
             fut: asyncio.Future[None] = loop.create_future()
             with self._lock:
@@ -217,7 +247,12 @@ class Writer:
                 if not self._cond.wait(max(0.0, deadline - time.monotonic())):
                     raise StoreError(f"journal {self.path}: flush timed out after {timeout}s")
             if self._error is not None:
-                raise StoreError(f"journal {self.path}: {self._error}")
+                raise self._stop_error(self._error)
+
+    def _stop_error(self, exc: BaseException) -> StoreError:
+        with self._lock:
+            labels = [j.label for j in self._journals]
+        return _stop_error(exc, self.path, labels[0] if len(labels) == 1 else None)
 
     def register(self, journal: Journal) -> None:
         with self._lock:
@@ -288,10 +323,10 @@ class Writer:
                 if self._stopping:
                     return
         finally:
-            poll_conn.close()
+            close(poll_conn, self.path)
             with self._commit_lock:
                 self._conn = None
-                conn.close()
+                close(conn, self.path)
 
     def _poll_cancels(self, conn: sqlite3.Connection) -> None:
         """Cancel the journaled jobs another process flagged (``JobStore.request_cancel``)."""
@@ -361,13 +396,19 @@ class Writer:
                             journal._write(conn, change)
                     conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    rollback(conn)
                     raise
                 for journal, change in zip(journals, changes, strict=True):
                     if change is not None:
                         journal._written(change)
         except Exception as exc:  # keep the items and retry on the next pass
-            log.warning("journal %s: commit failed, will retry: %s", self.path, exc)
+            if str(exc) != self._logged:  # once per distinct error, not on every retry
+                self._logged = str(exc)
+                log.warning("journal %s: commit failed, will retry: %s", self.path, exc)
+            if items and full:
+                # the status alone may still fit (it rewrites a page, adds none): then the job
+                # is not left "processing" by a run that stopped
+                self._commit_changes_only(conn, journals, changes)
             with self._cond:
                 self._queue[:0] = items
                 self._error = exc
@@ -380,6 +421,7 @@ class Writer:
             return
         with self._cond:
             self._error = None
+            self._logged = None
             self._committed = max(self._committed, upto)
             self.commits += 1
             if full:
@@ -388,6 +430,27 @@ class Writer:
             self._waiters = [w for w in self._waiters if w[0] > upto]
             self._cond.notify_all()
         _release(ready, None)
+
+    def _commit_changes_only(
+        self, conn: sqlite3.Connection, journals: list[Journal], changes: list[_Change | None]
+    ) -> None:
+        if not any(c is not None for c in changes):
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for journal, change in zip(journals, changes, strict=True):
+                    if change is not None:
+                        journal._write(conn, change)
+                conn.execute("COMMIT")
+            except BaseException:
+                rollback(conn)
+                raise
+        except sqlite3.Error:
+            return
+        for journal, change in zip(journals, changes, strict=True):
+            if change is not None:
+                journal._written(change)
 
 
 def _release(
@@ -429,11 +492,12 @@ class Journal:
     """
 
     def __init__(self, writer: Writer, job: BatchJob, job_num: int) -> None:
-        from .jobstore import seq_index
-
         self.job = job
+        self.label = str(job.metadata.get("job_name") or job.job_id)
+        """The job's name (or id), for messages."""
         self._num = job_num
-        self._seq_of = seq_index(job)
+        self._host_id = this_host()[1]
+        self._seq_of = _codec.seq_index(job)
         self._writer = writer
         self._last_state: tuple[Any, ...] | None = None
         self._last_meta: bytes | None = None
@@ -525,14 +589,16 @@ class Journal:
     def _write(
         self, conn: sqlite3.Connection, change: tuple[tuple[Any, ...] | None, bytes | None]
     ) -> None:
-        from .jobstore import write_metadata
-
+        """Write a status / metadata change, unless another process now holds the job's
+        lease (it took it by force: the job is its to describe)."""
+        if self._held_elsewhere(conn):
+            return
         state, meta = change
         if state is not None:
             conn.execute(
                 "UPDATE jobs SET status=?, error=?, started_at=?, completed_at=?, updated_at=?"
                 " WHERE num=?",
-                (state[0], _codec.scrub(state[1]), state[2], state[3], _now(), self._num),
+                (state[0], _codec.redact_text(state[1]), state[2], state[3], _now(), self._num),
             )
         if meta is not None:
             fresh = orjson.loads(meta)
@@ -544,7 +610,15 @@ class Journal:
                     fresh["provider_batches"] = orjson.loads(
                         orjson.dumps(list(batches), option=_META_OPTS, default=_jsonable)
                     )
-            write_metadata(conn, self._num, fresh)
+            self._writer.write_metadata(conn, self._num, fresh)
+
+    def _held_elsewhere(self, conn: sqlite3.Connection) -> bool:
+        row = conn.execute(
+            "SELECT 1 FROM leases WHERE job=? AND heartbeat_at + ttl_s >= ?"
+            " AND NOT (host_id=? AND pid=?)",
+            (self._num, time.time(), self._host_id, os.getpid()),
+        ).fetchone()
+        return row is not None
 
     def _written(self, change: _Change) -> None:
         state, meta = change

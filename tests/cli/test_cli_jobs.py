@@ -123,18 +123,19 @@ def test_resume_without_the_input_file_writes_results_by_custom_id(in_process, t
     assert all(r["status"] == "success" for r in rows)
 
 
-def test_resume_refuses_a_job_that_another_process_is_running(in_process, tmp_path):
-    from brainbatch.models import BatchJob, BatchRequest, BatchStatus
+def test_resume_refuses_a_job_whose_lease_a_live_run_holds(in_process, tmp_path):
+    from brainbatch.models import BatchJob, BatchRequest
     from brainbatch.store import JobStore
 
     job = BatchJob([BatchRequest(prompt="hi", model="sim", custom_id="a")])
-    job.status = BatchStatus.PROCESSING
     with JobStore(tmp_path / "store" / "jobs.sqlite") as store:
         store.create_job(job, name="busy", spec={"model": "sim", "provider": "sim"})
-    code, _, err = in_process("resume", "busy", "--out", "r.csv")
-    assert code == 2
-    assert "running in another process" in err
-    code, _, err = in_process("resume", "busy", "--out", "r.csv", "--force", "-o", "latency_ms=0")
+        lease = store.claim("busy")
+        code, _, err = in_process("resume", "busy", "--out", "r.csv")
+        assert code == 4
+        assert "busy" in err and "--force" in err
+        lease.release()
+    code, _, err = in_process("resume", "busy", "--out", "r.csv", "-o", "latency_ms=0")
     assert code == 0, err
 
 

@@ -14,6 +14,7 @@ from brainbatch.models import BatchRequest
 from brainbatch.runner import RunSettings
 from brainbatch.session import new_session, open_store, resume_session
 from brainbatch.sim import SimServer
+from brainbatch.store import JobBusy
 
 KEY = "sk-sim-right-key-0001"
 
@@ -32,7 +33,7 @@ def test_a_job_claimed_and_not_released_is_refused_a_second_time(tmp_path: Path)
     requests = [BatchRequest(prompt="p", model="sim", custom_id="0")]
     new_session(requests, RunSettings(), store=tmp_path / "s.sqlite", job_name="busy")
     again = [BatchRequest(prompt="p", model="sim", custom_id="0")]
-    with pytest.raises(InputError, match="still running"):
+    with pytest.raises(JobBusy, match="busy"):
         new_session(again, RunSettings(), store=tmp_path / "s.sqlite", job_name="busy")
 
 

@@ -15,6 +15,7 @@ import brainbatch as bb
 from brainbatch.errors import ConfigurationError, InputError
 from brainbatch.models import BatchStatus
 from brainbatch.providers import SimulatedProvider
+from brainbatch.store import JobBusy
 
 Prompts = Callable[[int], pd.DataFrame]
 
@@ -236,7 +237,7 @@ def test_store_path_puts_the_journal_there(prompts: Prompts, tmp_path: Path) -> 
 
 def test_a_named_job_still_running_cannot_be_started_twice(prompts: Prompts) -> None:
     job = bb.submit(prompts(100), prompt="text", provider=slow_sim(20), job_name="once")
-    with pytest.raises(InputError, match=r"job 'once' is still running in this session"):
+    with pytest.raises(JobBusy, match=r"job 'once' is being run by this process"):
         bb.submit(prompts(100), prompt="text", provider=slow_sim(20), job_name="once")
     job.cancel()
     job.result(timeout=30)

@@ -180,24 +180,22 @@ def test_results_are_journaled_to_the_store(tmp_path: Path) -> None:
     assert again.status == BatchStatus.COMPLETED
 
 
-def test_deterministic_requests_are_answered_from_the_cache_the_second_time(
+def test_with_cache_true_repeated_requests_are_answered_from_the_cache(
     prompts: Prompts,
 ) -> None:
     df = prompts(5)
-    first = bb.run(df, prompt="text", model="sim", latency_ms=0, params={"temperature": 0})
-    second = bb.run(df, prompt="text", model="sim", latency_ms=0, params={"temperature": 0})
+    first = bb.run(df, prompt="text", model="sim", latency_ms=0, cache=True)
+    second = bb.run(df, prompt="text", model="sim", latency_ms=0, cache=True)
     assert not first.cached.any()
     assert second.cached.all()
     assert (second.paid_usd == 0).all()
     assert list(second.response) == list(first.response)
 
 
-def test_cache_false_sends_every_request_again(prompts: Prompts) -> None:
+def test_by_default_every_request_is_sent_again(prompts: Prompts) -> None:
     df = prompts(3)
     bb.run(df, prompt="text", model="sim", latency_ms=0, params={"temperature": 0})
-    again = bb.run(
-        df, prompt="text", model="sim", latency_ms=0, params={"temperature": 0}, cache=False
-    )
+    again = bb.run(df, prompt="text", model="sim", latency_ms=0, params={"temperature": 0})
     assert not again.cached.any()
 
 

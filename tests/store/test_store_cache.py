@@ -6,9 +6,10 @@ import asyncio
 import math
 from pathlib import Path
 
-from brainbatch import BatchJob, BatchRequest, ParallelExecutor, SimulatedProvider
+from brainbatch import BatchJob, BatchRequest, SimulatedProvider
 from brainbatch.errors import ServerError
 from brainbatch.models import ProviderResponse
+from brainbatch.runner import JobRunner, RunSettings
 from brainbatch.store import JobStore, ResponseCache, cache_namespace
 
 
@@ -17,8 +18,9 @@ class Counting:
 
     name = "counting"
 
-    def __init__(self, fail: set[str] | None = None) -> None:
+    def __init__(self, fail: set[str] | None = None, base_url: str = "") -> None:
         self.inner = SimulatedProvider(latency_ms=0)
+        self.base_url = base_url
         self.calls: list[str | None] = []
         self.fail = fail or set()
 
@@ -29,8 +31,9 @@ class Counting:
         return await self.inner(request)
 
 
-def _run(store: JobStore, job: BatchJob, provider: Counting, cache: bool | None = None) -> None:
-    asyncio.run(store.execute(job, ParallelExecutor(4), provider, cache=cache))
+def _run(store: JobStore, job: BatchJob, provider: Counting, cache: bool | None = True) -> None:
+    settings = RunSettings(provider=provider, max_concurrent=4, cache=cache)
+    asyncio.run(JobRunner(job, settings, store).run())
 
 
 def test_second_identical_job_is_answered_from_the_cache(store: JobStore, make_job) -> None:
@@ -73,13 +76,25 @@ def test_cache_survives_a_new_session(store_path: Path, make_job) -> None:
     assert job.n_cached == 4
 
 
-def test_sampled_requests_are_not_cached_by_default(store: JobStore, make_job) -> None:
+def test_nothing_is_cached_by_default_even_at_temperature_zero(store: JobStore, make_job) -> None:
     provider = Counting()
-    _run(store, make_job(3), provider)  # no temperature: the provider samples
-    again = make_job(3)
-    _run(store, again, provider)
+    _run(store, make_job(3, temperature=0), provider, cache=None)
+    again = make_job(3, temperature=0)
+    _run(store, again, provider, cache=None)
     assert len(provider.calls) == 6
     assert again.n_cached == 0
+    assert store._read("SELECT count(*) FROM cache", ())[0][0] == 0  # nothing stored either
+
+
+def test_cache_true_caches_requests_without_any_sampling_parameter(
+    store: JobStore, make_job
+) -> None:
+    provider = Counting()
+    _run(store, make_job(3), provider)  # no temperature at all (newer models take none)
+    again = make_job(3)
+    _run(store, again, provider)
+    assert len(provider.calls) == 3
+    assert again.n_cached == 3
 
 
 def test_cache_true_caches_sampled_requests_too(store: JobStore, make_job) -> None:
@@ -112,12 +127,10 @@ def test_changing_one_rows_parameters_misses_only_that_row(store: JobStore, make
 
 
 def test_a_different_endpoint_does_not_share_answers(store: JobStore, make_job) -> None:
-    provider = Counting()
-    job = make_job(2, temperature=0)
-    asyncio.run(store.execute(job, ParallelExecutor(2), provider, namespace="a|http://one"))
-    other = make_job(2, temperature=0)
-    asyncio.run(store.execute(other, ParallelExecutor(2), provider, namespace="a|http://two"))
-    assert len(provider.calls) == 4
+    one, two = Counting(base_url="http://one"), Counting(base_url="http://two")
+    _run(store, make_job(2, temperature=0), one)
+    _run(store, make_job(2, temperature=0), two)
+    assert (len(one.calls), len(two.calls)) == (2, 2)
 
 
 def test_errors_are_not_cached(store: JobStore, make_job) -> None:
@@ -147,7 +160,7 @@ def test_identical_requests_in_flight_together_are_sent_once(store: JobStore) ->
 
 
 def test_wrap_marks_hits_cached_and_stores_misses(store: JobStore) -> None:
-    cache = ResponseCache(store)
+    cache = ResponseCache(store, enabled=True)
     provider = Counting()
     fn = cache.wrap(provider, "unit|test")
     req = BatchRequest(prompt="hello", model="gpt-4o-mini", params={"temperature": 0})
@@ -157,7 +170,7 @@ def test_wrap_marks_hits_cached_and_stores_misses(store: JobStore) -> None:
     assert isinstance(second, ProviderResponse) and second.cached
     assert (cache.hits, cache.misses) == (1, 1)
     store.flush()
-    fresh = ResponseCache(store)
+    fresh = ResponseCache(store, enabled=True)
     assert fresh.lookup(req, "unit|test") is not None
     assert fresh.prefetch([req], "unit|test") == 1
 

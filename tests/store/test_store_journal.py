@@ -9,6 +9,7 @@ from pathlib import Path
 
 from brainbatch import BatchRequest, BatchStatus, ParallelExecutor, SimulatedProvider
 from brainbatch.models import ProviderResponse
+from brainbatch.runner import JobRunner, RunSettings
 from brainbatch.store import JobStore
 
 
@@ -90,14 +91,16 @@ def test_resume_sends_only_the_requests_without_a_result(store_path: Path, make_
 
     with JobStore(store_path) as first:
         first.create_job(job, name="half")
-        asyncio.run(first.execute(job, ParallelExecutor(1), counting, cache=False))
+        asyncio.run(JobRunner(job, RunSettings(provider=counting, max_concurrent=1), first).run())
     assert job.status == BatchStatus.CANCELLED
     sent_before = set(calls)
     calls.clear()
     with JobStore(store_path) as second:
         again = second.load_job("half")
         assert again.done == len(sent_before)
-        asyncio.run(second.execute(again, ParallelExecutor(4), counting, cache=False))
+        asyncio.run(
+            JobRunner(again, RunSettings(provider=counting, max_concurrent=4), second).run()
+        )
         assert again.status == BatchStatus.COMPLETED
     assert set(calls).isdisjoint(sent_before)
     assert len(calls) + len(sent_before) == 30
