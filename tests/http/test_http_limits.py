@@ -151,16 +151,20 @@ def test_openai_reset_durations_are_read(value: str, seconds: float | None) -> N
     assert parse_reset(value) == seconds
 
 
-def test_the_limiter_never_admits_more_than_the_limit_in_any_window() -> None:
-    now = [100.0]
-    limiter = Limiter(rpm=50, window_s=10.0, clock=lambda: now[0])
-    assert limiter._requests is not None
-    admitted = []
-    for _ in range(400):  # callers arriving faster than the limit, each at its granted time
-        go = limiter._requests.reserve(now[0], 1)
-        admitted.append(go)
-        now[0] = max(now[0] + 0.001, go)
-    assert max_in_window(admitted, 10.0) <= 50
+async def test_the_limiter_never_admits_more_than_the_limit_in_any_window() -> None:
+    vt = VirtualTime()
+    limiter = Limiter(rpm=50, window_s=10.0, clock=vt.clock, sleep=vt.sleep)
+    sent: list[float] = []
+
+    async def caller(i: int) -> None:  # waves of callers, faster than the limit, idle between
+        await vt.sleep((i // 80) * 25.0 + (i % 80) * 0.01)
+        await limiter.acquire()
+        sent.append(vt.now)
+        limiter.release()
+
+    await vt.run([caller(i) for i in range(400)])
+    assert len(sent) == 400
+    assert max_in_window(sent, 10.0) <= 50
 
 
 def test_tokens_given_back_after_the_answer_make_room_at_once() -> None:
@@ -286,7 +290,7 @@ async def test_the_default_rate_window_is_60_seconds() -> None:
     await vt.run(workers)
     assert len(sent) == 500
     assert max_in_window(sent, 60.0) <= 100  # a shorter window would let more through
-    assert max_in_window(sent, 60.0) >= 90  # a longer one would let fewer through
+    assert max_in_window(sent, 60.0) >= 95  # a longer one would let fewer through
 
 
 async def test_an_http_provider_counts_its_rpm_over_60_seconds_by_default() -> None:
@@ -296,7 +300,7 @@ async def test_an_http_provider_counts_its_rpm_over_60_seconds_by_default() -> N
     limiter._clock, limiter._sleep = vt.clock, vt.sleep  # the provider's own limiter
     workers, sent = send_with_429s(limiter, vt, 300, every=10**9, retry_after=0.0)
     await vt.run(workers)
-    assert 90 <= max_in_window(sent, 60.0) <= 100
+    assert 95 <= max_in_window(sent, 60.0) <= 100
 
 
 async def test_429_pauses_never_let_more_than_the_tpm_into_any_window_virtual_time() -> None:
