@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..budget import require_answer_caps
 from ..errors import BrainbatchError, ConfigurationError, InputError
 from ..frame import (
     MODEL_COLUMN_PREFIX,
@@ -103,6 +104,8 @@ def prepare_run(args: Any, settings_kwargs: Mapping[str, Any]) -> CliJob:
     requests = build_requests(df, spec)
     model = requests[0].model if args.model.startswith(MODEL_COLUMN_PREFIX) else args.model
     settings = RunSettings(model=model, **settings_kwargs)
+    if settings.max_cost_usd is not None:
+        require_answer_caps(requests)  # a budget needs max_tokens: refused before any send
     check_provider(settings)
     keys = [r.key for r in requests]
     store = _open_store(args.store, not args.no_store)

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from ..budget import require_answer_caps
 from ..errors import InputError
 from ..frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests, results_frame
 from ..manager import job_stats
@@ -455,6 +456,8 @@ def _prepare(
         df,
         PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
     )
+    if max_cost_usd is not None:
+        require_answer_caps(requests)  # a budget needs max_tokens: refused before any send
     if model.startswith(MODEL_COLUMN_PREFIX):
         settings = settings.with_overrides(model=requests[0].model)
     keys = [r.key for r in requests]
