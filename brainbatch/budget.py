@@ -6,18 +6,26 @@
     results = await executor.execute(job, guard.wrap(provider, price_model="gpt-4o-mini"))
 
 Before each request starts, the guard reserves the request's worst-case cost: its prompt
-tokens (see below) plus its ``max_tokens`` (``max_completion_tokens``) of output, or
-``default_output_tokens`` when the request has no cap. If the money already spent, plus the
-reservations of the requests in flight, plus this reservation would exceed ``max_cost_usd``,
-it raises :class:`~brainbatch.errors.BudgetExceeded` instead of sending: executors then stop
-starting requests, let those in flight finish, and end the job ``CANCELLED`` with the
-guard's message as its error; every result is kept and the unsent requests stay pending
-(resume with a higher limit). When a response arrives its reservation is replaced by what it
-actually cost (the provider's usage priced by :func:`~brainbatch.pricing.cost_of`).
+tokens (see below) plus its ``max_tokens`` (``max_completion_tokens``) of output. If the money
+already spent, plus the reservations of the requests in flight, plus this reservation would
+exceed ``max_cost_usd``, it raises :class:`~brainbatch.errors.BudgetExceeded` instead of
+sending: executors then stop starting requests, let those in flight finish, and end the job
+``CANCELLED`` with the guard's message as its error; every result is kept and the unsent
+requests stay pending (resume with a higher limit). When a response arrives its reservation
+is replaced by what it actually cost (the provider's usage priced by
+:func:`~brainbatch.pricing.cost_of`).
 
-So the spend never exceeds the limit as long as each reservation bounds its request's cost,
-and the job stops within one request's cost of the limit when reservations are tight (every
-request has ``max_tokens`` and answers use most of it).
+So the spend never exceeds the limit, and the job stops within one request's cost of the
+limit when reservations are tight (answers use most of their ``max_tokens``).
+
+A budget needs a cap on each answer. Without ``max_tokens`` an answer's length, so its cost,
+has no bound (answers of 20,000 tokens are common with reasoning models), and no reservation
+could keep the promise; brainbatch never sends a cap the user did not write. So a request
+without one is refused: :func:`require_answer_caps` raises an
+:class:`~brainbatch.errors.InputError` before a job starts (``bb.run``, ``bb.submit`` and the
+CLI call it), and the guard itself refuses to start such a request (``BudgetExceeded``, the
+job ends cancelled, nothing sent) whatever the path. A custom ``estimator`` (your own worst
+case) lifts the rule.
 
 Prompt tokens reserved: for models with an exact offline tokenizer, the larger of the exact
 count and the approximation (a provider that reports approximate usage, like the simulated
@@ -29,7 +37,7 @@ What a failed request costs: nothing for refusals the provider does not bill (HT
 unexpected errors, since the provider may have done (and billed) the work.
 
 For native batch APIs, :meth:`BudgetGuard.check_before_submit` checks the estimate of the
-whole batch before anything is uploaded.
+whole batch (money already spent included) before anything is uploaded.
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ from .errors import (
     RateLimitError,
     ServerError,
 )
-from .estimate import PriceModel, cost_table, price_name, request_max_tokens, token_counts
+from .estimate import PriceModel, cost_table, price_name, token_counts
 from .executors import ProcessFn
 from .models import BatchJob, BatchRequest, ProviderResponse
 from .pricing import cost_of, price_of
@@ -58,16 +66,24 @@ from .tokens import estimate_message_tokens, has_exact_tokenizer
 
 __all__ = [
     "APPROX_INPUT_MARGIN",
-    "DEFAULT_OUTPUT_TOKENS",
     "BudgetGuard",
+    "answer_cap",
     "guard_job",
+    "require_answer_caps",
     "worst_case_cost",
 ]
 
 APPROX_INPUT_MARGIN = 0.35
 """Extra share of prompt tokens reserved when they can only be approximated."""
-DEFAULT_OUTPUT_TOKENS = 4096
-"""Output tokens reserved for a request without ``max_tokens`` (not a strict bound then)."""
+
+_SHOW = 5  # requests named in a message
+
+NEEDS_A_CAP = (
+    "max_cost_usd needs a cap on each answer: pass params={'max_tokens': N} (or "
+    "'max_completion_tokens'; on the command line --param max_tokens=N). Without it an "
+    "answer's length, so its cost, has no bound, and the budget could not be kept"
+)
+"""The start of the message for a budget on requests without an output cap."""
 
 Estimator = Callable[[BatchRequest], float]
 
@@ -80,18 +96,48 @@ def _input_bound(request: BatchRequest, model: str) -> int:
     return math.ceil(approx * (1.0 + APPROX_INPUT_MARGIN))
 
 
+def answer_cap(request: BatchRequest) -> int | None:
+    """The output cap the request sends (``max_tokens`` / ``max_completion_tokens``; the
+    larger if both), or None. Other names (``max_output_tokens``) are not chat-completion
+    parameters a provider is bound to honour, so they do not count."""
+    params = request.params or {}
+    caps = [
+        v
+        for v in (params.get("max_tokens"), params.get("max_completion_tokens"))
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0
+    ]
+    return max(caps) if caps else None
+
+
+def _uncapped_message(keys: Sequence[str], total: int) -> str:
+    shown = ", ".join(repr(k) for k in keys[:_SHOW])
+    more = f" and {len(keys) - _SHOW} more" if len(keys) > _SHOW else ""
+    return f"{NEEDS_A_CAP}; {len(keys)} of {total} requests have none: {shown}{more}"
+
+
+def require_answer_caps(requests: Iterable[BatchRequest]) -> None:
+    """Raise :class:`~brainbatch.errors.InputError` unless every request caps its answer.
+
+    Called before a job with ``max_cost_usd`` starts; names the requests (``custom_id``)
+    without ``max_tokens``.
+    """
+    reqs = requests if isinstance(requests, Sequence) else list(requests)
+    missing = [r.key for r in reqs if answer_cap(r) is None]
+    if missing:
+        raise InputError(_uncapped_message(missing, len(reqs)))
+
+
 def worst_case_cost(
-    request: BatchRequest,
-    *,
-    price_model: PriceModel = None,
-    batch: bool = False,
-    default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+    request: BatchRequest, *, price_model: PriceModel = None, batch: bool = False
 ) -> float:
-    """USD the request can cost at most: prompt bound + ``max_tokens`` (NaN if unpriced)."""
+    """USD the request can cost at most: prompt bound + ``max_tokens`` of output (NaN if
+    unpriced, infinite without an output cap)."""
     model = price_name(request.model, price_model)
-    out = request_max_tokens(request) or default_output_tokens
     if price_of(model) is None:
         return math.nan
+    out = answer_cap(request)
+    if out is None:
+        return math.inf
     return cost_of(model, _input_bound(request, model), out, batch=batch).usd
 
 
@@ -109,7 +155,6 @@ class BudgetGuard:
         estimator: ``request -> worst-case USD``; default :func:`worst_case_cost` with the
             ``price_model`` and ``batch`` given to :meth:`wrap`.
         already_spent_usd: money the job spent before (a resumed job's paid cost).
-        default_output_tokens: output tokens reserved for requests without ``max_tokens``.
 
     The counters (:attr:`spent_usd`, :attr:`reserved_usd`, :attr:`refused`) are safe to read
     from any thread while the job runs.
@@ -121,7 +166,6 @@ class BudgetGuard:
         *,
         estimator: Estimator | None = None,
         already_spent_usd: float = 0.0,
-        default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
     ) -> None:
         if (
             isinstance(max_cost_usd, bool)
@@ -139,19 +183,10 @@ class BudgetGuard:
             raise InputError(
                 f"already_spent_usd must be a number >= 0 (USD), got {already_spent_usd!r}"
             )
-        if (
-            isinstance(default_output_tokens, bool)
-            or not isinstance(default_output_tokens, int)
-            or default_output_tokens < 1
-        ):
-            raise InputError(
-                f"default_output_tokens must be an integer >= 1, got {default_output_tokens!r}"
-            )
         if estimator is not None and not callable(estimator):
             raise InputError("estimator must be a callable: request -> worst-case USD")
         self.max_cost_usd = float(max_cost_usd)
         self.estimator = estimator
-        self.default_output_tokens = default_output_tokens
         self._lock = threading.Lock()
         self._spent = float(already_spent_usd)
         self._reserved = 0.0
@@ -186,20 +221,22 @@ class BudgetGuard:
         if self.estimator is not None:
             est = float(self.estimator(request))
         else:
-            est = worst_case_cost(
-                request,
-                price_model=price_model,
-                batch=batch,
-                default_output_tokens=self.default_output_tokens,
-            )
-        if not math.isfinite(est) or est < 0:
+            est = worst_case_cost(request, price_model=price_model, batch=batch)
+        if math.isnan(est) or est < 0:
             model = price_name(request.model, price_model)
+            raise BudgetExceeded(self._unpriced_message(model, request.key))
+        if math.isinf(est):
             raise BudgetExceeded(
-                f"max_cost_usd={_money(self.max_cost_usd)} cannot be enforced: no price "
-                f"known for model {model!r} (request {request.key!r}). Set one with "
-                f"brainbatch.set_price({model!r}, input_per_mtok=..., output_per_mtok=...)"
+                f"{NEEDS_A_CAP}; request {request.key!r} has none. Nothing was sent for it."
             )
         return est
+
+    def _unpriced_message(self, model: str, key: str) -> str:
+        return (
+            f"max_cost_usd={_money(self.max_cost_usd)} cannot be enforced: no price known for "
+            f"model {model!r} (request {key!r}), so a request's cost is unknown. Set one with "
+            f"brainbatch.set_price({model!r}, input_per_mtok=..., output_per_mtok=...)"
+        )
 
     def reserve(self, request: BatchRequest, usd: float) -> None:
         """Reserve ``usd`` for ``request`` or raise :class:`BudgetExceeded`."""
@@ -307,18 +344,26 @@ class BudgetGuard:
 
         The estimate is the whole batch's worst case: prompt tokens (exact, or approximated
         plus :data:`APPROX_INPUT_MARGIN`) and each request's ``max_tokens`` (or
-        ``max_tokens`` here, or ``default_output_tokens``), priced as batch work. Returns
-        that estimate in USD when it fits.
+        ``max_tokens`` here, the cap the caller sends), priced as batch work. It must fit in
+        what is left of ``max_cost_usd`` after the money already spent (a resumed job's).
+        Returns the estimate in USD when it fits. Requests without a cap are refused.
         """
         reqs: Sequence[BatchRequest] = list(requests)
         if self.estimator is not None:
             total = float(sum(self.estimator(r) for r in reqs))
         else:
+            if max_tokens is None:
+                missing = [r.key for r in reqs if answer_cap(r) is None]
+                if missing:
+                    raise BudgetExceeded(
+                        _uncapped_message(missing, len(reqs)) + ". Nothing was uploaded."
+                    )
             total = self._batch_worst_case(reqs, price_model, batch, max_tokens)
         if not math.isfinite(total):
             raise BudgetExceeded(
                 f"max_cost_usd={_money(self.max_cost_usd)} cannot be checked: some models in "
-                "the batch have no known price. Set them with brainbatch.set_price(...)"
+                "the batch have no known price. Set them with brainbatch.set_price(...). "
+                "Nothing was uploaded."
             )
         with self._lock:
             available = self.max_cost_usd - self._spent - self._reserved
@@ -345,8 +390,10 @@ class BudgetGuard:
         counts["input_tokens"] = np.where(
             exact, inp, np.ceil(inp * (1.0 + APPROX_INPUT_MARGIN))
         ).astype(np.int64)
-        caps = counts["max_tokens"].to_numpy(dtype=np.float64)
-        out = np.where(np.isnan(caps), float(self.default_output_tokens), caps)
+        if max_tokens is None:
+            out = np.array([float(answer_cap(r) or math.inf) for r in reqs], dtype=np.float64)
+        else:
+            out = np.full(len(reqs), float(max_tokens))
         mode = "batch" if batch else "realtime"
         table = cost_table(counts, modes=[mode], output_tokens=out, price_model=price_model)
         usd = table["cost_usd"]

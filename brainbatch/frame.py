@@ -505,7 +505,8 @@ def results_frame(
         expand: also flatten dict (structured) responses into ``response.<key>`` columns.
 
     Rows without a result get status ``"cancelled"``, ``"expired"`` or ``"not_run"`` after
-    the job's final status.
+    the job's final status, and the job's error (why it stopped: the budget reached, a
+    budget that cannot be enforced, a refused key...) as their ``error``.
     """
     if keys is None:
         keys = [r.key for r in job.requests]
@@ -513,9 +514,11 @@ def results_frame(
         raise InputError(f"inputs has {len(inputs)} rows but keys has {len(keys)}")
     n = len(keys)
     missing = _missing_status(job)
+    # a row the job never ran says why the job stopped (budget, unpriced model, key...)
+    why = job.error if missing != "pending" and job.error else None
     response: list[Any] = [None] * n
     status: list[str] = [missing] * n
-    error: list[str | None] = [None] * n
+    error: list[str | None] = [why] * n
     latency = np.full(n, np.nan)
     in_tok: list[int | None] = [None] * n
     out_tok: list[int | None] = [None] * n

@@ -3,14 +3,19 @@
 One :class:`Limiter` per provider (so per job) is shared by every worker:
 
 * **Concurrency**: at most ``max_concurrent`` requests in flight.
-* **RPM and TPM**: a worker *reserves* its place (1 request, and the request's estimated
-  tokens: prompt estimate + ``max_tokens``) and sleeps until then; nothing polls. Requests
-  are spaced evenly (GCRA, a burst of one second's worth, then a steady rate); tokens are
-  counted over a sliding window, since requests differ in size. After the answer the token
-  reservation is corrected by the actual usage (:meth:`Limiter.record_usage`), giving back
-  what was over-estimated. Both admit at most ``headroom`` x the limit in *any* window of
-  ``window_s`` seconds, so they are safe against the strictest enforcement, a sliding
-  window, as well as against token buckets.
+* **RPM and TPM**: workers wait in line (first come, first served); the one at the head
+  sleeps until there is room for 1 request and its estimated tokens (prompt estimate +
+  ``max_tokens``); nothing polls. Its place is counted when it leaves, after any cool-down,
+  so the limits hold for the times requests are really sent (a place counted before a
+  pause and used after it would let a burst through when the pause ends). Requests are
+  spaced evenly (GCRA, a burst of one second's worth, then a steady rate) and counted
+  over a sliding window too, the hard bound; tokens are counted over a sliding window,
+  since requests differ in size. After the answer the token reservation is corrected by
+  the actual usage (:meth:`Limiter.record_usage`), giving back what was over-estimated.
+  Both admit at most ``headroom`` x the limit (99% of RPM, 97% of TPM by default) in *any*
+  window of ``window_s`` seconds plus a margin for the time requests take to reach the
+  provider (1% of the window, at least 50 ms, at most 0.5 s), so they are safe against the
+  strictest enforcement, a sliding window, as well as against token buckets.
 * **Shared cool-down**: when any request gets a 429 (or a ``Retry-After``), or the
   ``x-ratelimit-remaining-*`` headers say nothing is left, :meth:`Limiter.cool_down` holds
   *every* worker until the provider's reset time, then lets them go with a little jitter: a
@@ -38,7 +43,7 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -117,6 +122,11 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+REQUEST_HEADROOM = 0.99
+"""Default share of an RPM limit a :class:`Limiter` uses (request counts are exact)."""
+TOKEN_HEADROOM = 0.97
+"""Default share of a TPM limit a :class:`Limiter` uses (token counts start as estimates)."""
+
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -146,7 +156,10 @@ def parse_reset(value: str | None) -> float | None:
 
 
 class _Gcra:
-    """At most ``limit`` units in any ``window_s``: a burst of ``burst`` units, then a rate."""
+    """Even spacing: ``limit`` units per ``window_s`` as a steady rate, after a burst of
+    ``burst`` units (one second's worth of a per-minute limit) that also absorbs the lateness
+    of wake-ups. The burst can put more than the limit in one window after an idle spell:
+    the hard bound is the sliding window kept beside it (:class:`_TokenWindow`)."""
 
     __slots__ = ("burst_s", "interval", "tat")
 
@@ -154,41 +167,49 @@ class _Gcra:
         burst = max(1.0, limit / 60.0)
         if burst >= limit:
             burst = max(1.0, limit / 2.0)
-        # burst + rate * window <= limit * headroom: never more than the limit in a window
-        rate = max(limit * headroom - burst, 1e-9) / window_s
+        rate = limit * headroom / window_s
         self.interval = 1.0 / rate  # seconds per unit
         self.burst_s = burst * self.interval
         self.tat = 0.0  # theoretical arrival time of the next unit
 
-    def reserve(self, now: float, cost: float) -> float:
-        """Reserve ``cost`` units; returns the time at which they may be used."""
+    def earliest(self, now: float, cost: float) -> float:
+        """The first time ``cost`` units may be used (nothing is reserved)."""
         tat = self.tat if self.tat > now else now
-        need = cost * self.interval
         # exact GCRA: a request bigger than the burst waits for the extra (finite) time too,
         # so no window ever holds more than burst + rate * window = the limit
-        go = tat + need - self.burst_s
-        self.tat = tat + need
+        go = tat + cost * self.interval - self.burst_s
         return go if go > now else now
+
+    def commit(self, at: float, cost: float) -> None:
+        """Count ``cost`` units used at time ``at`` (no earlier than :meth:`earliest`)."""
+        tat = self.tat if self.tat > at else at
+        self.tat = tat + cost * self.interval
+
+    def reserve(self, now: float, cost: float) -> float:
+        """:meth:`earliest`, then :meth:`commit` at that time; returns the time."""
+        go = self.earliest(now, cost)
+        self.commit(go, cost)
+        return go
 
 
 class _TokenWindow:
     """At most ``limit`` tokens in any ``window_s`` (a sliding window, like the strictest
     providers), for requests of any size; reservations can be corrected afterwards.
 
-    The log keeps at most ~100 entries: reservations are grouped in slots of 1/100 of the
-    window, each stamped with the end of its slot (later than the truth: conservative).
-    An entry is ``[time, tokens, alive]``; :meth:`reserve` returns it as the ticket.
+    The log keeps at most ~``slots`` entries: reservations are grouped in slots of
+    1/``slots`` of the window, each stamped with the end of its slot (later than the truth:
+    conservative). An entry is ``[time, tokens, alive]``; :meth:`reserve` returns it as the
+    ticket.
     """
 
-    __slots__ = ("last", "limit", "log", "slot", "used", "window")
+    __slots__ = ("limit", "log", "slot", "used", "window")
 
-    def __init__(self, limit: int, window_s: float, headroom: float) -> None:
+    def __init__(self, limit: int, window_s: float, headroom: float, slots: int = 100) -> None:
         self.limit = limit * headroom
         self.window = window_s
-        self.slot = window_s / 100.0
+        self.slot = window_s / slots
         self.log: deque[list[float]] = deque()
         self.used = 0.0
-        self.last = 0.0
 
     def _expire(self, horizon: float) -> None:
         log = self.log
@@ -197,28 +218,39 @@ class _TokenWindow:
             self.used -= entry[1]
             entry[2] = 0.0
 
-    def reserve(self, now: float, cost: float) -> tuple[float, list[float]]:
-        """Reserve ``cost`` tokens; returns (time they may be used, ticket)."""
-        go = now if now > self.last else self.last
+    def earliest(self, now: float, cost: float) -> float:
+        """The first time ``cost`` more tokens fit in the window (nothing is reserved)."""
+        self._expire(now - self.window)
+        excess = self.used + cost - self.limit
+        if excess <= 0 or not self.log:
+            return now
+        freed = 0.0
+        for entry in self.log:  # wait for the oldest entries to leave the window
+            freed += entry[1]
+            if freed >= excess:
+                return max(now, entry[0] + self.window)
+        return max(now, self.log[-1][0] + self.window)  # an empty window takes any size
+
+    def commit(self, at: float, cost: float) -> list[float]:
+        """Count ``cost`` tokens used at time ``at``; returns the ticket for :meth:`correct`.
+
+        Entries that left the window go at the next :meth:`earliest` (which callers ask
+        first); until then they count: conservative."""
         log = self.log
-        self._expire(go - self.window)
-        while log and self.used + cost > self.limit:
-            # wait for the oldest entry to leave the window (an empty window takes any size)
-            oldest = log.popleft()
-            self.used -= oldest[1]
-            oldest[2] = 0.0
-            go = max(go, oldest[0] + self.window)
-            self._expire(go - self.window)
-        stamp = math.ceil(go / self.slot) * self.slot
-        if log and log[-1][0] == stamp:
+        stamp = math.ceil(at / self.slot) * self.slot
+        if log and log[-1][0] >= stamp:
             entry = log[-1]
             entry[1] += cost
         else:
             entry = [stamp, cost, 1.0]
             log.append(entry)
         self.used += cost
-        self.last = go
-        return go, entry
+        return entry
+
+    def reserve(self, now: float, cost: float) -> tuple[float, list[float]]:
+        """:meth:`earliest`, then :meth:`commit` at that time; returns (time, ticket)."""
+        go = self.earliest(now, cost)
+        return go, self.commit(go, cost)
 
     def correct(self, ticket: list[float], delta: float) -> None:
         """Add ``delta`` tokens (negative: give back) to a reservation still in the window."""
@@ -235,7 +267,9 @@ class Limiter:
         tpm: tokens (prompt + completion) per ``window_s`` (None: no limit).
         max_concurrent: requests in flight at once (None: no limit here).
         window_s: the window the provider counts over (60 s for "per minute" limits).
-        headroom: share of the limit to use (a margin for clock skew and estimates).
+        headroom: share of the limits to use; default 99% of ``rpm`` (request counts are
+            exact) and 97% of ``tpm`` (a margin for token estimates).
+        clock, sleep: the time source and the way to wait (tests pass a virtual clock).
 
     Use as ``await limiter.acquire(tokens)`` ... ``limiter.release()`` around each attempt.
     """
@@ -247,28 +281,38 @@ class Limiter:
         tpm: int | None = None,
         max_concurrent: int | None = None,
         window_s: float = 60.0,
-        headroom: float = 0.97,
+        headroom: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrent", max_concurrent)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise InputError(f"{name} must be an integer >= 1 or None, got {value!r}")
         if not window_s > 0:
             raise InputError(f"window_s must be > 0, got {window_s!r}")
-        if not 0 < headroom <= 1:
+        if headroom is not None and not 0 < headroom <= 1:
             raise InputError(f"headroom must be in (0, 1], got {headroom!r}")
         self.rpm = rpm
         self.tpm = tpm
         self.max_concurrent = max_concurrent
         self.window_s = window_s
         self._clock = clock
+        self._sleep = sleep
         self._sem: asyncio.Semaphore | None = None
         self._sem_loop: asyncio.AbstractEventLoop | None = None
+        self._gate_lock: asyncio.Lock | None = None
+        self._gate_loop: asyncio.AbstractEventLoop | None = None
+        self._queued = 0  # workers in line for room under RPM/TPM
         # count over a slightly longer window than the provider: requests reach it a few
         # milliseconds after they leave here, later still on a busy machine
-        counted_s = window_s + min(0.5, 0.05 * window_s)
-        self._requests = _Gcra(rpm, counted_s, headroom) if rpm else None
-        self._tokens = _TokenWindow(tpm, counted_s, headroom) if tpm else None
+        counted_s = window_s + min(0.5, max(0.05, 0.01 * window_s))
+        rpm_share = REQUEST_HEADROOM if headroom is None else headroom
+        tpm_share = TOKEN_HEADROOM if headroom is None else headroom
+        # requests: evenly spaced (GCRA), and never more than the limit in any window (a
+        # sliding window of 1/1000-window slots: the bound, exact to 0.1% of the window)
+        self._requests = _Gcra(rpm, counted_s, rpm_share) if rpm else None
+        self._sent = _TokenWindow(rpm, counted_s, rpm_share, slots=1000) if rpm else None
+        self._tokens = _TokenWindow(tpm, counted_s, tpm_share) if tpm else None
         self._resume_at = 0.0
         self._spread = 0.0
         self.cool_downs = 0
@@ -294,32 +338,73 @@ class Limiter:
         """Wait for a concurrency slot, the cool-down, and room under RPM and TPM.
 
         Returns the token reservation's ticket (None without a TPM limit) for
-        :meth:`record_usage`.
+        :meth:`record_usage`. The caller sends at once: under RPM/TPM limits the place is
+        counted at the moment this returns, never earlier (see :meth:`_admit`).
         """
         sem = self._semaphore()
         if sem is not None:
             await sem.acquire()
-        ticket = None
         try:
-            if self._resume_at > self._clock():
-                await self._wait_cool_down()
-            if self._tokens is not None and tokens > 0:
-                now = self._clock()
-                go, ticket = self._tokens.reserve(now, tokens)
-                if go > now:
-                    await asyncio.sleep(go - now)
-            if self._requests is not None:
-                now = self._clock()
-                go = self._requests.reserve(now, 1)
-                if go > now:
-                    await asyncio.sleep(go - now)
-            if self._resume_at > self._clock():
-                await self._wait_cool_down()
+            if self._requests is None and (self._tokens is None or tokens <= 0):
+                if self._resume_at > self._clock():
+                    await self._wait_cool_down()
+                return None
+            return await self._admit(tokens)
         except BaseException:
             if sem is not None:
                 sem.release()
             raise
-        return ticket
+
+    async def _admit(self, tokens: int) -> list[float] | None:
+        """Wait in line for room under RPM/TPM and count the request when it may go.
+
+        One worker at a time (first come, first served) waits for its time; others wait
+        behind it. Nothing is counted while a worker waits: a cool-down that starts in the
+        meantime (another worker's 429) would otherwise send every place reserved during the
+        pause at once when it ends, more than the limit in one window. So a place is counted
+        only when the request leaves, after any pause, and the limits hold for the times
+        requests are really sent.
+        """
+        window = self._tokens if tokens > 0 else None
+        clock = self._clock
+        if not self._queued:  # nobody in line: go now if there is room (no await: atomic)
+            now = clock()
+            if self._resume_at <= now and self._room_at(now, window, tokens) <= now:
+                return self._count(now, window, tokens)
+        self._queued += 1
+        try:
+            async with self._gate():
+                while True:
+                    now = clock()
+                    if self._resume_at > now:
+                        await self._wait_cool_down()
+                        continue
+                    go = self._room_at(now, window, tokens)
+                    if go > now:
+                        await self._sleep(go - now)
+                        continue  # look again: a cool-down may have started meanwhile
+                    return self._count(now, window, tokens)
+        finally:
+            self._queued -= 1
+
+    def _room_at(self, now: float, window: _TokenWindow | None, tokens: int) -> float:
+        """When there is room for one request (and ``tokens`` in ``window``)."""
+        go = now
+        if window is not None:
+            go = window.earliest(now, tokens)
+        if self._requests is not None and self._sent is not None:
+            at = self._requests.earliest(now, 1)
+            go = at if at > go else go
+            at = self._sent.earliest(now, 1)
+            go = at if at > go else go
+        return go
+
+    def _count(self, now: float, window: _TokenWindow | None, tokens: int) -> list[float] | None:
+        """Count one request (and ``tokens``) sent at ``now``; the token ticket."""
+        if self._requests is not None and self._sent is not None:
+            self._requests.commit(now, 1)
+            self._sent.commit(now, 1)
+        return window.commit(now, tokens) if window is not None else None
 
     def _semaphore(self) -> asyncio.Semaphore | None:
         # one per event loop: a provider may serve several asyncio.run() calls in turn
@@ -330,6 +415,14 @@ class Limiter:
             self._sem = asyncio.Semaphore(self.max_concurrent)
             self._sem_loop = loop
         return self._sem
+
+    def _gate(self) -> asyncio.Lock:
+        # one per event loop, like the semaphore
+        loop = asyncio.get_running_loop()
+        if self._gate_lock is None or self._gate_loop is not loop:
+            self._gate_lock = asyncio.Lock()
+            self._gate_loop = loop
+        return self._gate_lock
 
     def release(self) -> None:
         """Give the concurrency slot back (call once per successful :meth:`acquire`)."""
@@ -354,7 +447,7 @@ class Limiter:
 
     async def _wait_cool_down(self) -> None:
         while (left := self._resume_at - self._clock()) > 0:
-            await asyncio.sleep(left + random.random() * self._spread)
+            await self._sleep(left + random.random() * self._spread)
 
     def observe_headers(self, headers: Mapping[str, str], next_tokens: int = 1) -> None:
         """Start a cool-down when ``x-ratelimit-*`` / ``anthropic-ratelimit-*`` headers say

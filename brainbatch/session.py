@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .budget import require_answer_caps
 from .errors import ConfigurationError, InputError
 from .models import BatchJob, BatchRequest
 from .runner import JobRunner, RunSettings
@@ -204,6 +205,8 @@ def new_session(
     """
     if job_name is not None and (not isinstance(job_name, str) or not job_name.strip()):
         raise InputError(f"job_name must be a non-empty string, got {job_name!r}")
+    if settings.max_cost_usd is not None:
+        require_answer_caps(requests)  # a budget needs max_tokens: refused before any send
     check_provider(settings, [r.model for r in requests])
     job_store = open_store(store)
     job = BatchJob(requests, metadata={"job_name": job_name} if job_name else {})
@@ -289,6 +292,8 @@ def resume_session(
         provider_kwargs=dict(provider_kwargs or {}),
         **{k: v for k, v in overrides.items() if v is not None},
     )
+    if settings.max_cost_usd is not None:
+        require_answer_caps(job.iter_pending())
     check_provider(settings, [r.model for r in job.requests])
     name = str(job.metadata.get("job_name") or job.job_id[:8])
     lease = claim(job_store, job, force=force)

@@ -120,7 +120,10 @@ def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) 
 
 def _add_run_limits(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--max-cost", type=_positive_float, metavar="USD", help="stop before spending more"
+        "--max-cost",
+        type=_positive_float,
+        metavar="USD",
+        help="stop before spending more (needs --param max_tokens=N)",
     )
     p.add_argument(
         "--poll-interval",

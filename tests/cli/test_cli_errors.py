@@ -48,6 +48,7 @@ def test_bad_input_is_one_line_without_traceback_through_a_subprocess(cli, promp
         (["--concurrency", "0"], "--concurrency"),
         (["--rpm", "-5"], "--rpm"),
         (["--max-cost", "abc"], "--max-cost"),
+        (["--max-cost", "5"], "--param max_tokens=N"),
         (["--model", "llama3"], "'llama3'"),
         (["--provider", "nosuch"], "'nosuch'"),
         (["-o", "api_key=sk-abc"], "--api-key-env"),

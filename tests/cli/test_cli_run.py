@@ -132,7 +132,9 @@ def test_batch_mode_runs_through_the_native_batch_api_at_the_batch_price(cli, pr
 
 
 def test_max_cost_stops_before_spending_more_and_exits_1(cli, prompts_csv):
-    proc = cli(*run_args(prompts_csv, *INSTANT, "--max-cost", "0.0000001"))
+    proc = cli(
+        *run_args(prompts_csv, *INSTANT, "--param", "max_tokens=50", "--max-cost", "0.0000001")
+    )
     assert proc.returncode == 1, proc.stderr
     assert "budget reached" in proc.stderr
     out = pd.read_csv(prompts_csv.parent / "results.csv")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import itertools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -34,6 +38,62 @@ def max_in_window(times: list[float], window: float) -> int:
             lo += 1
         best = max(best, hi - lo + 1)
     return best
+
+
+class VirtualTime:
+    """A clock and a sleep for :class:`Limiter` (``clock=vt.clock, sleep=vt.sleep``): time
+    moves only when every task is waiting, straight to the earliest wake-up."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + max(0.0, seconds), next(self._seq), fut))
+        await fut
+
+    async def run(self, coros: list[Awaitable[Any]]) -> None:
+        tasks = [asyncio.ensure_future(c) for c in coros]
+        while not all(t.done() for t in tasks):
+            for _ in range(50):  # let every task run until it waits
+                await asyncio.sleep(0)
+            if not self._sleepers:
+                assert all(t.done() for t in tasks), "tasks wait for something but no time"
+                break
+            at, _, fut = heapq.heappop(self._sleepers)
+            self.now = max(self.now, at)
+            fut.set_result(None)
+        for t in tasks:
+            t.result()
+
+
+def send_with_429s(
+    limiter: Limiter, vt: VirtualTime, n: int, *, every: int, retry_after: float
+) -> tuple[list[Awaitable[None]], list[float]]:
+    """``n`` workers, each sending one request (0.5 s latency) through ``limiter``; every
+    ``every``-th attempt gets a 429 with ``retry_after``: a shared cool-down, then a retry.
+    Returns the workers and the list the send times go to."""
+    sent: list[float] = []
+    attempts = itertools.count(1)
+
+    async def worker() -> None:
+        while True:
+            await limiter.acquire()
+            sent.append(vt.now)
+            refused = next(attempts) % every == 0
+            await vt.sleep(0.5)
+            limiter.release()
+            if not refused:
+                return
+            limiter.cool_down(retry_after)
+            await vt.sleep(retry_after)
+
+    return [worker() for _ in range(n)], sent
 
 
 # -- pure helpers ----------------------------------------------------------------------------
@@ -91,16 +151,20 @@ def test_openai_reset_durations_are_read(value: str, seconds: float | None) -> N
     assert parse_reset(value) == seconds
 
 
-def test_the_limiter_never_admits_more_than_the_limit_in_any_window() -> None:
-    now = [100.0]
-    limiter = Limiter(rpm=50, window_s=10.0, clock=lambda: now[0])
-    assert limiter._requests is not None
-    admitted = []
-    for _ in range(400):  # callers arriving faster than the limit, each at its granted time
-        go = limiter._requests.reserve(now[0], 1)
-        admitted.append(go)
-        now[0] = max(now[0] + 0.001, go)
-    assert max_in_window(admitted, 10.0) <= 50
+async def test_the_limiter_never_admits_more_than_the_limit_in_any_window() -> None:
+    vt = VirtualTime()
+    limiter = Limiter(rpm=50, window_s=10.0, clock=vt.clock, sleep=vt.sleep)
+    sent: list[float] = []
+
+    async def caller(i: int) -> None:  # waves of callers, faster than the limit, idle between
+        await vt.sleep((i // 80) * 25.0 + (i % 80) * 0.01)
+        await limiter.acquire()
+        sent.append(vt.now)
+        limiter.release()
+
+    await vt.run([caller(i) for i in range(400)])
+    assert len(sent) == 400
+    assert max_in_window(sent, 10.0) <= 50
 
 
 def test_tokens_given_back_after_the_answer_make_room_at_once() -> None:
@@ -192,3 +256,77 @@ def test_token_reservations_bigger_than_the_burst_still_respect_every_window() -
         now[0] = go
     for start, _ in sent:
         assert sum(c for t, c in sent if start <= t < start + 6.0) <= 6000
+
+
+async def test_pauses_after_429s_never_let_more_than_the_rpm_into_any_window(
+    sim: SimServer, openai_at: Callable[..., OpenAIProvider], short_window: float
+) -> None:
+    # 429s with Retry-After pause every worker; slots reserved before a pause must not all
+    # go at once when it ends
+    sim.configure(rate_limit_429=0.15, retry_after=0.4, latency_ms=5, seed=11)
+    j = job(50)
+    provider = openai_at(rpm=20, rate_window_s=short_window, adapt_to_headers=False)
+    await ParallelExecutor(max_concurrent=16).execute(j, provider)
+    assert j.status is BatchStatus.COMPLETED
+    assert provider.limiter.cool_downs > 0  # precondition: pauses did happen
+    assert max_in_window([r.t for r in sim.log], short_window) <= 20
+
+
+async def test_429_pauses_never_let_more_than_the_rpm_into_any_window_virtual_time() -> None:
+    # the reported case: 40 per window, 64 in flight, 429s with a 10 s Retry-After
+    vt = VirtualTime()
+    limiter = Limiter(rpm=40, max_concurrent=64, window_s=60.0, clock=vt.clock, sleep=vt.sleep)
+    workers, sent = send_with_429s(limiter, vt, 200, every=9, retry_after=10.0)
+    await vt.run(workers)
+    assert limiter.cool_downs >= 5  # precondition: many pauses
+    assert len(sent) > 200
+    assert max_in_window(sent, 60.0) <= 40
+
+
+async def test_the_default_rate_window_is_60_seconds() -> None:
+    vt = VirtualTime()
+    limiter = Limiter(rpm=100, max_concurrent=64, clock=vt.clock, sleep=vt.sleep)
+    workers, sent = send_with_429s(limiter, vt, 500, every=10**9, retry_after=0.0)
+    await vt.run(workers)
+    assert len(sent) == 500
+    assert max_in_window(sent, 60.0) <= 100  # a shorter window would let more through
+    assert max_in_window(sent, 60.0) >= 95  # a longer one would let fewer through
+
+
+async def test_an_http_provider_counts_its_rpm_over_60_seconds_by_default() -> None:
+    provider = OpenAIProvider(rpm=100, base_url="http://127.0.0.1:9/v1", api_key="sk-test")
+    vt = VirtualTime()
+    limiter = provider.limiter
+    limiter._clock, limiter._sleep = vt.clock, vt.sleep  # the provider's own limiter
+    workers, sent = send_with_429s(limiter, vt, 300, every=10**9, retry_after=0.0)
+    await vt.run(workers)
+    assert 95 <= max_in_window(sent, 60.0) <= 100
+
+
+async def test_429_pauses_never_let_more_than_the_tpm_into_any_window_virtual_time() -> None:
+    vt = VirtualTime()
+    limiter = Limiter(tpm=4000, max_concurrent=64, window_s=60.0, clock=vt.clock, sleep=vt.sleep)
+    sent: list[tuple[float, int]] = []
+    attempts = itertools.count(1)
+
+    async def worker(i: int) -> None:
+        tokens = 100 + (i * 37) % 200
+        await vt.sleep(i * 0.4)  # arrivals spread out: the window fills bit by bit
+        while True:
+            ticket = await limiter.acquire(tokens)
+            at = vt.now
+            refused = next(attempts) % 7 == 0
+            if not refused:  # a refused request uses no tokens (what providers count)
+                sent.append((at, tokens))
+            await vt.sleep(0.5)
+            limiter.release()
+            limiter.record_usage(ticket, tokens, 0 if refused else tokens)
+            if not refused:
+                return
+            limiter.cool_down(10.0)
+            await vt.sleep(10.0)
+
+    await vt.run([worker(i) for i in range(150)])
+    assert limiter.cool_downs >= 5
+    for start, _ in sent:
+        assert sum(c for t, c in sent if start <= t < start + 60.0) <= 4000

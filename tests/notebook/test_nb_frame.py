@@ -288,6 +288,14 @@ def test_rows_without_result_of_a_cancelled_job_say_cancelled(reviews: pd.DataFr
     assert pd.isna(out.loc["r3", "completed_at"])
 
 
+def test_rows_a_cancelled_job_never_ran_carry_the_reason_in_error(reviews: pd.DataFrame) -> None:
+    job = _job_with_results(reviews, BatchStatus.CANCELLED)
+    job.error = "max_cost_usd=$1.00 cannot be enforced: no price known for model 'acme'"
+    out = results_frame(job, reviews)
+    assert list(out.error[2:]) == [job.error] * 4
+    assert out.loc["r1", "error"] == "simulated 500"  # a row that ran keeps its own error
+
+
 def test_rows_without_result_of_an_expired_job_say_expired(reviews: pd.DataFrame) -> None:
     out = results_frame(_job_with_results(reviews, BatchStatus.EXPIRED), reviews)
     assert out.loc["r5", "status"] == "expired"

@@ -260,6 +260,7 @@ def test_native_batch_over_budget_is_refused_before_uploading(
         base_url=sim.openai_base_url,
         api_key="sk-test",
         poll_interval=0.05,
+        params={"max_tokens": 100},
         max_cost_usd=0.0001,
     )
     out = job.result(timeout=60)

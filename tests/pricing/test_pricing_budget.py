@@ -163,7 +163,8 @@ async def test_cached_answers_cost_nothing() -> None:
     async def cache(r: BatchRequest) -> ProviderResponse:
         return ProviderResponse(result="ok", cost_usd=0.5, cached=True)
 
-    await guard.wrap(cache)(BatchRequest(prompt="hi", model="gpt-4o-mini"))
+    request = BatchRequest(prompt="hi", model="gpt-4o-mini", params={"max_tokens": 10})
+    await guard.wrap(cache)(request)
     assert guard.spent_usd == 0
 
 
@@ -194,7 +195,6 @@ def test_an_unpriced_price_model_is_refused_when_wrapping() -> None:
         ({"max_cost_usd": float("nan")}, "max_cost_usd"),
         ({"max_cost_usd": "5"}, "max_cost_usd"),
         ({"max_cost_usd": 1.0, "already_spent_usd": -1}, "already_spent_usd"),
-        ({"max_cost_usd": 1.0, "default_output_tokens": 0}, "default_output_tokens"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_parameter(
@@ -224,10 +224,23 @@ def test_check_before_submit_returns_the_estimate_when_it_fits() -> None:
     assert estimate == pytest.approx((8 * 1.25 + 10 * 5.0) / 1e6)
 
 
-def test_check_before_submit_reserves_default_output_without_max_tokens() -> None:
-    guard = BudgetGuard(1.0, default_output_tokens=100)
-    estimate = guard.check_before_submit([BatchRequest(prompt="hello world", model="gpt-4o")])
-    assert estimate == pytest.approx((8 * 1.25 + 100 * 5.0) / 1e6)
+def test_check_before_submit_refuses_requests_without_max_tokens_naming_them() -> None:
+    requests = [
+        BatchRequest(prompt="hello world", model="gpt-4o", custom_id="a", params={"max_tokens": 5}),
+        BatchRequest(prompt="hello world", model="gpt-4o", custom_id="b"),
+    ]
+    with pytest.raises(BudgetExceeded, match=r"params=\{'max_tokens': N\}.*'b'") as caught:
+        BudgetGuard(1.0).check_before_submit(requests)
+    assert "Nothing was uploaded" in str(caught.value) and "'a'" not in str(caught.value)
+
+
+def test_check_before_submit_counts_money_a_resumed_job_already_spent() -> None:
+    requests = [BatchRequest(prompt="hello world", model="gpt-4o", params={"max_tokens": 1000})]
+    worst = BudgetGuard(1.0).check_before_submit(requests)  # ~$0.0050
+    limit = worst * 1.5
+    BudgetGuard(limit, already_spent_usd=worst * 0.4).check_before_submit(requests)  # fits
+    with pytest.raises(BudgetExceeded, match="already spent"):
+        BudgetGuard(limit, already_spent_usd=worst * 0.6).check_before_submit(requests)
 
 
 def test_check_before_submit_adds_a_margin_to_approximated_prompts() -> None:
@@ -255,3 +268,41 @@ async def test_guard_job_counts_what_the_job_already_paid_and_prices_like_the_pr
     await SequentialExecutor().execute(first, fn)
     assert first.done == 6
     assert guard.spent_usd == pytest.approx(first.paid_usd)
+
+
+async def test_a_request_without_max_tokens_is_refused_before_sending() -> None:
+    calls: list[BatchRequest] = []
+
+    async def provider(r: BatchRequest) -> ProviderResponse:
+        calls.append(r)
+        return ProviderResponse(result="ok", input_tokens=10, output_tokens=20_000)
+
+    request = BatchRequest(prompt="hi", model="gpt-4o-mini", custom_id="row-7")
+    with pytest.raises(BudgetExceeded, match=r"max_cost_usd needs a cap.*'row-7'"):
+        await BudgetGuard(1.0).wrap(provider)(request)
+    assert calls == []
+
+
+async def test_a_custom_estimator_lifts_the_max_tokens_rule() -> None:
+    async def provider(r: BatchRequest) -> ProviderResponse:
+        return ProviderResponse(result="ok", cost_usd=0.01)
+
+    guard = BudgetGuard(1.0, estimator=lambda r: 0.02)
+    await guard.wrap(provider)(BatchRequest(prompt="hi", model="gpt-4o-mini"))
+    assert guard.spent_usd == pytest.approx(0.01)
+
+
+def test_require_answer_caps_names_the_rows_without_max_tokens() -> None:
+    from brainbatch.budget import require_answer_caps
+
+    requests = [
+        BatchRequest(prompt="a", model="m", custom_id="ok", params={"max_completion_tokens": 9}),
+        BatchRequest(prompt="b", model="m", custom_id="no-cap", params={"temperature": 0}),
+    ]
+    with pytest.raises(InputError, match=r"max_cost_usd needs a cap.*1 of 2 requests.*'no-cap'"):
+        require_answer_caps(requests)
+    require_answer_caps(requests[:1])  # capped: fine
+
+
+def test_worst_case_without_max_tokens_is_unbounded() -> None:
+    assert worst_case_cost(BatchRequest(prompt="hi", model="gpt-4o-mini")) == math.inf
