@@ -22,6 +22,10 @@ other 4xx      :class:`PermanentError`                        no
 A ``Retry-After`` / ``retry-after-ms`` hint is kept on any error as ``retry_after``. The
 provider's own text (``type: message`` from a JSON error body, else the start of the body)
 always goes through :func:`brainbatch.secrets.redact`.
+
+A ``200`` whose body is an error object (``{"error": {...}}``, as OpenRouter and some
+gateways send) is classified by :func:`answer_error`: by its numeric ``code`` when that is an
+HTTP status, else by its ``type``/``code`` name, else :class:`PermanentError`.
 """
 
 from __future__ import annotations
@@ -43,10 +47,26 @@ from ..errors import (
 from ..limits import parse_retry_after
 from ..secrets import Secret, is_secret_header, redact
 
-__all__ = ["body_message", "error_detail", "header_secrets", "status_error"]
+__all__ = ["answer_error", "body_message", "error_detail", "header_secrets", "status_error"]
 
 MAX_MESSAGE_CHARS = 500
 """The longest provider text kept in an error message."""
+
+# error "type"/"code" names (OpenAI, Anthropic, compatible servers) -> the status they mean
+_TYPE_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "invalid_api_key": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "api_error": 500,
+    "server_error": 500,
+    "overloaded_error": 529,
+    "timeout_error": 504,
+}
 
 
 def error_detail(payload: Any) -> tuple[str | None, str | None]:
@@ -137,7 +157,8 @@ def status_error(
         secrets: the key(s) to hide from the text besides anything that looks like a key.
         request_id_header: the provider's request id header (``x-request-id``,
             ``request-id``; both are looked at).
-        answered: the status actually answered when it differs from ``status``.
+        answered: the status actually answered when it differs from ``status`` (a 200 with an
+            error body).
     """
     prefix = f"{what}: " if what else ""
     shown = status if answered is None else answered
@@ -189,3 +210,34 @@ def status_error(
     return PermanentError(
         f"{text} (not an answer this call expects)", kind="unexpected_status", **common
     )
+
+
+def answer_error(
+    payload: Any,
+    headers: Mapping[str, str] | None = None,
+    *,
+    source: str,
+    status: int = 200,
+    **kw: Any,
+) -> ProviderError | None:
+    """The error a successful-looking answer carries (``{"error": {...}}``), or None.
+
+    The class comes from the error's numeric ``code`` when it is an HTTP error status, else
+    from its ``type``/``code`` name (``rate_limit_error`` -> :class:`RateLimitError`,
+    ``overloaded_error`` -> :class:`ServerError`...), else :class:`PermanentError`. The
+    message keeps the provider's text. ``kw`` go to :func:`status_error`.
+    """
+    if not isinstance(payload, dict):
+        return None
+    err = payload.get("error")
+    if not isinstance(err, dict | str) or not err:
+        return None
+    message, kind = error_detail(payload)
+    meant = 400
+    code = err.get("code") if isinstance(err, dict) else None
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code < 600:
+        meant = code
+    elif kind is not None:
+        meant = _TYPE_STATUS.get(kind, 400)
+    text = _join(message, kind) or "(an error without a message)"
+    return status_error(meant, text, headers or {}, source=source, answered=status, **kw)

@@ -586,12 +586,16 @@ class HttpProvider(Provider):
                             batch=self.batch,
                             json_output=json_output,
                         )
-                    except (orjson.JSONDecodeError, ConnectionFailed) as exc:
+                    except orjson.JSONDecodeError:
                         error = ConnectionFailed(
-                            f"{self.name}: malformed response body ({type(exc).__name__})",
+                            f"{self.name}: malformed response: the body is not JSON",
                             kind="malformed_response",
                             provider_request_id=raw.headers.get(self.request_id_header),
                         )
+                    except ProviderError as exc:  # a malformed field, or an error body
+                        error = exc
+                        if error.provider_request_id is None:
+                            error.provider_request_id = raw.headers.get(self.request_id_header)
                     else:
                         out.attempts = attempt
                         if ticket is not None:
