@@ -17,11 +17,25 @@ from ._shape import Shape
 from ._status import answer_error
 from .http import HttpProvider, parse_json_text
 
-__all__ = ["ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicProvider"]
+__all__ = ["ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "DEPRECATED_FIELDS", "AnthropicProvider"]
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
 """``max_tokens`` sent when a request sets neither ``max_tokens`` nor ``max_completion_tokens``."""
+
+DEPRECATED_FIELDS: Mapping[str, str] = {
+    "temperature": (
+        "models released after Claude Opus 4.6 accept only temperature=1.0 and refuse any "
+        "other value with HTTP 400"
+    ),
+    "top_p": (
+        "models released after Claude Opus 4.6 accept only top_p >= 0.99 and refuse any other "
+        "value with HTTP 400"
+    ),
+    "top_k": "models released after Claude Opus 4.6 refuse any top_k with HTTP 400",
+}
+"""Messages request fields that Anthropic's official API document marks deprecated, with its
+reason (a test checks this table against the document)."""
 
 # Anthropic's stop reasons, as the OpenAI-style finish reasons every result uses.
 _FINISH = {
@@ -46,6 +60,11 @@ class AnthropicProvider(HttpProvider):
     other params pass through unchanged. Finish reasons are reported OpenAI-style
     (``end_turn`` -> ``"stop"``, ``max_tokens`` -> ``"length"``). ``input_tokens`` counts
     cached and cache-written prompt tokens too; ``cached_tokens`` is the cache reads.
+
+    Requests to ``api.anthropic.com`` that use a field Anthropic marks deprecated
+    (:data:`DEPRECATED_FIELDS`: ``temperature``, ``top_p``, ``top_k``) give one
+    :class:`~brainbatch.errors.DeprecatedFieldWarning` per field and provider; the request is
+    sent unchanged.
     """
 
     name: ClassVar[str] = "anthropic"
@@ -53,6 +72,8 @@ class AnthropicProvider(HttpProvider):
     key_env: ClassVar[str] = "ANTHROPIC_API_KEY"
     request_id_header: ClassVar[str] = "request-id"
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
+    official_hosts: ClassVar[frozenset[str]] = frozenset({"api.anthropic.com"})
+    deprecated_fields: ClassVar[Mapping[str, str]] = DEPRECATED_FIELDS
 
     def __init__(
         self,
@@ -109,6 +130,8 @@ class AnthropicProvider(HttpProvider):
             config["format"] = {"type": "json_schema", "schema": schema or {"type": "object"}}
             body["output_config"] = config
         body.update(params)
+        if params:
+            self.warn_deprecated_fields(body)
         return body
 
     def parse_response(

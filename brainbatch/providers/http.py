@@ -42,6 +42,7 @@ import orjson
 from ..errors import (
     ConfigurationError,
     ConnectionFailed,
+    DeprecatedFieldWarning,
     InsecureTransportWarning,
     ProviderError,
     RateLimitError,
@@ -360,6 +361,10 @@ class HttpProvider(Provider):
     key_env: ClassVar[str] = ""
     request_id_header: ClassVar[str] = "x-request-id"
     default_base_url: ClassVar[str] = ""
+    official_hosts: ClassVar[frozenset[str]] = frozenset()
+    """The provider's own API hosts, where :attr:`deprecated_fields` apply."""
+    deprecated_fields: ClassVar[Mapping[str, str]] = {}
+    """Request fields the provider's API document marks deprecated -> what to do instead."""
 
     def __init__(
         self,
@@ -409,6 +414,10 @@ class HttpProvider(Provider):
         self._sends_credentials = any(is_secret_header(name) and v for name, v in headers.items())
         self._warned_hosts: set[str] = set()
         self._check_plain_http = self._sends_credentials and self.base_url.startswith("http://")
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        self._deprecated_unwarned = (
+            dict(self.deprecated_fields) if host in self.official_hosts else {}
+        )
         self.http = HttpSession(
             self.base_url,
             headers,
@@ -467,6 +476,23 @@ class HttpProvider(Provider):
             ),
             stacklevel=3,
         )
+
+    def warn_deprecated_fields(self, body: Mapping[str, Any]) -> None:
+        """Warn once per field when ``body`` uses a field the provider's official API marks
+        deprecated (:attr:`deprecated_fields`; only on :attr:`official_hosts`). The body is
+        never changed."""
+        unwarned = self._deprecated_unwarned
+        if not unwarned:
+            return
+        for name in [n for n in unwarned if n in body]:
+            advice = unwarned.pop(name)
+            warnings.warn(
+                DeprecatedFieldWarning(
+                    f"{self.name}: the request field {name!r} is deprecated in the "
+                    f"{self.name} API: {advice}. brainbatch sends it as you wrote it."
+                ),
+                stacklevel=3,
+            )
 
     def auth_headers(self) -> dict[str, str]:
         """The headers that carry the API key. Never log them."""

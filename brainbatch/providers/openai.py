@@ -7,6 +7,7 @@ Ollama's ``/v1``, LM Studio, the simulated server).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..models import BatchRequest, ProviderResponse
@@ -15,9 +16,21 @@ from ._shape import Shape
 from ._status import answer_error
 from .http import HttpProvider, parse_json_text
 
-__all__ = ["OPENROUTER_BASE_URL", "OpenAIProvider"]
+__all__ = ["DEPRECATED_FIELDS", "OPENROUTER_BASE_URL", "OpenAIProvider"]
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+
+DEPRECATED_FIELDS: Mapping[str, str] = {
+    "max_tokens": (
+        "use max_completion_tokens instead (max_tokens does not work with o-series models)"
+    ),
+    "seed": "OpenAI's API document marks it deprecated, with no replacement",
+    "functions": "use tools instead",
+    "function_call": "use tool_choice instead",
+    "user": "use safety_identifier (and prompt_cache_key for caching) instead",
+}
+"""Chat Completions request fields that OpenAI's official API document marks deprecated, with
+what to use instead (a test checks this table against the document)."""
 
 
 class OpenAIProvider(HttpProvider):
@@ -43,6 +56,12 @@ class OpenAIProvider(HttpProvider):
             ``max_tokens``.
         extra_headers: more headers for every request (``OpenAI-Organization``...).
 
+    Requests to ``api.openai.com`` that use a field OpenAI marks deprecated
+    (:data:`DEPRECATED_FIELDS`: ``max_tokens``, ``seed``, ``functions``, ``function_call``,
+    ``user``) give one :class:`~brainbatch.errors.DeprecatedFieldWarning` per field and
+    provider; the request is sent unchanged. Compatible servers (vLLM, Ollama, OpenRouter...)
+    have their own rules and get no such warning.
+
     Raises:
         ConfigurationError: no key found (the message says how to run offline instead).
     """
@@ -52,6 +71,8 @@ class OpenAIProvider(HttpProvider):
     key_env: ClassVar[str] = "OPENAI_API_KEY"
     request_id_header: ClassVar[str] = "x-request-id"
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    official_hosts: ClassVar[frozenset[str]] = frozenset({"api.openai.com"})
+    deprecated_fields: ClassVar[Mapping[str, str]] = DEPRECATED_FIELDS
 
     def key_env_var(self) -> str:
         if "openrouter.ai" in self.base_url:
@@ -72,6 +93,7 @@ class OpenAIProvider(HttpProvider):
         body: dict[str, Any] = {"model": request.model, "messages": messages}
         if request.params:
             body.update(request.params)
+            self.warn_deprecated_fields(body)
         return body
 
     def parse_response(
