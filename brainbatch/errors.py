@@ -17,6 +17,14 @@ Everything brainbatch raises on purpose derives from :class:`BrainbatchError`::
             ├── ServerError               5xx
             └── ConnectionFailed          timeouts, resets, refused connections
 
+    BrainbatchWarning (also UserWarning)
+    ├── InsecureTransportWarning          a key about to go over plain http:// off this machine
+    └── DeprecatedFieldWarning            a request field the provider's API marks deprecated
+
+Which HTTP status becomes which error is decided in one place,
+:func:`brainbatch.providers._status.status_error`, for real-time requests and Batch API calls
+alike.
+
 No message built here ever contains an API key: provider errors carry the status code, the
 provider's own error text and request id, never request headers.
 """
@@ -28,10 +36,13 @@ from typing import ClassVar
 __all__ = [
     "AuthenticationError",
     "BrainbatchError",
+    "BrainbatchWarning",
     "BudgetExceeded",
     "ConfigurationError",
     "ConnectionFailed",
+    "DeprecatedFieldWarning",
     "InputError",
+    "InsecureTransportWarning",
     "PermanentError",
     "ProviderError",
     "RateLimitError",
@@ -84,10 +95,15 @@ class ProviderError(BrainbatchError):
         status_code: HTTP status, or None for connection-level failures.
         provider_request_id: the provider's request id, if it sent one.
         kind: short machine-readable class ("rate_limit", "server_error", "timeout", ...).
+        retry_after: the provider's ``Retry-After`` / ``retry-after-ms`` hint in seconds, if
+            it sent one (on a 429, a 503...).
+        attempts: how many times the request was sent before this error was raised (set by
+            the retry loop; None when no loop ran).
     """
 
     retryable: ClassVar[bool] = False
     kind: str = "provider_error"
+    attempts: int | None = None
 
     def __init__(
         self,
@@ -96,10 +112,12 @@ class ProviderError(BrainbatchError):
         status_code: int | None = None,
         provider_request_id: str | None = None,
         kind: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.provider_request_id = provider_request_id
+        self.retry_after = retry_after
         if kind is not None:
             self.kind = kind
 
@@ -130,10 +148,6 @@ class RateLimitError(TransientError):
 
     kind = "rate_limit"
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
-        self.retry_after = retry_after
-
 
 class ServerError(TransientError):
     """5xx from the provider."""
@@ -142,6 +156,39 @@ class ServerError(TransientError):
 
 
 class ConnectionFailed(TransientError):
-    """Timeout, reset, refused or dropped connection; also malformed response bodies."""
+    """Timeout, reset, refused or dropped connection; also malformed response bodies.
+
+    ``maybe_sent`` is False only when the request certainly never reached the server (the
+    connection was refused or could not be opened in time): then even a request that must not
+    run twice, such as creating a batch, can be sent again.
+    """
 
     kind = "connection"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        maybe_sent: bool = True,
+        status_code: int | None = None,
+        provider_request_id: str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, status_code=status_code, provider_request_id=provider_request_id, kind=kind
+        )
+        self.maybe_sent = maybe_sent
+
+
+class BrainbatchWarning(UserWarning):
+    """Base class of the warnings brainbatch gives (each at most once per provider and cause)."""
+
+
+class InsecureTransportWarning(BrainbatchWarning):
+    """An API key is about to be sent over plain ``http://`` to a host that is not loopback:
+    anyone on the network path can read it."""
+
+
+class DeprecatedFieldWarning(BrainbatchWarning):
+    """A request uses a field the provider's official API document marks deprecated. The
+    request is sent unchanged; the warning says what to use instead."""

@@ -21,8 +21,11 @@ One :class:`Limiter` per provider (so per job) is shared by every worker:
   *every* worker until the provider's reset time, then lets them go with a little jitter: a
   429 storm slows the whole job down instead of every worker hammering the API.
 
-:class:`RetryPolicy` is exponential backoff with full jitter, honouring ``Retry-After`` and
-``retry-after-ms``.
+:class:`RetryPolicy` is the one retry rule of every HTTP call brainbatch makes (real-time
+requests and every Batch API call): exponential backoff with full jitter, honouring
+``Retry-After`` and ``retry-after-ms``, with a bounded number of attempts and a bounded total
+wait; calls that must not run twice (creating a batch) are sent again only when the provider
+certainly did not act on them (:func:`retry_allowed`).
 
 Why hand-written rather than aiolimiter + tenacity/stamina (``bench/realtime.py --limits``
 measures the overheads): aiolimiter (a leaky bucket) costs about what :class:`Limiter`
@@ -47,15 +50,52 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from types import TracebackType
 
-from .errors import InputError
+from .errors import ConnectionFailed, InputError, ProviderError, RateLimitError
 
-__all__ = ["Limiter", "RetryPolicy", "parse_reset", "parse_retry_after"]
+__all__ = [
+    "Attempt",
+    "Attempts",
+    "Limiter",
+    "RetryPolicy",
+    "parse_reset",
+    "parse_retry_after",
+    "retry_allowed",
+]
 
 
-@dataclass(frozen=True, slots=True)
+def retry_allowed(error: BaseException, *, idempotent: bool = True) -> bool:
+    """May the call that failed with ``error`` be sent again (attempts and waits aside)?
+
+    Only :class:`~brainbatch.errors.TransientError` s are retried (408, 409, 429, 5xx,
+    timeouts, dropped connections, malformed bodies). A call that must not run twice
+    (``idempotent=False``: uploading a file, creating a batch) is sent again only when the
+    provider certainly did not act on it: the connection was refused or could not be opened
+    in time (``ConnectionFailed.maybe_sent`` is False), or the answer was a 429 (refused before
+    any work). Never after a 5xx, a read timeout or a connection dropped mid-call: the provider
+    may have accepted it, and a second batch would be paid twice.
+    """
+    if not isinstance(error, ProviderError) or not error.retryable:
+        return False
+    if idempotent or isinstance(error, RateLimitError):
+        return True
+    return isinstance(error, ConnectionFailed) and not error.maybe_sent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
-    """When and how long to wait before sending a failed request again.
+    """The retry rule: when to send a failed call again, and how long to wait first.
+
+    A failed call is sent again when :func:`retry_allowed` says so, fewer than
+    ``max_attempts`` were made, and the wait would not take the waits of this call past
+    ``max_total_wait_s``; otherwise its error is raised, with ``attempts`` set. The wait is
+    the provider's ``Retry-After`` / ``retry-after-ms`` when it sent one (at most
+    ``max_retry_after_s``, plus up to 10% jitter), else full jitter under a doubling ceiling
+    (``base_delay_s``, twice that, ... up to ``max_delay_s``).
+
+    Use :meth:`attempts` to loop over the tries of one call, or :meth:`retry_in` for a
+    hand-written loop (the real-time hot path).
 
     Args:
         max_attempts: tries in all, the first included (1 = never retry).
@@ -63,17 +103,20 @@ class RetryPolicy:
         max_delay_s: the largest backoff ceiling.
         max_retry_after_s: the longest ``Retry-After`` honoured as given (longer hints are
             cut to this).
+        max_total_wait_s: the most time one call spends waiting between its attempts; a
+            retry that would wait past it is not made.
     """
 
     max_attempts: int = 6
     base_delay_s: float = 0.5
     max_delay_s: float = 30.0
     max_retry_after_s: float = 300.0
+    max_total_wait_s: float = 600.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
             raise InputError(f"max_attempts must be an integer >= 1, got {self.max_attempts!r}")
-        for name in ("base_delay_s", "max_delay_s", "max_retry_after_s"):
+        for name in ("base_delay_s", "max_delay_s", "max_retry_after_s", "max_total_wait_s"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or value < 0:
                 raise InputError(f"{name} must be a number >= 0, got {value!r}")
@@ -96,6 +139,122 @@ class RetryPolicy:
             wait = min(max(retry_after, 0.0), self.max_retry_after_s)
             return wait + r * min(1.0, 0.1 * wait)
         return r * self.ceiling(attempt)
+
+    def retry_in(
+        self,
+        error: BaseException,
+        attempt: int,
+        waited: float = 0.0,
+        *,
+        idempotent: bool = True,
+        rng: random.Random | None = None,
+    ) -> float | None:
+        """Seconds to wait before sending again a call whose attempt number ``attempt``
+        (1-based) failed with ``error``, having already waited ``waited`` seconds between its
+        attempts; None when the error must be raised instead."""
+        if attempt >= self.max_attempts or not retry_allowed(error, idempotent=idempotent):
+            return None
+        hint = error.retry_after if isinstance(error, ProviderError) else None
+        wait = self.delay(attempt, hint, rng)
+        if waited + wait > self.max_total_wait_s:
+            return None
+        return wait
+
+    def attempts(
+        self,
+        *,
+        idempotent: bool = True,
+        rng: random.Random | None = None,
+        on_retry: Callable[[ProviderError, int, float], None] | None = None,
+    ) -> Attempts:
+        """The attempts of one call, to loop over (stamina's ``retry_context`` style)::
+
+            async for attempt in policy.attempts(idempotent=False):
+                with attempt:
+                    return await send()
+
+        A :class:`~brainbatch.errors.ProviderError` raised inside ``with attempt:`` is
+        swallowed when :meth:`retry_in` allows another try (the loop then waits and goes
+        round again) and propagates otherwise, with ``attempts`` set; other exceptions
+        always propagate. ``on_retry(error, attempt, delay)`` is called before each wait.
+        """
+        return Attempts(self, idempotent=idempotent, rng=rng, on_retry=on_retry)
+
+
+class Attempt:
+    """One try of a call: a context manager that decides what a failure inside it means."""
+
+    __slots__ = ("_owner", "number")
+
+    def __init__(self, owner: Attempts, number: int) -> None:
+        self._owner = owner
+        self.number = number
+        """1 for the first try."""
+
+    def __enter__(self) -> Attempt:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        owner = self._owner
+        if exc is None:
+            owner._done = True
+            return False
+        if not isinstance(exc, ProviderError):
+            return False
+        exc.attempts = self.number
+        delay = owner.policy.retry_in(
+            exc, self.number, owner.waited, idempotent=owner.idempotent, rng=owner.rng
+        )
+        if delay is None:
+            return False
+        owner.waited += delay
+        owner._delay = delay
+        if owner.on_retry is not None:
+            owner.on_retry(exc, self.number, delay)
+        return True
+
+
+class Attempts:
+    """The async iterator :meth:`RetryPolicy.attempts` returns."""
+
+    __slots__ = ("_delay", "_done", "idempotent", "number", "on_retry", "policy", "rng", "waited")
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        idempotent: bool,
+        rng: random.Random | None,
+        on_retry: Callable[[ProviderError, int, float], None] | None,
+    ) -> None:
+        self.policy = policy
+        self.idempotent = idempotent
+        self.rng = rng
+        self.on_retry = on_retry
+        self.number = 0
+        self.waited = 0.0
+        """Seconds waited between attempts so far."""
+        self._delay: float | None = None
+        self._done = False
+
+    def __aiter__(self) -> Attempts:
+        return self
+
+    async def __anext__(self) -> Attempt:
+        if self._done:
+            raise StopAsyncIteration
+        if self.number:
+            delay, self._delay = self._delay, None
+            if delay is None:  # the last attempt neither succeeded nor failed retryably
+                raise StopAsyncIteration
+            await asyncio.sleep(delay)
+        self.number += 1
+        return Attempt(self, self.number)
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:

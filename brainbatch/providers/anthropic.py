@@ -10,16 +10,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ..errors import ConfigurationError, ConnectionFailed
+from ..errors import ConfigurationError
 from ..models import BatchRequest, ProviderResponse
 from ..pricing import cost_of
+from ._shape import Shape
+from ._status import answer_error
 from .http import HttpProvider, parse_json_text
 
-__all__ = ["ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicProvider"]
+__all__ = ["ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "DEPRECATED_FIELDS", "AnthropicProvider"]
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
 """``max_tokens`` sent when a request sets neither ``max_tokens`` nor ``max_completion_tokens``."""
+
+DEPRECATED_FIELDS: Mapping[str, str] = {
+    "temperature": (
+        "models released after Claude Opus 4.6 accept only temperature=1.0 and refuse any "
+        "other value with HTTP 400"
+    ),
+    "top_p": (
+        "models released after Claude Opus 4.6 accept only top_p >= 0.99 and refuse any other "
+        "value with HTTP 400"
+    ),
+    "top_k": "models released after Claude Opus 4.6 refuse any top_k with HTTP 400",
+}
+"""Messages request fields that Anthropic's official API document marks deprecated, with its
+reason (a test checks this table against the document)."""
 
 # Anthropic's stop reasons, as the OpenAI-style finish reasons every result uses.
 _FINISH = {
@@ -44,6 +60,11 @@ class AnthropicProvider(HttpProvider):
     other params pass through unchanged. Finish reasons are reported OpenAI-style
     (``end_turn`` -> ``"stop"``, ``max_tokens`` -> ``"length"``). ``input_tokens`` counts
     cached and cache-written prompt tokens too; ``cached_tokens`` is the cache reads.
+
+    Requests to ``api.anthropic.com`` that use a field Anthropic marks deprecated
+    (:data:`DEPRECATED_FIELDS`: ``temperature``, ``top_p``, ``top_k``) give one
+    :class:`~brainbatch.errors.DeprecatedFieldWarning` per field and provider; the request is
+    sent unchanged.
     """
 
     name: ClassVar[str] = "anthropic"
@@ -51,6 +72,8 @@ class AnthropicProvider(HttpProvider):
     key_env: ClassVar[str] = "ANTHROPIC_API_KEY"
     request_id_header: ClassVar[str] = "request-id"
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
+    official_hosts: ClassVar[frozenset[str]] = frozenset({"api.anthropic.com"})
+    deprecated_fields: ClassVar[Mapping[str, str]] = DEPRECATED_FIELDS
 
     def __init__(
         self,
@@ -107,6 +130,8 @@ class AnthropicProvider(HttpProvider):
             config["format"] = {"type": "json_schema", "schema": schema or {"type": "object"}}
             body["output_config"] = config
         body.update(params)
+        if params:
+            self.warn_deprecated_fields(body)
         return body
 
     def parse_response(
@@ -124,42 +149,66 @@ class AnthropicProvider(HttpProvider):
         gives that tool's ``input`` dict (the "JSON via a tool" pattern).
 
         Raises:
-            ConnectionFailed: (``kind="malformed_response"``) the body is not a message.
+            ConnectionFailed: (``kind="malformed_response"``) the body is not a message, or
+                a field has the wrong type; the message names the field (``"anthropic:
+                malformed response: content must be a list, got string"``).
+            ProviderError: the body is an error object (``{"type": "error", "error": {...}}``
+                with HTTP 200): the class its type means, with the provider's message.
         """
-        blocks = body.get("content") if isinstance(body, dict) else None
-        if not isinstance(blocks, list):
-            raise ConnectionFailed(
-                "anthropic: response has no content list",
-                kind="malformed_response",
-                provider_request_id=body.get("id") if isinstance(body, dict) else None,
-            )
-        texts = [b["text"] for b in blocks if b.get("type") == "text" and "text" in b]
+        shape = Shape(self.name)
+        body = shape.mapping(body, "the body", required=True)
+        rid = shape.request_id = shape.text(body.get("id"), "id")
+        error = answer_error(
+            body,
+            source=self.name,
+            key_env=self.key_env_var(),
+            secrets=(self._key,),
+            request_id_header=self.request_id_header,
+        )
+        if error is not None:
+            error.provider_request_id = error.provider_request_id or rid
+            raise error
+        blocks = shape.array(body.get("content"), "content", required=True)
+        texts: list[str] = []
+        tool_input: dict[str, Any] | None = None
+        for i, item in enumerate(blocks):
+            block = shape.mapping(item, f"content[{i}]", required=True)
+            kind = shape.text(block.get("type"), f"content[{i}].type")
+            if kind == "text":
+                text = shape.text(block.get("text"), f"content[{i}].text")
+                if text is not None:
+                    texts.append(text)
+            elif kind == "tool_use" and tool_input is None:
+                tool_input = shape.mapping(block.get("input"), f"content[{i}].input", required=True)
         result: str | dict[str, Any] = "".join(texts)
         if texts and json_output is not False:
             parsed = parse_json_text(str(result))
             if parsed is not None:
                 result = parsed
-        elif not texts:
-            tools = [b for b in blocks if b.get("type") == "tool_use"]
-            if tools and isinstance(tools[0].get("input"), dict):
-                result = tools[0]["input"]
-        usage = body.get("usage") or {}
-        cache_read = usage.get("cache_read_input_tokens") or 0
-        cache_write = usage.get("cache_creation_input_tokens") or 0
-        raw_in = usage.get("input_tokens")
+        elif not texts and tool_input is not None:
+            result = tool_input
+        usage = shape.mapping(body.get("usage"), "usage")
+        cache_read = shape.count(
+            usage.get("cache_read_input_tokens"), "usage.cache_read_input_tokens"
+        )
+        cache_write = shape.count(
+            usage.get("cache_creation_input_tokens"), "usage.cache_creation_input_tokens"
+        )
+        raw_in = shape.count(usage.get("input_tokens"), "usage.input_tokens")
+        out = shape.count(usage.get("output_tokens"), "usage.output_tokens")
+        cache_read, cache_write = cache_read or 0, cache_write or 0
         inp = None if raw_in is None else raw_in + cache_read + cache_write
-        out = usage.get("output_tokens")
-        model = body.get("model") or self.model or ""
+        model = shape.text(body.get("model"), "model") or self.model or ""
         cost = cost_of(model, inp, out, cache_read, batch=batch, cache_write_tokens=cache_write)
-        stop = body.get("stop_reason")
+        stop = shape.text(body.get("stop_reason"), "stop_reason")
         return ProviderResponse(
             result=result,
             model=model or None,
             input_tokens=inp,
             output_tokens=out,
             cached_tokens=cache_read,
-            finish_reason=_FINISH.get(stop, stop) if isinstance(stop, str) else None,
-            provider_request_id=body.get("id"),
+            finish_reason=_FINISH.get(stop, stop) if stop is not None else None,
+            provider_request_id=rid,
             latency_ms=latency_ms,
             cost_usd=cost.usd,
             price_source=cost.price_source,

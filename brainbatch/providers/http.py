@@ -12,16 +12,24 @@ sent with one shared ``aiohttp.ClientSession`` (prebuilt headers, bodies already
 orjson, bodies read whole), and ``provider.client`` is an ``httpx.AsyncClient`` whose transport
 is :class:`SessionTransport` over that same session: one pool, one set of limits.
 
+Every path here (the aiohttp hot path, httpx with brainbatch's client or the user's own,
+:class:`SessionTransport`) never follows redirects: a 3xx answer is an error naming the new
+location (:mod:`._status`), since the key would go with the request. A key about to go over
+plain ``http://`` to a host that is not loopback gives one
+:class:`~brainbatch.errors.InsecureTransportWarning` per provider and host.
+
 Nothing here logs or formats request headers, so API keys never reach a message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import random
 import time
+import warnings
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -32,19 +40,18 @@ import httpx
 import orjson
 
 from ..errors import (
-    AuthenticationError,
     ConfigurationError,
     ConnectionFailed,
-    PermanentError,
+    DeprecatedFieldWarning,
+    InsecureTransportWarning,
     ProviderError,
     RateLimitError,
-    ServerError,
-    TransientError,
 )
-from ..limits import Limiter, RetryPolicy, parse_retry_after
+from ..limits import Limiter, RetryPolicy
 from ..models import BatchRequest, ProviderResponse
-from ..secrets import Secret, redact
+from ..secrets import Secret, is_secret_header, redact
 from ..tokens import estimate_message_tokens
+from ._status import body_message, status_error
 from .base import Provider
 
 __all__ = [
@@ -53,6 +60,7 @@ __all__ = [
     "RawResponse",
     "Secret",
     "SessionTransport",
+    "is_loopback_host",
     "parse_json_text",
     "redact",
 ]
@@ -61,6 +69,19 @@ log = logging.getLogger("brainbatch.http")
 
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ``::1``): this machine."""
+    if not host:
+        return False
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(slots=True)
@@ -117,6 +138,8 @@ class SessionTransport(httpx.AsyncBaseTransport):
                     sock_read=timeout.get("read"),
                 ),
             )
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise httpx.ConnectTimeout(str(exc) or "timed out", request=request) from exc
         except TimeoutError as exc:
             raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
         except aiohttp.ClientConnectorError as exc:
@@ -137,7 +160,8 @@ class HttpSession:
     Args:
         base_url: prefix of every path (``https://api.openai.com/v1``).
         headers: headers sent with every request, auth included (kept private, never shown).
-        client: the user's own ``httpx.AsyncClient``; used as is and never closed here.
+        client: the user's own ``httpx.AsyncClient``; used as is and never closed here (its
+            requests are sent with ``follow_redirects=False`` whatever the client's setting).
         transport: an httpx transport to build the client on (closed by :meth:`aclose`).
         max_connections: size of the pool (keep-alive connections kept up to the same number).
         timeout: seconds for one attempt, from sending to the last byte of the answer.
@@ -218,6 +242,7 @@ class HttpSession:
             transport = self._transport or SessionTransport(self)
             self._client = httpx.AsyncClient(
                 transport=transport,
+                follow_redirects=False,
                 timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
                 limits=httpx.Limits(
                     max_connections=self.max_connections,
@@ -231,26 +256,30 @@ class HttpSession:
     async def post(self, path: str, content: bytes) -> RawResponse:
         """POST ``content`` (JSON bytes) to ``base_url + path``; the whole answer, any status.
 
+        Redirects are never followed (a 3xx comes back as it is).
+
         Raises:
             ConnectionFailed: timeouts (``kind="timeout"``), refused, reset or dropped
-                connections (``kind="connection"``).
+                connections (``kind="connection"``); ``maybe_sent`` is False when the
+                connection could not be opened at all.
         """
         if self.uses_httpx:
             return await self._post_httpx(path, content)
         session = self.aiohttp_session()
         try:
-            async with session.post(self.url(path), data=content, headers=self._headers) as resp:
+            async with session.post(
+                self.url(path), data=content, headers=self._headers, allow_redirects=False
+            ) as resp:
                 body = await resp.read()
                 return RawResponse(resp.status, resp.headers, body)
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise self._connect_timeout() from exc
         except TimeoutError as exc:
-            raise ConnectionFailed(
-                f"no answer within {self.timeout:g} s from {self.base_url}", kind="timeout"
-            ) from exc
+            raise self._timeout() from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise self._failed(exc, maybe_sent=False) from exc
         except aiohttp.ClientError as exc:
-            raise ConnectionFailed(
-                f"connection to {self.base_url} failed: {type(exc).__name__}: {exc}",
-                kind="connection",
-            ) from exc
+            raise self._failed(exc) from exc
         except OSError as exc:
             raise ConnectionFailed(
                 f"connection to {self.base_url} failed: {type(exc).__name__}", kind="connection"
@@ -258,17 +287,37 @@ class HttpSession:
 
     async def _post_httpx(self, path: str, content: bytes) -> RawResponse:
         try:
-            resp = await self.client.post(self.url(path), content=content, headers=self._headers)
+            resp = await self.client.post(
+                self.url(path), content=content, headers=self._headers, follow_redirects=False
+            )
+        except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise self._connect_timeout() from exc
         except httpx.TimeoutException as exc:
-            raise ConnectionFailed(
-                f"no answer within {self.timeout:g} s from {self.base_url}", kind="timeout"
-            ) from exc
+            raise self._timeout() from exc
+        except httpx.ConnectError as exc:
+            raise self._failed(exc, maybe_sent=False) from exc
         except httpx.TransportError as exc:
-            raise ConnectionFailed(
-                f"connection to {self.base_url} failed: {type(exc).__name__}: {exc}",
-                kind="connection",
-            ) from exc
+            raise self._failed(exc) from exc
         return RawResponse(resp.status_code, resp.headers, resp.content)
+
+    def _timeout(self) -> ConnectionFailed:
+        return ConnectionFailed(
+            f"no answer within {self.timeout:g} s from {self.base_url}", kind="timeout"
+        )
+
+    def _connect_timeout(self) -> ConnectionFailed:
+        return ConnectionFailed(
+            f"could not connect to {self.base_url} within {self.connect_timeout:g} s",
+            kind="timeout",
+            maybe_sent=False,
+        )
+
+    def _failed(self, exc: Exception, *, maybe_sent: bool = True) -> ConnectionFailed:
+        return ConnectionFailed(
+            f"connection to {self.base_url} failed: {type(exc).__name__}: {redact(str(exc))}",
+            kind="connection",
+            maybe_sent=maybe_sent,
+        )
 
     async def aclose(self) -> None:
         """Close the pool and the httpx client (unless the user passed their own client)."""
@@ -312,6 +361,10 @@ class HttpProvider(Provider):
     key_env: ClassVar[str] = ""
     request_id_header: ClassVar[str] = "x-request-id"
     default_base_url: ClassVar[str] = ""
+    official_hosts: ClassVar[frozenset[str]] = frozenset()
+    """The provider's own API hosts, where :attr:`deprecated_fields` apply."""
+    deprecated_fields: ClassVar[Mapping[str, str]] = {}
+    """Request fields the provider's API document marks deprecated -> what to do instead."""
 
     def __init__(
         self,
@@ -358,6 +411,13 @@ class HttpProvider(Provider):
         headers = {"content-type": "application/json", "accept": "application/json"}
         headers.update(extra_headers or {})
         headers.update(self.auth_headers())
+        self._sends_credentials = any(is_secret_header(name) and v for name, v in headers.items())
+        self._warned_hosts: set[str] = set()
+        self._check_plain_http = self._sends_credentials and self.base_url.startswith("http://")
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        self._deprecated_unwarned = (
+            dict(self.deprecated_fields) if host in self.official_hosts else {}
+        )
         self.http = HttpSession(
             self.base_url,
             headers,
@@ -384,8 +444,7 @@ class HttpProvider(Provider):
         key = os.environ.get(env, "")
         if key:
             return key
-        host = urlsplit(self.base_url).hostname or ""
-        if host in ("localhost", "127.0.0.1", "::1"):
+        if is_loopback_host(urlsplit(self.base_url).hostname):
             return ""  # local servers (vLLM, Ollama, LM Studio, SimServer) need no key
         raise ConfigurationError(
             f"no API key for {self.name} at {self.base_url}: set the {env} environment "
@@ -393,6 +452,47 @@ class HttpProvider(Provider):
             f'provider="sim" (or a model named "sim/<model>"), which answers from the '
             f"built-in simulated provider."
         )
+
+    def warn_if_insecure(self, url: str) -> None:
+        """Warn, once per host, before the key goes over plain ``http://`` off this machine.
+
+        An :class:`~brainbatch.errors.InsecureTransportWarning` when ``url`` is ``http://``
+        on a host that is not loopback (``localhost``, 127.0.0.0/8, ``::1``) and this provider
+        sends a key (``api_key`` or a credential header in ``extra_headers``). Nothing for
+        ``https://``, loopback hosts, or when no key is sent.
+        """
+        parts = urlsplit(url)
+        if not self._sends_credentials or parts.scheme.lower() != "http":
+            return
+        host = (parts.hostname or "").lower()
+        if host in self._warned_hosts or is_loopback_host(host):
+            return
+        self._warned_hosts.add(host)
+        warnings.warn(
+            InsecureTransportWarning(
+                f"{self.name}: the API key is about to be sent over plain http:// to {host}, "
+                "which is not this machine: anyone on the network path can read it. Use an "
+                "https:// base_url (plain http:// is fine for a server on localhost)."
+            ),
+            stacklevel=3,
+        )
+
+    def warn_deprecated_fields(self, body: Mapping[str, Any]) -> None:
+        """Warn once per field when ``body`` uses a field the provider's official API marks
+        deprecated (:attr:`deprecated_fields`; only on :attr:`official_hosts`). The body is
+        never changed."""
+        unwarned = self._deprecated_unwarned
+        if not unwarned:
+            return
+        for name in [n for n in unwarned if n in body]:
+            advice = unwarned.pop(name)
+            warnings.warn(
+                DeprecatedFieldWarning(
+                    f"{self.name}: the request field {name!r} is deprecated in the "
+                    f"{self.name} API: {advice}. brainbatch sends it as you wrote it."
+                ),
+                stacklevel=3,
+            )
 
     def auth_headers(self) -> dict[str, str]:
         """The headers that carry the API key. Never log them."""
@@ -425,18 +525,6 @@ class HttpProvider(Provider):
         """A completion body -> :class:`ProviderResponse`, priced real time or ``batch``."""
         raise NotImplementedError
 
-    def error_message(self, payload: Any) -> str | None:
-        """The provider's own error text from an error body, if it has one."""
-        if isinstance(payload, dict):
-            err = payload.get("error")
-            if isinstance(err, dict) and isinstance(err.get("message"), str):
-                return str(err["message"])
-            if isinstance(err, str):
-                return err
-            if isinstance(payload.get("message"), str):
-                return str(payload["message"])
-        return None
-
     def max_output_tokens(self, body: Mapping[str, Any]) -> int:
         """The output tokens to reserve under a TPM limit for this body."""
         for name in ("max_completion_tokens", "max_tokens"):
@@ -462,44 +550,34 @@ class HttpProvider(Provider):
     # -- errors ----------------------------------------------------------------------------
 
     def error_for(self, raw: RawResponse) -> ProviderError:
-        """Classify an HTTP error answer into a :mod:`brainbatch.errors` exception."""
-        status = raw.status
-        try:
-            message = self.error_message(orjson.loads(raw.content)) if raw.content else None
-        except orjson.JSONDecodeError:
-            message = None
-        if message is None:
-            message = raw.content[:300].decode("utf-8", "replace").strip() or "(no body)"
-        message = redact(message[:500], self._key)
-        rid = raw.headers.get(self.request_id_header)
-        text = f"{self.name} HTTP {status}: {message}"
-        if status in (401, 403):
-            return AuthenticationError(
-                f"{text}. The provider refused the API key, so the job stopped; check "
-                f"{self.key_env_var()} or api_key=.",
-                status_code=status,
-                provider_request_id=rid,
-            )
-        if status == 429:
-            return RateLimitError(
-                text,
-                status_code=status,
-                provider_request_id=rid,
-                retry_after=parse_retry_after(raw.headers),
-            )
-        if status == 408:
-            return TransientError(text, status_code=status, provider_request_id=rid, kind="timeout")
-        if status == 409:
-            return TransientError(
-                text, status_code=status, provider_request_id=rid, kind="conflict"
-            )
-        if status >= 500:
-            return ServerError(text, status_code=status, provider_request_id=rid)
-        return PermanentError(text, status_code=status, provider_request_id=rid)
+        """Classify an HTTP answer that is not a success (see :mod:`._status` for the map)."""
+        return status_error(
+            raw.status,
+            body_message(raw.content),
+            raw.headers,
+            source=self.name,
+            url=self.http.url(self.path),
+            key_env=self.key_env_var(),
+            secrets=(self._key,),
+            request_id_header=self.request_id_header,
+        )
 
     # -- one request -----------------------------------------------------------------------
 
     async def __call__(self, request: BatchRequest) -> ProviderResponse:
+        """Send one request; retry it under :attr:`retry` (a
+        :class:`~brainbatch.limits.RetryPolicy`).
+
+        Transient failures (408, 409, 429, 5xx, timeouts, dropped connections, malformed
+        answers) are sent again after the provider's ``Retry-After`` / ``retry-after-ms``
+        when it gives one (a 429 also holds every other worker of this provider for that
+        long), else after a jittered exponential backoff; at most ``retry.max_attempts``
+        tries and ``retry.max_total_wait_s`` of waiting. Other errors are raised at once.
+        The error raised carries ``attempts``.
+
+        Raises:
+            ProviderError: the class the failure maps to (:mod:`._status`).
+        """
         body = self.build_body(request)
         content = orjson.dumps(body)
         json_output = _wants_json(body)
@@ -509,11 +587,14 @@ class HttpProvider(Provider):
             estimate = estimate_message_tokens(
                 request.chat_messages(), request.system
             ) + self.max_output_tokens(body)
+        if self._check_plain_http:
+            self._check_plain_http = False
+            self.warn_if_insecure(self.base_url)
         http, path, policy = self.http, self.path, self.retry
         attempt = 0
+        waited = 0.0
         while True:
             attempt += 1
-            retry_after: float | None = None
             ticket = await limiter.acquire(estimate)
             t0 = time.perf_counter()
             try:
@@ -531,12 +612,16 @@ class HttpProvider(Provider):
                             batch=self.batch,
                             json_output=json_output,
                         )
-                    except (orjson.JSONDecodeError, ConnectionFailed) as exc:
+                    except orjson.JSONDecodeError:
                         error = ConnectionFailed(
-                            f"{self.name}: malformed response body ({type(exc).__name__})",
+                            f"{self.name}: malformed response: the body is not JSON",
                             kind="malformed_response",
                             provider_request_id=raw.headers.get(self.request_id_header),
                         )
+                    except ProviderError as exc:  # a malformed field, or an error body
+                        error = exc
+                        if error.provider_request_id is None:
+                            error.provider_request_id = raw.headers.get(self.request_id_header)
                     else:
                         out.attempts = attempt
                         if ticket is not None:
@@ -548,18 +633,19 @@ class HttpProvider(Provider):
                         return out
                 else:
                     error = self.error_for(raw)
-                    retry_after = parse_retry_after(raw.headers)
             finally:
                 limiter.release()
             if ticket is not None:
                 limiter.record_usage(ticket, estimate, 0)  # failed attempts use no tokens
-            if not error.retryable or attempt >= policy.max_attempts:
-                error.attempts = attempt  # type: ignore[attr-defined]
+            error.attempts = attempt
+            delay = policy.retry_in(error, attempt, waited, rng=self._rng)
+            if delay is None:
                 raise error
+            waited += delay
+            retry_after = error.retry_after
             if retry_after is not None or isinstance(error, RateLimitError):
                 hint = retry_after if retry_after is not None else policy.ceiling(attempt)
                 limiter.cool_down(min(hint, policy.max_retry_after_s))
-            delay = policy.delay(attempt, retry_after, self._rng)
             if log.isEnabledFor(logging.DEBUG):  # never headers: no key reaches a log
                 log.debug(
                     "%s: request %s attempt %d failed (%s: %s); retrying in %.2f s",

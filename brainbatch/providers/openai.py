@@ -7,16 +7,30 @@ Ollama's ``/v1``, LM Studio, the simulated server).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ..errors import ConnectionFailed
 from ..models import BatchRequest, ProviderResponse
 from ..pricing import cost_of
+from ._shape import Shape
+from ._status import answer_error
 from .http import HttpProvider, parse_json_text
 
-__all__ = ["OPENROUTER_BASE_URL", "OpenAIProvider"]
+__all__ = ["DEPRECATED_FIELDS", "OPENROUTER_BASE_URL", "OpenAIProvider"]
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+
+DEPRECATED_FIELDS: Mapping[str, str] = {
+    "max_tokens": (
+        "use max_completion_tokens instead (max_tokens does not work with o-series models)"
+    ),
+    "seed": "OpenAI's API document marks it deprecated, with no replacement",
+    "functions": "use tools instead",
+    "function_call": "use tool_choice instead",
+    "user": "use safety_identifier (and prompt_cache_key for caching) instead",
+}
+"""Chat Completions request fields that OpenAI's official API document marks deprecated, with
+what to use instead (a test checks this table against the document)."""
 
 
 class OpenAIProvider(HttpProvider):
@@ -42,6 +56,12 @@ class OpenAIProvider(HttpProvider):
             ``max_tokens``.
         extra_headers: more headers for every request (``OpenAI-Organization``...).
 
+    Requests to ``api.openai.com`` that use a field OpenAI marks deprecated
+    (:data:`DEPRECATED_FIELDS`: ``max_tokens``, ``seed``, ``functions``, ``function_call``,
+    ``user``) give one :class:`~brainbatch.errors.DeprecatedFieldWarning` per field and
+    provider; the request is sent unchanged. Compatible servers (vLLM, Ollama, OpenRouter...)
+    have their own rules and get no such warning.
+
     Raises:
         ConfigurationError: no key found (the message says how to run offline instead).
     """
@@ -51,6 +71,8 @@ class OpenAIProvider(HttpProvider):
     key_env: ClassVar[str] = "OPENAI_API_KEY"
     request_id_header: ClassVar[str] = "x-request-id"
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    official_hosts: ClassVar[frozenset[str]] = frozenset({"api.openai.com"})
+    deprecated_fields: ClassVar[Mapping[str, str]] = DEPRECATED_FIELDS
 
     def key_env_var(self) -> str:
         if "openrouter.ai" in self.base_url:
@@ -71,6 +93,7 @@ class OpenAIProvider(HttpProvider):
         body: dict[str, Any] = {"model": request.model, "messages": messages}
         if request.params:
             body.update(request.params)
+            self.warn_deprecated_fields(body)
         return body
 
     def parse_response(
@@ -89,35 +112,51 @@ class OpenAIProvider(HttpProvider):
         ``{"tool_calls": [...]}``.
 
         Raises:
-            ConnectionFailed: (``kind="malformed_response"``) the body is not a completion.
+            ConnectionFailed: (``kind="malformed_response"``) the body is not a completion,
+                or a field has the wrong type; the message names the field
+                (``"openai: malformed response: usage must be an object, got list"``).
+            ProviderError: the body is an error object (``{"error": {...}}`` with HTTP 200):
+                the class its code or type means, with the provider's message.
         """
-        try:
-            choice = body["choices"][0]
-            message = choice["message"]
-        except (KeyError, IndexError, TypeError) as exc:
-            raise ConnectionFailed(
-                f"openai: response has no choices[0].message ({type(exc).__name__})",
-                kind="malformed_response",
-                provider_request_id=body.get("id") if isinstance(body, dict) else None,
-            ) from exc
-        content = message.get("content")
+        shape = Shape(self.name)
+        body = shape.mapping(body, "the body", required=True)
+        rid = shape.request_id = shape.text(body.get("id"), "id")
+        error = answer_error(
+            body,
+            source=self.name,
+            key_env=self.key_env_var(),
+            secrets=(self._key,),
+        )
+        if error is not None:
+            error.provider_request_id = error.provider_request_id or rid
+            raise error
+        choices = shape.array(body.get("choices"), "choices")
+        if not choices:
+            raise shape.error("the body has no choices[0].message")
+        choice = shape.mapping(choices[0], "choices[0]", required=True)
+        message = shape.mapping(choice.get("message"), "choices[0].message", required=True)
+        content = shape.text(message.get("content"), "choices[0].message.content")
+        tool_calls = shape.array(message.get("tool_calls"), "choices[0].message.tool_calls")
         result: str | dict[str, Any]
-        if isinstance(content, str):
+        if content is not None:
             result = content
             if json_output is not False:
                 parsed = parse_json_text(content)
                 if parsed is not None:
                     result = parsed
-        elif message.get("tool_calls"):
-            result = {"tool_calls": message["tool_calls"]}
+        elif tool_calls:
+            result = {"tool_calls": tool_calls}
         else:
-            result = message.get("refusal") or ""
-        usage = body.get("usage") or {}
-        inp = usage.get("prompt_tokens")
-        out = usage.get("completion_tokens")
-        details = usage.get("prompt_tokens_details") or {}
-        cached = details.get("cached_tokens") if isinstance(details, dict) else None
-        model = body.get("model") or self.model or ""
+            result = shape.text(message.get("refusal"), "choices[0].message.refusal") or ""
+        usage = shape.mapping(body.get("usage"), "usage")
+        inp = shape.count(usage.get("prompt_tokens"), "usage.prompt_tokens")
+        out = shape.count(usage.get("completion_tokens"), "usage.completion_tokens")
+        details = shape.mapping(usage.get("prompt_tokens_details"), "usage.prompt_tokens_details")
+        cached = shape.count(
+            details.get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens"
+        )
+        model = shape.text(body.get("model"), "model") or self.model or ""
+        finish = shape.text(choice.get("finish_reason"), "choices[0].finish_reason")
         cost = cost_of(model, inp, out, cached, batch=batch)
         return ProviderResponse(
             result=result,
@@ -125,8 +164,8 @@ class OpenAIProvider(HttpProvider):
             input_tokens=inp,
             output_tokens=out,
             cached_tokens=cached,
-            finish_reason=choice.get("finish_reason"),
-            provider_request_id=body.get("id"),
+            finish_reason=finish,
+            provider_request_id=rid,
             latency_ms=latency_ms,
             cost_usd=cost.usd,
             price_source=cost.price_source,

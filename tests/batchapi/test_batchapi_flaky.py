@@ -12,6 +12,7 @@ import pytest
 
 from brainbatch import BatchJob, BatchStatus, ServerError
 from brainbatch.batchapi import BatchAPIExecutor
+from brainbatch.limits import RetryPolicy
 from brainbatch.providers.openai import OpenAIProvider
 from brainbatch.sim import SimServer
 from brainbatch.sim.batches import BatchSimState
@@ -61,7 +62,7 @@ async def flaky(
 
 def _executor(provider: OpenAIProvider) -> BatchAPIExecutor:
     ex = BatchAPIExecutor(provider, **FAST)
-    ex.backend.retry_backoff_s = 0.001
+    ex.backend.retry = RetryPolicy(max_attempts=4, base_delay_s=0.001, max_delay_s=0.005)
     return ex
 
 

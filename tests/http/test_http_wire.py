@@ -170,7 +170,12 @@ def test_anthropic_body_translates_openai_style_params() -> None:
     req = BatchRequest(
         prompt="Hi",
         model="claude-x",
-        params={"max_completion_tokens": 50, "stop": "END", "response_format": SCHEMA, "top_k": 5},
+        params={
+            "max_completion_tokens": 50,
+            "stop": "END",
+            "response_format": SCHEMA,
+            "service_tier": "auto",
+        },
     )
     body = anthropic().build_body(req)
     assert body["max_tokens"] == 50
@@ -178,7 +183,8 @@ def test_anthropic_body_translates_openai_style_params() -> None:
     assert body["output_config"] == {
         "format": {"type": "json_schema", "schema": SCHEMA["json_schema"]["schema"]}
     }  # type: ignore[index]
-    assert body["top_k"] == 5 and "response_format" not in body and "stop" not in body
+    assert body["service_tier"] == "auto"
+    assert "response_format" not in body and "stop" not in body
 
 
 def test_anthropic_provider_default_max_tokens_is_configurable() -> None:
