@@ -13,6 +13,7 @@ from http_testutil import KEY, LocalServer, script
 
 from brainbatch import BatchJob, BatchRequest, ParallelExecutor
 from brainbatch.batchapi import AnthropicBatchBackend, OpenAIBatchBackend
+from brainbatch.batchapi.records import ProviderBatch
 from brainbatch.errors import PermanentError
 from brainbatch.limits import RetryPolicy
 from brainbatch.providers.anthropic import AnthropicProvider
@@ -123,7 +124,8 @@ async def test_a_results_download_is_not_redirected(status: int) -> None:
         provider = AnthropicProvider(base_url=a.url, api_key=KEY)
         backend = AnthropicBatchBackend(provider, retry=FAST)
         with pytest.raises(PermanentError) as info:
-            async for _ in backend.outcomes({"batch_id": "msgbatch_1", "results_url": None}):
+            record = ProviderBatch(provider="anthropic", batch_id="msgbatch_1")
+            async for _ in backend.outcomes(record):
                 pass
         await provider.aclose()
     assert_refused(info.value, status, target)

@@ -9,6 +9,7 @@ from http_testutil import KEY, LocalServer, script
 
 from brainbatch.batchapi import AnthropicBatchBackend, OpenAIBatchBackend
 from brainbatch.batchapi.base import Outcome
+from brainbatch.batchapi.records import ProviderBatch
 from brainbatch.errors import PermanentError
 from brainbatch.limits import RetryPolicy
 from brainbatch.providers.anthropic import AnthropicProvider
@@ -24,8 +25,8 @@ RESULTS = (
 async def outcomes(base_url: str, results_url: str | None) -> list[Outcome]:
     async with AnthropicProvider(base_url=base_url, api_key=KEY) as provider:
         backend = AnthropicBatchBackend(provider, retry=ONCE)
-        entry = {"batch_id": "msgbatch_1", "results_url": results_url}
-        return [out async for out in backend.outcomes(entry)]
+        record = ProviderBatch(provider="anthropic", batch_id="msgbatch_1", results_url=results_url)
+        return [out async for out in backend.outcomes(record)]
 
 
 async def refused(base_url: str, results_url: str) -> PermanentError:
