@@ -475,7 +475,11 @@ class BatchAPIExecutor(Executor):
                 return
             if ended_now and queue and not job.cancel_requested:
                 continue  # room may have opened for a queued batch: submit it now
+            if job.cancel_requested and cancel_deadline is None:
+                continue  # cancelled meanwhile: send the cancels now
             wait = interval
+            if cancel_deadline is not None:
+                wait = min(wait, cancel_deadline - now)  # never wait past the cancel limit
             due = [q.not_before - now for q in queue if q.not_before > now]
             if due:
                 wait = min(wait, *due)

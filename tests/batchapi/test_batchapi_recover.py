@@ -145,7 +145,8 @@ async def test_several_anthropic_batches_that_fit_an_intent_are_not_guessed(
     with pytest.raises(ConnectionFailed):
         await BatchAPIExecutor(provider, **FAST).execute(job)
     async with httpx.AsyncClient(base_url=sim.anthropic_base_url) as other:
-        params = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": []}
+        hi = [{"role": "user", "content": "hi"}]
+        params = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": hi}
         reqs = [{"custom_id": f"o{i}", "params": params} for i in range(2)]
         r = await other.post(
             "/v1/messages/batches",
