@@ -22,6 +22,7 @@ sees another test's jobs.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -30,6 +31,8 @@ from spec.conformance import Recorder, SpecChecker, report
 from brainbatch.sim import SimServer
 
 pytest_plugins = ("pytester",)
+
+_CHECKER = SpecChecker()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,8 +44,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def spec_recorder() -> Iterator[Recorder]:
-    recorder = Recorder(SpecChecker())
+def _spec_documents() -> threading.Thread:
+    """The documents, loading in the background from the session's start."""
+    return _CHECKER.warm()
+
+
+@pytest.fixture(scope="session")
+def spec_recorder(_spec_documents: threading.Thread) -> Iterator[Recorder]:
+    recorder = Recorder(_CHECKER)
     SimServer.default_observers.append(recorder)
     yield recorder
     SimServer.default_observers.remove(recorder)
@@ -70,7 +79,8 @@ def _isolated_store(
 
 
 @pytest.fixture(scope="session")
-def sim_server(spec_recorder: Recorder) -> Iterator[SimServer]:
+def sim_server(spec_recorder: Recorder, _spec_documents: threading.Thread) -> Iterator[SimServer]:
+    _spec_documents.join()  # no request of the session's server waits for the documents
     with SimServer(latency_ms=0) as server:
         yield server
 

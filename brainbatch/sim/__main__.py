@@ -68,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rpm", type=int, default=None, help="requests per minute to enforce")
     p.add_argument("--tpm", type=int, default=None, help="tokens per minute to enforce")
     p.add_argument(
+        "--flex-unavailable",
+        type=float,
+        default=0.0,
+        help="share of service_tier=flex requests refused with 429 resource_unavailable",
+    )
+    p.add_argument(
         "--enqueued-token-limit",
         type=_token_limit,
         default=None,
@@ -95,6 +101,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         "rpm": args.rpm,
         "tpm": args.tpm,
         "enqueued_token_limit": args.enqueued_token_limit,
+        "flex_unavailable": args.flex_unavailable,
     }
     if not 0.0 <= args.error_rate <= 1.0:
         raise InputError(f"--error-rate must be between 0 and 1, got {args.error_rate!r}")

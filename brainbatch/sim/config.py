@@ -70,6 +70,11 @@ class SimConfig:
         When set, every answer carries the ``x-ratelimit-*`` headers (OpenAI paths) or
         ``anthropic-ratelimit-*`` headers (``/v1/messages``).
 
+    Flex processing (OpenAI ``service_tier: "flex"``):
+        flex_unavailable: share of flex requests refused with 429 ``resource_unavailable``
+            (OpenAI answers so when flex capacity is short); answered flex requests say
+            ``"service_tier": "flex"``.
+
     Batch queue (OpenAI Batch API):
         enqueued_token_limit: the most prompt tokens one model may have enqueued across the
             open batches (validating, in progress, finalizing, cancelling), as one number for
@@ -103,6 +108,7 @@ class SimConfig:
     api_key: str | None = field(default=None, repr=False)
     models: tuple[str, ...] = DEFAULT_MODELS
     enqueued_token_limit: int | Mapping[str, int] | None = None
+    flex_unavailable: float = 0.0
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
@@ -120,6 +126,10 @@ class SimConfig:
         if self.fault_rate > 1.0 + 1e-9:
             raise InputError(
                 f"SimConfig fault rates add up to {self.fault_rate:.3f}; they must be <= 1"
+            )
+        if not 0.0 <= self.flex_unavailable <= 1.0:
+            raise InputError(
+                f"SimConfig flex_unavailable must be between 0 and 1, got {self.flex_unavailable!r}"
             )
         if self.retry_after < 0:
             raise InputError(f"SimConfig retry_after must be >= 0, got {self.retry_after!r}")

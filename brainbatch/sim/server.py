@@ -209,6 +209,17 @@ async def _generate(request: web.Request, anthropic: bool) -> web.Response:
     except WireError as e:
         return fail(e.status, e.message, "invalid", text, e.param, e.code)
 
+    flex = not anthropic and body.get("service_tier") == "flex"
+    if flex and cfg.flex_unavailable and state.rng.random() < cfg.flex_unavailable:
+        return fail(
+            429,
+            "Resource unavailable: there is not enough flex processing capacity for this "
+            "request right now. Please retry later, or use the default service tier.",
+            "flex",
+            text,
+            code="resource_unavailable",
+        )
+
     # deterministic faults first, then random ones, then the limits
     fault: str | None = None
     if cfg.fail_first_n:
@@ -253,7 +264,8 @@ async def _generate(request: web.Request, anthropic: bool) -> web.Response:
         if anthropic:
             obj = anthropic_message(state.new_id("msg_"), model, answer)
         else:
-            obj = chat_completion(state.new_id("chatcmpl-"), model, answer)
+            tier = "flex" if flex else "default"
+            obj = chat_completion(state.new_id("chatcmpl-"), model, answer, tier)
         out = orjson.dumps(obj)
         if fault == "malformed":
             out = out[: len(out) // 2]

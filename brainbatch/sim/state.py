@@ -36,8 +36,8 @@ class RequestRecord:
         user_text: text of the last ``user`` message, if any.
         custom_id: value of the ``x-brainbatch-custom-id`` header, if sent.
         fault: why the request was not answered normally (``"http_500"``, ``"rate_limit_429"``,
-            ``"rpm"``, ``"tpm"``, ``"fail_first_n"``, ``"auth"``, ``"invalid"``, ``"hang"``,
-            ``"drop"``, ``"malformed"``), else ``None``.
+            ``"rpm"``, ``"tpm"``, ``"flex"`` (no flex capacity), ``"fail_first_n"``,
+            ``"auth"``, ``"invalid"``, ``"hang"``, ``"drop"``, ``"malformed"``), else ``None``.
     """
 
     t: float

@@ -282,8 +282,10 @@ def _text(answer: SimAnswer) -> str:
     return result if isinstance(result, str) else orjson.dumps(result).decode()
 
 
-def chat_completion(completion_id: str, model: str, answer: SimAnswer) -> dict[str, Any]:
-    """An OpenAI ``chat.completion`` object for ``answer``."""
+def chat_completion(
+    completion_id: str, model: str, answer: SimAnswer, service_tier: str = "default"
+) -> dict[str, Any]:
+    """An OpenAI ``chat.completion`` object for ``answer`` (served in ``service_tier``)."""
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -314,7 +316,7 @@ def chat_completion(completion_id: str, model: str, answer: SimAnswer) -> dict[s
                 "rejected_prediction_tokens": 0,
             },
         },
-        "service_tier": "default",
+        "service_tier": service_tier,
         "system_fingerprint": "fp_brainbatch_sim",
     }
 

@@ -321,3 +321,14 @@ def test_openai_output_lines_come_out_of_order(batches, client):
     assert sorted(order) == sorted(f"r{i}" for i in range(20)) and order != sorted(
         order, key=lambda c: int(c[1:])
     )
+
+
+def test_100001_requests_are_refused_at_the_real_limit(sim, batches):
+    small = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 1,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    with httpx.Client(base_url=sim.url, timeout=60) as client:  # a 13 MB body
+        r = message_batch(client, [{"custom_id": f"r{i}", "params": small} for i in range(100_001)])
+    assert "at most 100,000 items" in refusal(r)

@@ -225,6 +225,17 @@ class SpecChecker:
         self._found: dict[tuple[str, str, bool], Operation | None] = {}
         self._lock = threading.Lock()
 
+    def warm(self) -> threading.Thread:
+        """Load the documents and their operations in a background thread (about 2 s), so
+        that no request waits for it; join the thread to wait."""
+        thread = threading.Thread(
+            target=lambda: [self.operations(p) for p in ("openai", "anthropic")],
+            name="spec-documents",
+            daemon=True,
+        )
+        thread.start()
+        return thread
+
     # -- operations ------------------------------------------------------------------------
 
     def operations(self, provider: str) -> list[Operation]:

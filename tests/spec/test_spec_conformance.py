@@ -323,7 +323,7 @@ def test_a_nonconforming_answer_fails_the_test_that_caused_it(pytester, request,
         import brainbatch.sim.server as server
 
         def test_broken_answer(sim, monkeypatch):
-            monkeypatch.setattr(server, "chat_completion", lambda cid, model, answer: {"id": cid})
+            monkeypatch.setattr(server, "chat_completion", lambda cid, *rest: {"id": cid})
             body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
             assert httpx.post(sim.url + "/v1/chat/completions", json=body).status_code == 200
         """
