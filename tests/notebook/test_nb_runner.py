@@ -56,10 +56,15 @@ def test_spec_leaves_out_secrets_and_repr_shows_no_key() -> None:
     settings = RunSettings(
         model="gpt-4o-mini",
         provider="openai",
-        provider_kwargs={"api_key": "sk-secret-123456", "extra_headers": {"x": "y"}, "seed": 3},
+        provider_kwargs={
+            "api_key": "sk-secret-123456",
+            "extra_headers": {"x": "y", "Authorization": "Bearer sk-secret-123456"},
+            "seed": 3,
+        },
     )
     spec = settings.spec()
-    assert spec["provider_kwargs"] == {"seed": 3}
+    # brainbatch.secrets: credentials and secret headers go, ordinary headers stay
+    assert spec["provider_kwargs"] == {"extra_headers": {"x": "y"}, "seed": 3}
     assert "sk-secret" not in repr(settings) + repr(spec)
 
 
