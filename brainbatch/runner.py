@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from .budget import BudgetGuard
-from .errors import ConfigurationError, InputError, StopJob
+from .errors import ConfigurationError, InputError, StopJob, StoreError
 from .estimate import PriceModel
 from .executors import Executor, ParallelExecutor, ProcessFn, SequentialExecutor
 from .models import BatchJob, BatchRequest, BatchStatus, ProviderResponse
@@ -381,6 +381,9 @@ class JobRunner:
             self.job.metadata.setdefault("mode", self.settings.mode)
             await self.execute_journaled(self.executor, fn)
         except StopJob as exc:  # e.g. a native batch over budget: refused before uploading
+            if isinstance(exc, StoreError):  # the store cannot write (disk full): a failed run
+                self._failed(exc)
+                raise
             self._stopped(exc)
         except Exception as exc:
             self._failed(exc)

@@ -16,9 +16,9 @@ What can go wrong with a store, and what brainbatch says (every one a ``StoreErr
   at X (read-only file)" or "(read-only folder)". Such a store is opened read-only
   (``mode=ro``), so ``brainbatch jobs``, :meth:`~brainbatch.store.JobStore.list_jobs` and
   :meth:`~brainbatch.store.JobStore.load_job` still work; only writes are refused;
-* **it is damaged** (:class:`StoreDamaged`): "the store X is damaged (SQLite: ...); recover it
-  with `sqlite3 X .recover | sqlite3 X.recovered` ...", whether the damage is found when the
-  file is opened or later, in a page a query reads.
+* **it is damaged** (:class:`StoreDamaged`): "the store X is damaged (SQLite: ...); recover
+  what can be read with `python -m brainbatch.store.recover X` ...", whether the damage is
+  found when the file is opened or later, in a page a query reads.
 """
 
 from __future__ import annotations
@@ -215,12 +215,15 @@ def store_read_only(path: Path, why: str | None = None) -> StoreReadOnly:
 
 
 def store_damaged(path: Path, detail: str) -> StoreDamaged:
-    """The error for a damaged store, with the command that recovers what can be read."""
+    """The error for a damaged store, with the command that recovers what can be read
+    (:mod:`brainbatch.store.recover`; ``sqlite3 .recover`` fails with many builds of the
+    sqlite3 tool)."""
+    out = _q(str(path) + ".recovered")
     return StoreDamaged(
         f"the store {path} is damaged (SQLite: {detail}); recover what can be read with "
-        f"`sqlite3 {_q(path)} .recover | sqlite3 {_q(str(path) + '.recovered')}`, check it "
-        f"with `brainbatch jobs --store {_q(str(path) + '.recovered')}`, then use that file "
-        "(keep the damaged one until you are sure)"
+        f"`python -m brainbatch.store.recover {_q(path)}` (it writes {out} and lists what was "
+        f"lost), check it with `brainbatch jobs --store {out}`, then use that file (keep the "
+        "damaged one until you are sure)"
     )
 
 

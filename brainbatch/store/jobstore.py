@@ -31,6 +31,7 @@ from ._db import (
     is_read_only,
     result_id_range,
     rollback,
+    store_damaged,
     store_read_only,
     translated,
 )
@@ -420,7 +421,7 @@ class JobStore:
             batches = conn.execute(
                 "SELECT data FROM provider_batches WHERE job=? ORDER BY position", (num,)
             ).fetchall()
-        with translated(self.path):
+        with translated(self.path), _damaged_if_malformed(self.path):
             status, error, created, started, completed, meta_json, name = row
             metadata = orjson.loads(meta_json)
             if batches:
@@ -433,18 +434,18 @@ class JobStore:
                 _codec.result_from_row(requests[seq], st, cached, cost, data, fields)
                 for seq, st, cached, cost, data in results
             ]
-        loaded.sort(key=lambda r: r.completed_at)
-        return BatchJob(
-            requests,
-            job_id=job_id,
-            status=BatchStatus(status),
-            results=loaded,
-            created_at=_dt(created) or datetime.now(UTC),
-            started_at=_dt(started),
-            completed_at=_dt(completed),
-            metadata=metadata,
-            error=error,
-        )
+            loaded.sort(key=lambda r: r.completed_at)
+            return BatchJob(
+                requests,
+                job_id=job_id,
+                status=BatchStatus(status),
+                results=loaded,
+                created_at=_dt(created) or datetime.now(UTC),
+                started_at=_dt(started),
+                completed_at=_dt(completed),
+                metadata=metadata,
+                error=error,
+            )
 
     def _result_fields(self) -> tuple[str, ...]:
         rows = self._read("SELECT value FROM meta WHERE key='result_fields'", ())
@@ -759,6 +760,17 @@ class JobStore:
     def _read(self, sql: str, params: Iterable[Any]) -> list[Any]:
         with self._lock, translated(self.path):
             return self._sql().execute(sql, tuple(params)).fetchall()
+
+
+@contextlib.contextmanager
+def _damaged_if_malformed(path: Path) -> Iterator[None]:
+    """Stored values that parse but do not fit (a damaged page, edited by hand): damaged."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        if isinstance(exc, StoreError | InputError):
+            raise
+        raise store_damaged(path, f"a stored row does not fit the schema: {exc!r}") from exc
 
 
 def _check_same_requests(stored: list[Any], job: BatchJob, name: str) -> None:

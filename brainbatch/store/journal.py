@@ -240,16 +240,21 @@ class Writer:
             self._start()
         with self._cond:
             goal = self._passes_started + 1  # a pass that starts after this call
+            target = self._seq
             self._take_next = True
             self._wake.set()
             deadline = time.monotonic() + timeout
             while self._passes_ended < goal:
                 if not self._cond.wait(max(0.0, deadline - time.monotonic())):
                     raise StoreError(f"journal {self.path}: flush timed out after {timeout}s")
-            if self._error is not None:
-                raise self._stop_error(self._error)
+            error = self._error
+            if error is None and self._committed < target:  # pragma: no cover - defensive
+                error = StoreError("queued results are not committed yet")
+        if error is not None:
+            raise self._stop_error(error)
 
     def _stop_error(self, exc: BaseException) -> StoreError:
+        """The error that stops the journaled jobs (call without holding ``_lock``)."""
         with self._lock:
             labels = [j.label for j in self._journals]
         return _stop_error(exc, self.path, labels[0] if len(labels) == 1 else None)
@@ -420,8 +425,9 @@ class Writer:
             _release(failed, JournalError(f"journal {self.path}: {exc}"))
             return
         with self._cond:
-            self._error = None
-            self._logged = None
+            if take_items or not self._queue:  # a pass that left failed items keeps the error
+                self._error = None
+                self._logged = None
             self._committed = max(self._committed, upto)
             self.commits += 1
             if full:

@@ -170,15 +170,57 @@ def test_results_given_at_construction_are_indexed() -> None:
     assert job.has_result(req.id) and job.n_success == 1
 
 
-def test_lookups_stay_constant_time_for_a_million_requests() -> None:
-    # Built without uuid4 per request to keep the test quick; the indexes are what matter.
-    reqs = [
-        BatchRequest(prompt="p", model="m", id=f"r{i}", custom_id=f"c{i}") for i in range(1_000_000)
-    ]
+class _Reads:
+    """Counts attribute reads of watched requests and results while ``on``."""
+
+    on = False
+    count = 0
+
+
+class _WatchedRequest(BatchRequest):
+    def __getattribute__(self, name: str) -> object:
+        if _Reads.on:
+            _Reads.count += 1
+        return super().__getattribute__(name)
+
+
+class _WatchedResult(BatchResult):
+    def __getattribute__(self, name: str) -> object:
+        if _Reads.on:
+            _Reads.count += 1
+        return super().__getattribute__(name)
+
+
+def test_lookups_touch_at_most_the_request_they_find_whatever_the_job_size() -> None:
+    # A lookup that scans (a loop over requests or results, list.index, a comparison with
+    # each) reads an attribute of every request it passes; a dict lookup reads none, or
+    # one of the request it returns. No timing involved: reads are counted.
+    n = 200_000
+    reqs = [_WatchedRequest(prompt="p", model="m", id=f"r{i}", custom_id=f"c{i}") for i in range(n)]
     job = BatchJob(reqs)
-    job.add_result(ok(reqs[999_999]))
-    assert job.get_result("c999999") is not None
-    assert job.get_request("r500000") is reqs[500_000]
+    for r in reqs[::1000]:
+        job.add_result(
+            _WatchedResult(request_id=r.id, custom_id=r.custom_id, status="success", result="x")
+        )
+    last = reqs[n - 1000]
+    _Reads.count, _Reads.on = 0, True
+    try:
+        found = [
+            job.get_result("c199000"),
+            job.get_result(last.id),
+            job.get_request("r100000"),
+            job.get_request("c150000"),
+            job.has_result("r199000"),
+            job.get_result("no-such-id"),
+            job.get_request("no-such-id"),
+            job.has_result("no-such-id"),
+        ]
+    finally:
+        _Reads.on = False
+    assert found[2] is reqs[100_000] and found[3] is reqs[150_000]
+    assert found[0] is not None and found[1] is found[0] and found[4] is True
+    assert found[5:] == [None, None, False]
+    assert _Reads.count <= 8  # a handful, not 200,000
 
 
 def test_pending_requests_is_a_count_as_in_the_seed_api() -> None:

@@ -58,11 +58,12 @@ def test_spec_leaves_out_secrets_and_repr_shows_no_key() -> None:
         provider="openai",
         provider_kwargs={
             "api_key": "sk-secret-123456",
-            "extra_headers": {"Authorization": "Bearer sk-secret-123456", "x": "y"},
+            "extra_headers": {"x": "y", "Authorization": "Bearer sk-secret-123456"},
             "seed": 3,
         },
     )
     spec = settings.spec()
+    # brainbatch.secrets: credentials and secret headers go, ordinary headers stay
     assert spec["provider_kwargs"] == {"extra_headers": {"x": "y"}, "seed": 3}
     assert "sk-secret" not in repr(settings) + repr(spec)
 
