@@ -16,8 +16,9 @@ of a second.
   ``row.name`` is the index label, as with ``DataFrame.apply(axis=1)``).
 
 ``model`` is one model for every row, or ``"col:<column>"`` to take each row's model from a
-column. ``custom_id`` is the stringified index (unique, at most 64 characters) unless
-``custom_id="<column>"`` names a column to use instead.
+column. ``custom_id`` is the stringified index (unique, at most 64 characters; a MultiIndex's
+levels joined with ``|``, e.g. ``"north|3"``) unless ``custom_id="<column>"`` names a column to
+use instead.
 
 :func:`results_frame` builds the results DataFrame in one pass over the job (O(n), every column
 built at once): same index and order as the input, the input columns, then
@@ -43,6 +44,7 @@ from .models import BatchJob, BatchRequest, BatchResult, BatchStatus
 __all__ = [
     "MAX_CUSTOM_ID",
     "MODEL_COLUMN_PREFIX",
+    "MULTIINDEX_SEPARATOR",
     "RESULT_COLUMNS",
     "PromptSpec",
     "Row",
@@ -119,7 +121,9 @@ def _labels(index: pd.Index, positions: Sequence[int] | np.ndarray) -> str:
 
 
 def _py(value: Any) -> Any:
-    """numpy scalars -> Python scalars, for readable messages."""
+    """numpy scalars -> Python scalars (inside MultiIndex tuples too), for readable messages."""
+    if isinstance(value, tuple):
+        return tuple(_py(v) for v in value)
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -205,8 +209,33 @@ def _template_fields(template: str) -> list[str]:
     return names
 
 
+MULTIINDEX_SEPARATOR = "|"
+"""Joins the levels of a MultiIndex into one ``custom_id`` (``("north", 3)`` -> ``"north|3"``);
+a ``|`` or ``\\`` inside a level is written ``\\|`` / ``\\\\``, so two different tuples never
+give the same id."""
+
+
+def _index_ids(index: pd.Index) -> np.ndarray:
+    """Each index value as a string; a MultiIndex's levels joined by
+    :data:`MULTIINDEX_SEPARATOR` (escaped inside the levels)."""
+    if not isinstance(index, pd.MultiIndex):
+        return np.asarray(index.astype(str), dtype=object)
+    joined: pd.Series | None = None
+    for level in range(index.nlevels):
+        part = pd.Series(index.get_level_values(level).astype(str), dtype=object)
+        part = part.str.replace("\\", "\\\\", regex=False).str.replace(
+            MULTIINDEX_SEPARATOR, "\\" + MULTIINDEX_SEPARATOR, regex=False
+        )
+        joined = part if joined is None else joined + MULTIINDEX_SEPARATOR + part
+    assert joined is not None  # a MultiIndex has at least one level
+    return joined.to_numpy(dtype=object)
+
+
 def row_keys(df: pd.DataFrame, custom_id: str | None = None) -> list[str]:
     """The ``custom_id`` of each row: the stringified index, or a column's values.
+
+    A MultiIndex gives ids joined from its levels: ``("north", 3)`` -> ``"north|3"`` (see
+    :data:`MULTIINDEX_SEPARATOR`); the same limits apply (unique, at most 64 characters).
 
     Raises:
         InputError: duplicate index values / ids, missing values, ids over 64 characters,
@@ -221,7 +250,7 @@ def row_keys(df: pd.DataFrame, custom_id: str | None = None) -> list[str]:
                 "each row needs a unique id: use df.reset_index(drop=True) or name a unique "
                 "column with custom_id='<column>'"
             )
-        source = pd.Series(index.astype(str), index=index)
+        source = pd.Series(_index_ids(index), index=index)
         what = "index value"
     else:
         _require_columns(df, [custom_id], "custom_id")

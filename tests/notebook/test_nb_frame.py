@@ -157,6 +157,76 @@ def test_custom_id_longer_than_64_characters_names_the_row(reviews: pd.DataFrame
         build(df)
 
 
+def test_a_custom_id_of_exactly_64_characters_is_accepted(reviews: pd.DataFrame) -> None:
+    df = reviews.rename(index={"r2": "x" * 64})
+    assert build(df)[2].custom_id == "x" * 64
+
+
+def test_a_custom_id_column_value_of_64_characters_is_accepted_and_65_refused(
+    reviews: pd.DataFrame,
+) -> None:
+    keys = [f"k{i}" for i in range(6)]
+    keys[3] = "y" * 64
+    assert build(reviews.assign(key=keys), custom_id="key")[3].custom_id == "y" * 64
+    keys[3] = "y" * 65
+    with pytest.raises(InputError, match=r"custom_id column 'key' longer than 64.*rows 'r3'"):
+        build(reviews.assign(key=keys), custom_id="key")
+
+
+# -- MultiIndex ------------------------------------------------------------------------------
+
+
+def _multi(reviews: pd.DataFrame) -> pd.DataFrame:
+    tuples = [("north", 2), ("south", 1), ("north", 1), ("east", 3), ("south", 2), ("east", 1)]
+    return reviews.set_axis(pd.MultiIndex.from_tuples(tuples, names=["region", "n"]))
+
+
+def test_a_multiindex_gives_ids_joined_from_its_levels(reviews: pd.DataFrame) -> None:
+    reqs = build(_multi(reviews))
+    assert [r.custom_id for r in reqs][:3] == ["north|2", "south|1", "north|1"]
+
+
+def test_multiindex_levels_holding_the_separator_give_distinct_ids() -> None:
+    index = pd.MultiIndex.from_tuples([("a|b", "c"), ("a", "b|c"), ("a\\", "|c")])
+    reqs = build(pd.DataFrame({"review": ["x", "y", "z"]}, index=index))
+    ids = [r.custom_id for r in reqs]
+    assert ids == ["a\\|b|c", "a|b\\|c", "a\\\\|\\|c"]
+    assert len(set(ids)) == 3
+
+
+def test_a_multiindex_id_over_64_characters_names_the_row(reviews: pd.DataFrame) -> None:
+    df = _multi(reviews).rename(index={"east": "e" * 62}, level="region")  # "e..e|3": 64
+    assert build(df.iloc[[3]])[0].custom_id == "e" * 62 + "|3"
+    df = _multi(reviews).rename(index={"east": "e" * 63}, level="region")  # 65
+    with pytest.raises(InputError, match=r"longer than 64 characters at rows \('eee"):
+        build(df)
+
+
+def test_a_multiindex_with_duplicate_tuples_names_the_rows(reviews: pd.DataFrame) -> None:
+    df = _multi(reviews).rename(index={3: 1}, level="n")  # ("east", 1) twice
+    with pytest.raises(InputError, match=r"duplicate values at rows \('east', 1\), \('east', 1\)"):
+        build(df)
+
+
+def test_results_keep_the_multiindex_in_order(reviews: pd.DataFrame) -> None:
+    df = _multi(reviews)
+    job = BatchJob(build(df))
+    job.status = BatchStatus.COMPLETED
+    out = results_frame(job, df)
+    assert out.index.equals(df.index)
+    assert list(out.review) == list(df.review)
+
+
+def test_bb_run_on_a_multiindex_returns_the_same_index(reviews: pd.DataFrame) -> None:
+    import brainbatch as bb
+
+    df = _multi(reviews)
+    out = bb.run(df, prompt="{review}", model="sim", store=False, latency_ms=0)
+    assert out.index.equals(df.index)
+    assert (out.status == "success").all()
+    assert list(out.review) == list(df.review)
+
+
 def test_custom_id_column_with_duplicates_names_the_rows(reviews: pd.DataFrame) -> None:
     df = reviews.assign(key=["a", "b", "a", "c", "d", "e"])
     with pytest.raises(InputError, match=r"custom_id column 'key'.*rows 'r0', 'r2'"):
