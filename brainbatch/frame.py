@@ -215,14 +215,22 @@ a ``|`` or ``\\`` inside a level is written ``\\|`` / ``\\\\``, so two different
 give the same id."""
 
 
+def _strings(values: Any) -> np.ndarray:
+    """``str`` of each value, as Python strings in an object array (not pandas' own string
+    dtype, which refuses text it cannot encode: that is reported later, naming the row)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = [str(v) for v in values]
+    return out
+
+
 def _index_ids(index: pd.Index) -> np.ndarray:
     """Each index value as a string; a MultiIndex's levels joined by
     :data:`MULTIINDEX_SEPARATOR` (escaped inside the levels)."""
     if not isinstance(index, pd.MultiIndex):
-        return np.asarray(index.astype(str), dtype=object)
+        return _strings(index)
     joined: pd.Series | None = None
     for level in range(index.nlevels):
-        part = pd.Series(index.get_level_values(level).astype(str), dtype=object)
+        part = pd.Series(_strings(index.get_level_values(level)), dtype=object)
         part = part.str.replace("\\", "\\\\", regex=False).str.replace(
             MULTIINDEX_SEPARATOR, "\\" + MULTIINDEX_SEPARATOR, regex=False
         )
@@ -250,7 +258,7 @@ def row_keys(df: pd.DataFrame, custom_id: str | None = None) -> list[str]:
                 "each row needs a unique id: use df.reset_index(drop=True) or name a unique "
                 "column with custom_id='<column>'"
             )
-        source = pd.Series(_index_ids(index), index=index)
+        source = pd.Series(_index_ids(index), index=index, dtype=object)
         what = "index value"
     else:
         _require_columns(df, [custom_id], "custom_id")
@@ -261,7 +269,7 @@ def row_keys(df: pd.DataFrame, custom_id: str | None = None) -> list[str]:
                 f"custom_id column {custom_id!r} is empty (NaN/None) at rows "
                 f"{_labels(index, np.flatnonzero(nulls))}"
             )
-        source = col.astype(str)
+        source = pd.Series(_strings(col), index=index, dtype=object)
         what = f"custom_id column {custom_id!r}"
     keys = source.to_numpy(dtype=object)
     lengths = source.str.len().to_numpy()
@@ -275,7 +283,7 @@ def row_keys(df: pd.DataFrame, custom_id: str | None = None) -> list[str]:
     empty = np.flatnonzero(lengths == 0)
     if empty.size:
         raise InputError(f"{what} is an empty string at rows {_labels(index, empty)}")
-    dup_mask = pd.Series(keys).duplicated(keep=False).to_numpy()
+    dup_mask = pd.Series(keys, dtype=object).duplicated(keep=False).to_numpy()
     if dup_mask.any():
         raise InputError(
             f"{what} gives duplicate custom ids at rows {_labels(index, np.flatnonzero(dup_mask))}"
@@ -410,6 +418,95 @@ def _render_callable(
     return prompts, messages
 
 
+# -- text that cannot be sent: lone surrogates ------------------------------------------------
+
+_SURROGATE = (
+    "a lone surrogate (an unpaired UTF-16 half such as '\\ud800', often left by a bad decode "
+    "or a cut emoji: it cannot be encoded as UTF-8, so no API accepts it)"
+)
+_SURROGATE_FIX = "; replace it first, e.g. text.encode('utf-8', 'replace').decode('utf-8')"
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unencodable(texts: Sequence[str]) -> np.ndarray | None:
+    """Positions of texts with a lone surrogate, or None when all encode (one C-speed pass
+    over the joined text; the per-text look only runs when something is wrong)."""
+    if _encodes("\n".join(texts)):
+        return None
+    return np.flatnonzero([not _encodes(t) for t in texts])
+
+
+def _sends_as_json(value: Any) -> bool:
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        return "surrogates" not in str(exc)
+    return True
+
+
+def _check_encodable(
+    df: pd.DataFrame,
+    spec: PromptSpec,
+    models: list[str] | str,
+    keys: list[str],
+    prompts: list[str],
+    messages: list[list[dict[str, Any]] | None] | None,
+) -> None:
+    """Refuse text with a lone surrogate before anything is sent, naming where it is."""
+    index = df.index
+    if spec.system is not None and not _encodes(spec.system):
+        raise InputError(f"system holds {_SURROGATE}{_SURROGATE_FIX}")
+    if spec.params and not _sends_as_json(dict(spec.params)):
+        raise InputError(f"params holds {_SURROGATE}{_SURROGATE_FIX}")
+    model_list = models if isinstance(models, list) else [models]
+    bad = _unencodable(model_list)
+    if bad is not None:
+        where = f"model column {spec.model[len(MODEL_COLUMN_PREFIX) :]!r} at rows "
+        raise InputError(f"{where}{_labels(index, bad)} holds {_SURROGATE}{_SURROGATE_FIX}")
+    bad = _unencodable(keys)
+    if bad is not None:
+        what = "the index" if spec.custom_id is None else f"custom_id column {spec.custom_id!r}"
+        raise InputError(f"{what} holds {_SURROGATE} at rows {_labels(index, bad)}{_SURROGATE_FIX}")
+    bad = _unencodable(prompts)
+    if bad is not None:
+        raise InputError(f"{_prompt_source(df, spec, bad)} holds {_SURROGATE}{_SURROGATE_FIX}")
+    if messages is not None and not _sends_as_json(messages):
+        rows = [i for i, m in enumerate(messages) if m is not None and not _sends_as_json(m)]
+        raise InputError(
+            f"the messages the prompt function returned at rows {_labels(index, rows)} hold "
+            f"{_SURROGATE}{_SURROGATE_FIX}"
+        )
+
+
+def _prompt_source(df: pd.DataFrame, spec: PromptSpec, bad: np.ndarray) -> str:
+    """Where the bad prompts at positions ``bad`` came from, with the rows."""
+    index, prompt = df.index, spec.prompt
+    rows = _labels(index, bad)
+    if callable(prompt):
+        return f"the text the prompt function returned at rows {rows}"
+    assert isinstance(prompt, str)
+    if prompt in df.columns:
+        return f"prompt column {prompt!r} at rows {rows}"
+    if not _encodes(prompt):
+        return f"the prompt template {prompt!r}"
+    parts = []
+    for name in _template_fields(prompt):
+        values = df[name].array
+        hit = [p for p in bad if not _encodes(str(values[p]))]
+        if hit:
+            parts.append(
+                f"column {name!r} (used by the prompt template) at rows {_labels(index, hit)}"
+            )
+    return "; ".join(parts) or f"the prompt at rows {rows}"
+
+
 def build_requests(df: pd.DataFrame, spec: PromptSpec) -> list[BatchRequest]:
     """One :class:`BatchRequest` per row, in row order, after validating every row.
 
@@ -443,6 +540,7 @@ def build_requests(df: pd.DataFrame, spec: PromptSpec) -> list[BatchRequest]:
             f"prompt must be a column name, a template string or a callable, got "
             f"{type(prompt).__name__}"
         )
+    _check_encodable(df, spec, models, keys, prompts, messages)
     params = dict(spec.params) if spec.params else None
     system = spec.system or None
     base = uuid.uuid4().hex[:12]

@@ -274,6 +274,77 @@ def test_positional_template_field_is_refused(reviews: pd.DataFrame) -> None:
         build(reviews, "Classify: {}")
 
 
+# -- lone surrogates: text no API can receive --------------------------------------------------
+
+LONE = "cut emoji \ud83d here"
+
+
+def _with_lone(reviews: pd.DataFrame, column: str, row: int) -> pd.DataFrame:
+    """``reviews`` with LONE in one cell (an object column: pandas' own string dtype refuses
+    such text, but object columns, e.g. from a bad decode, hold it)."""
+    values = [*reviews[column]] if column in reviews.columns else [""] * len(reviews)
+    values[row] = LONE
+    return reviews.assign(**{column: pd.Series(values, index=reviews.index, dtype=object)})
+
+
+def test_a_lone_surrogate_in_the_prompt_column_names_row_and_column(
+    reviews: pd.DataFrame,
+) -> None:
+    df = _with_lone(reviews, "review", 3)
+    with pytest.raises(InputError, match=r"prompt column 'review' at rows 'r3' holds a lone"):
+        build(df, "review")
+
+
+def test_a_lone_surrogate_in_a_template_column_names_row_and_column(
+    reviews: pd.DataFrame,
+) -> None:
+    df = _with_lone(reviews, "note", 4)
+    with pytest.raises(
+        InputError, match=r"column 'note' \(used by the prompt template\) at rows 'r4'"
+    ):
+        build(df, "{review} {note}")
+
+
+def test_a_lone_surrogate_in_the_template_itself_is_named(reviews: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match=r"the prompt template .* holds a lone surrogate"):
+        build(reviews, "Rate \udc00: {review}")
+
+
+def test_a_lone_surrogate_from_a_prompt_callable_names_the_row(reviews: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match=r"prompt function returned at rows 'r1' holds a lone"):
+        build(reviews, lambda row: LONE if row.stars == 1 else row.review)
+
+
+def test_a_lone_surrogate_in_returned_messages_names_the_row(reviews: pd.DataFrame) -> None:
+    def prompt(row: Row) -> list[dict[str, str]]:
+        text = LONE if row.name == "r5" else row.review
+        return [{"role": "user", "content": text}]
+
+    with pytest.raises(InputError, match=r"messages .* at rows 'r5' hold a lone surrogate"):
+        build(reviews, prompt)
+
+
+def test_a_lone_surrogate_in_the_system_prompt_names_system(reviews: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match=r"^system holds a lone surrogate"):
+        build(reviews, system=LONE)
+
+
+def test_a_lone_surrogate_in_the_index_names_the_row(reviews: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match=r"the index holds a lone surrogate .* at rows"):
+        build(reviews.set_axis(pd.Index(["r0", "r1", LONE, "r3", "r4", "r5"], dtype=object)))
+
+
+def test_a_lone_surrogate_is_refused_before_anything_is_sent_with_a_store(
+    reviews: pd.DataFrame, tmp_path: object
+) -> None:
+    import brainbatch as bb
+
+    df = _with_lone(reviews, "review", 3)
+    with pytest.raises(InputError, match=r"rows 'r3'"):
+        bb.run(df, prompt="review", model="sim", job_name="surrogate", latency_ms=0)
+    assert bb.JobStore().list_jobs() == []  # no job was even stored
+
+
 def test_offending_rows_are_summarised_after_five(reviews: pd.DataFrame) -> None:
     df = pd.DataFrame({"review": [None] * 8})
     with pytest.raises(InputError, match=r"rows 0, 1, 2, 3, 4 and 3 more"):
