@@ -10,7 +10,9 @@ of a second.
 
 * a column name: the column holds the prompts (strings);
 * a template over columns, ``"Classify the sentiment of: {review}"`` (``str.format`` syntax;
-  write ``{{`` and ``}}`` for literal braces);
+  write ``{{`` and ``}}`` for literal braces; format specs such as ``{price:.2f}`` work, but
+  positional fields ``{}`` / ``{0}`` and attribute or index access ``{review.upper}`` /
+  ``{review[0]}`` are refused: use a callable for anything beyond whole values);
 * a callable ``fn(row) -> str`` or ``fn(row) -> list of {"role", "content"} messages``, where
   ``row`` is a :class:`Row` (a dict of column -> value that also allows ``row.column``;
   ``row.name`` is the index label, as with ``DataFrame.apply(axis=1)``).
@@ -198,12 +200,22 @@ def _template_fields(template: str) -> list[str]:
     for _, field_name, _, _ in parsed:
         if field_name is None:
             continue
-        if field_name == "" or field_name.isdigit():
+        base = field_name.split(".", 1)[0].split("[", 1)[0]
+        if base == "" or base.isdigit():
             raise InputError(
                 f"prompt template {template!r} has a positional field '{{{field_name}}}'; "
                 "name a column instead, e.g. '{review}'"
             )
-        base = field_name.split(".", 1)[0].split("[", 1)[0]
+        if base != field_name:
+            access = "attribute" if field_name[len(base)] == "." else "index"
+            raise InputError(
+                f"prompt template {template!r} has a field '{{{field_name}}}' with {access} "
+                f"access ({field_name[len(base) :]!r} on column {base!r}); a template only "
+                "fills in whole column values, and this would send a method's repr or a "
+                "piece of the value. Use a callable instead: prompt=lambda row: f\"... "
+                f"{{row[{base!r}]}} ...\" with the expression you need (a column whose name "
+                f"is {field_name!r} is read the same way: row[{field_name!r}])"
+            )
         if base not in names:
             names.append(base)
     return names

@@ -345,6 +345,29 @@ def test_a_lone_surrogate_is_refused_before_anything_is_sent_with_a_store(
     assert bb.JobStore().list_jobs() == []  # no job was even stored
 
 
+def test_numbered_positional_template_field_is_refused(reviews: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match=r"positional field '\{0\}'"):
+        build(reviews, "Classify: {0}")
+
+
+def test_attribute_access_in_a_template_is_refused_suggesting_a_callable(
+    reviews: pd.DataFrame,
+) -> None:
+    with pytest.raises(InputError, match=r"'\{review\.upper\}' with attribute access.*lambda row"):
+        build(reviews, "Classify: {review.upper}")
+
+
+def test_index_access_in_a_template_is_refused_suggesting_a_callable(
+    reviews: pd.DataFrame,
+) -> None:
+    with pytest.raises(InputError, match=r"'\{review\[0\]\}' with index access.*lambda row"):
+        build(reviews, "First letter: {review[0]}")
+
+
+def test_a_format_spec_in_a_template_still_works(reviews: pd.DataFrame) -> None:
+    assert build(reviews, "{stars:03d}: {review}")[0].prompt == "005: Great kettle, boils fast"
+
+
 def test_offending_rows_are_summarised_after_five(reviews: pd.DataFrame) -> None:
     df = pd.DataFrame({"review": [None] * 8})
     with pytest.raises(InputError, match=r"rows 0, 1, 2, 3, 4 and 3 more"):
