@@ -212,8 +212,8 @@ def _template_fields(template: str) -> list[str]:
                 f"prompt template {template!r} has a field '{{{field_name}}}' with {access} "
                 f"access ({field_name[len(base) :]!r} on column {base!r}); a template only "
                 "fills in whole column values, and this would send a method's repr or a "
-                "piece of the value. Use a callable instead: prompt=lambda row: f\"... "
-                f"{{row[{base!r}]}} ...\" with the expression you need (a column whose name "
+                'piece of the value. Use a callable instead: prompt=lambda row: f"... '
+                f'{{row[{base!r}]}} ..." with the expression you need (a column whose name '
                 f"is {field_name!r} is read the same way: row[{field_name!r}])"
             )
         if base not in names:
