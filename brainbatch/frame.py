@@ -10,14 +10,17 @@ of a second.
 
 * a column name: the column holds the prompts (strings);
 * a template over columns, ``"Classify the sentiment of: {review}"`` (``str.format`` syntax;
-  write ``{{`` and ``}}`` for literal braces);
+  write ``{{`` and ``}}`` for literal braces; format specs such as ``{price:.2f}`` work, but
+  positional fields ``{}`` / ``{0}`` and attribute or index access ``{review.upper}`` /
+  ``{review[0]}`` are refused: use a callable for anything beyond whole values);
 * a callable ``fn(row) -> str`` or ``fn(row) -> list of {"role", "content"} messages``, where
   ``row`` is a :class:`Row` (a dict of column -> value that also allows ``row.column``;
   ``row.name`` is the index label, as with ``DataFrame.apply(axis=1)``).
 
 ``model`` is one model for every row, or ``"col:<column>"`` to take each row's model from a
-column. ``custom_id`` is the stringified index (unique, at most 64 characters) unless
-``custom_id="<column>"`` names a column to use instead.
+column. ``custom_id`` is the stringified index (unique, at most 64 characters; a MultiIndex's
+levels joined with ``|``, e.g. ``"north|3"``) unless ``custom_id="<column>"`` names a column to
+use instead.
 
 :func:`results_frame` builds the results DataFrame in one pass over the job (O(n), every column
 built at once): same index and order as the input, the input columns, then
@@ -43,6 +46,7 @@ from .models import BatchJob, BatchRequest, BatchResult, BatchStatus
 __all__ = [
     "MAX_CUSTOM_ID",
     "MODEL_COLUMN_PREFIX",
+    "MULTIINDEX_SEPARATOR",
     "RESULT_COLUMNS",
     "PromptSpec",
     "Row",
@@ -119,7 +123,9 @@ def _labels(index: pd.Index, positions: Sequence[int] | np.ndarray) -> str:
 
 
 def _py(value: Any) -> Any:
-    """numpy scalars -> Python scalars, for readable messages."""
+    """numpy scalars -> Python scalars (inside MultiIndex tuples too), for readable messages."""
+    if isinstance(value, tuple):
+        return tuple(_py(v) for v in value)
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -194,19 +200,62 @@ def _template_fields(template: str) -> list[str]:
     for _, field_name, _, _ in parsed:
         if field_name is None:
             continue
-        if field_name == "" or field_name.isdigit():
+        base = field_name.split(".", 1)[0].split("[", 1)[0]
+        if base == "" or base.isdigit():
             raise InputError(
                 f"prompt template {template!r} has a positional field '{{{field_name}}}'; "
                 "name a column instead, e.g. '{review}'"
             )
-        base = field_name.split(".", 1)[0].split("[", 1)[0]
+        if base != field_name:
+            access = "attribute" if field_name[len(base)] == "." else "index"
+            raise InputError(
+                f"prompt template {template!r} has a field '{{{field_name}}}' with {access} "
+                f"access ({field_name[len(base) :]!r} on column {base!r}); a template only "
+                "fills in whole column values, and this would send a method's repr or a "
+                'piece of the value. Use a callable instead: prompt=lambda row: f"... '
+                f'{{row[{base!r}]}} ..." with the expression you need (a column whose name '
+                f"is {field_name!r} is read the same way: row[{field_name!r}])"
+            )
         if base not in names:
             names.append(base)
     return names
 
 
+MULTIINDEX_SEPARATOR = "|"
+"""Joins the levels of a MultiIndex into one ``custom_id`` (``("north", 3)`` -> ``"north|3"``);
+a ``|`` or ``\\`` inside a level is written ``\\|`` / ``\\\\``, so two different tuples never
+give the same id."""
+
+
+def _strings(values: Any) -> np.ndarray:
+    """``str`` of each value, as Python strings in an object array (not pandas' own string
+    dtype, which refuses text it cannot encode: that is reported later, naming the row)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = [str(v) for v in values]
+    return out
+
+
+def _index_ids(index: pd.Index) -> np.ndarray:
+    """Each index value as a string; a MultiIndex's levels joined by
+    :data:`MULTIINDEX_SEPARATOR` (escaped inside the levels)."""
+    if not isinstance(index, pd.MultiIndex):
+        return _strings(index)
+    joined: pd.Series | None = None
+    for level in range(index.nlevels):
+        part = pd.Series(_strings(index.get_level_values(level)), dtype=object)
+        part = part.str.replace("\\", "\\\\", regex=False).str.replace(
+            MULTIINDEX_SEPARATOR, "\\" + MULTIINDEX_SEPARATOR, regex=False
+        )
+        joined = part if joined is None else joined + MULTIINDEX_SEPARATOR + part
+    assert joined is not None  # a MultiIndex has at least one level
+    return joined.to_numpy(dtype=object)
+
+
 def row_keys(df: pd.DataFrame, custom_id: str | None = None) -> list[str]:
     """The ``custom_id`` of each row: the stringified index, or a column's values.
+
+    A MultiIndex gives ids joined from its levels: ``("north", 3)`` -> ``"north|3"`` (see
+    :data:`MULTIINDEX_SEPARATOR`); the same limits apply (unique, at most 64 characters).
 
     Raises:
         InputError: duplicate index values / ids, missing values, ids over 64 characters,
@@ -221,7 +270,7 @@ def row_keys(df: pd.DataFrame, custom_id: str | None = None) -> list[str]:
                 "each row needs a unique id: use df.reset_index(drop=True) or name a unique "
                 "column with custom_id='<column>'"
             )
-        source = pd.Series(index.astype(str), index=index)
+        source = pd.Series(_index_ids(index), index=index, dtype=object)
         what = "index value"
     else:
         _require_columns(df, [custom_id], "custom_id")
@@ -232,7 +281,7 @@ def row_keys(df: pd.DataFrame, custom_id: str | None = None) -> list[str]:
                 f"custom_id column {custom_id!r} is empty (NaN/None) at rows "
                 f"{_labels(index, np.flatnonzero(nulls))}"
             )
-        source = col.astype(str)
+        source = pd.Series(_strings(col), index=index, dtype=object)
         what = f"custom_id column {custom_id!r}"
     keys = source.to_numpy(dtype=object)
     lengths = source.str.len().to_numpy()
@@ -246,7 +295,7 @@ def row_keys(df: pd.DataFrame, custom_id: str | None = None) -> list[str]:
     empty = np.flatnonzero(lengths == 0)
     if empty.size:
         raise InputError(f"{what} is an empty string at rows {_labels(index, empty)}")
-    dup_mask = pd.Series(keys).duplicated(keep=False).to_numpy()
+    dup_mask = pd.Series(keys, dtype=object).duplicated(keep=False).to_numpy()
     if dup_mask.any():
         raise InputError(
             f"{what} gives duplicate custom ids at rows {_labels(index, np.flatnonzero(dup_mask))}"
@@ -381,6 +430,95 @@ def _render_callable(
     return prompts, messages
 
 
+# -- text that cannot be sent: lone surrogates ------------------------------------------------
+
+_SURROGATE = (
+    "a lone surrogate (an unpaired UTF-16 half such as '\\ud800', often left by a bad decode "
+    "or a cut emoji: it cannot be encoded as UTF-8, so no API accepts it)"
+)
+_SURROGATE_FIX = "; replace it first, e.g. text.encode('utf-8', 'replace').decode('utf-8')"
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unencodable(texts: Sequence[str]) -> np.ndarray | None:
+    """Positions of texts with a lone surrogate, or None when all encode (one C-speed pass
+    over the joined text; the per-text look only runs when something is wrong)."""
+    if _encodes("\n".join(texts)):
+        return None
+    return np.flatnonzero([not _encodes(t) for t in texts])
+
+
+def _sends_as_json(value: Any) -> bool:
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        return "surrogates" not in str(exc)
+    return True
+
+
+def _check_encodable(
+    df: pd.DataFrame,
+    spec: PromptSpec,
+    models: list[str] | str,
+    keys: list[str],
+    prompts: list[str],
+    messages: list[list[dict[str, Any]] | None] | None,
+) -> None:
+    """Refuse text with a lone surrogate before anything is sent, naming where it is."""
+    index = df.index
+    if spec.system is not None and not _encodes(spec.system):
+        raise InputError(f"system holds {_SURROGATE}{_SURROGATE_FIX}")
+    if spec.params and not _sends_as_json(dict(spec.params)):
+        raise InputError(f"params holds {_SURROGATE}{_SURROGATE_FIX}")
+    model_list = models if isinstance(models, list) else [models]
+    bad = _unencodable(model_list)
+    if bad is not None:
+        where = f"model column {spec.model[len(MODEL_COLUMN_PREFIX) :]!r} at rows "
+        raise InputError(f"{where}{_labels(index, bad)} holds {_SURROGATE}{_SURROGATE_FIX}")
+    bad = _unencodable(keys)
+    if bad is not None:
+        what = "the index" if spec.custom_id is None else f"custom_id column {spec.custom_id!r}"
+        raise InputError(f"{what} holds {_SURROGATE} at rows {_labels(index, bad)}{_SURROGATE_FIX}")
+    bad = _unencodable(prompts)
+    if bad is not None:
+        raise InputError(f"{_prompt_source(df, spec, bad)} holds {_SURROGATE}{_SURROGATE_FIX}")
+    if messages is not None and not _sends_as_json(messages):
+        rows = [i for i, m in enumerate(messages) if m is not None and not _sends_as_json(m)]
+        raise InputError(
+            f"the messages the prompt function returned at rows {_labels(index, rows)} hold "
+            f"{_SURROGATE}{_SURROGATE_FIX}"
+        )
+
+
+def _prompt_source(df: pd.DataFrame, spec: PromptSpec, bad: np.ndarray) -> str:
+    """Where the bad prompts at positions ``bad`` came from, with the rows."""
+    index, prompt = df.index, spec.prompt
+    rows = _labels(index, bad)
+    if callable(prompt):
+        return f"the text the prompt function returned at rows {rows}"
+    assert isinstance(prompt, str)
+    if prompt in df.columns:
+        return f"prompt column {prompt!r} at rows {rows}"
+    if not _encodes(prompt):
+        return f"the prompt template {prompt!r}"
+    parts = []
+    for name in _template_fields(prompt):
+        values = df[name].array
+        hit = [p for p in bad if not _encodes(str(values[p]))]
+        if hit:
+            parts.append(
+                f"column {name!r} (used by the prompt template) at rows {_labels(index, hit)}"
+            )
+    return "; ".join(parts) or f"the prompt at rows {rows}"
+
+
 def build_requests(df: pd.DataFrame, spec: PromptSpec) -> list[BatchRequest]:
     """One :class:`BatchRequest` per row, in row order, after validating every row.
 
@@ -414,6 +552,7 @@ def build_requests(df: pd.DataFrame, spec: PromptSpec) -> list[BatchRequest]:
             f"prompt must be a column name, a template string or a callable, got "
             f"{type(prompt).__name__}"
         )
+    _check_encodable(df, spec, models, keys, prompts, messages)
     params = dict(spec.params) if spec.params else None
     system = spec.system or None
     base = uuid.uuid4().hex[:12]

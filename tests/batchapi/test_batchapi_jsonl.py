@@ -41,6 +41,17 @@ def test_custom_id_longer_than_64_characters_is_refused_naming_the_row() -> None
         validate_custom_ids(reqs, OPENAI_LIMITS)
 
 
+@pytest.mark.parametrize("limits", [OPENAI_LIMITS, ANTHROPIC_LIMITS], ids=["openai", "anthropic"])
+def test_a_custom_id_of_exactly_64_characters_is_accepted(limits: BatchLimits) -> None:
+    assert validate_custom_ids([_req(0, custom_id="x" * 64)], limits) == {"x" * 64: 0}
+
+
+@pytest.mark.parametrize("limits", [OPENAI_LIMITS, ANTHROPIC_LIMITS], ids=["openai", "anthropic"])
+def test_a_custom_id_of_65_characters_is_refused(limits: BatchLimits) -> None:
+    with pytest.raises(InputError, match=r"request #0: .* 65 characters"):
+        validate_custom_ids([_req(0, custom_id="x" * 65)], limits)
+
+
 def test_custom_id_equal_to_another_requests_id_is_refused_naming_both_rows() -> None:
     reqs = [_req(0, id="a1"), _req(1, custom_id="a1")]
     with pytest.raises(InputError, match=r"requests #0 and #1 share the custom_id 'a1'"):

@@ -85,6 +85,63 @@ def test_resume_after_ctrl_c_sends_only_the_missing_rows(start_cli, cli, tmp_pat
     assert max(sent.values()) == 1
 
 
+# Instrumentation for the kill test: results are committed only when a slot waits for them
+# (the strict journal), a group of 256 is full, or after 0.5 s, as when the loop finds the
+# store's thread mid-commit; a journal that let a slot send before its previous result is on
+# disk would then lose far more than the requests in flight.
+SLOW_COMMITS_CLI = """
+import sys
+import brainbatch.store.journal as _journal
+from brainbatch.cli import main
+
+_init = _journal.Writer.__init__
+
+
+def _slow_commits(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    self.eager = False
+    self.flush_interval = 1.0
+    self.flush_size = 256
+
+
+_journal.Writer.__init__ = _slow_commits
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def test_sigkill_then_resume_sends_again_at_most_one_row_per_slot(cli, cli_env, tmp_path, sim):
+    import subprocess
+    import sys
+    from collections import Counter
+
+    sim.configure(latency_ms=100)
+    server = ["--model", "gpt-4o-mini", "--provider", "openai", "--base-url", sim.openai_base_url]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_COMMITS_CLI, *_slow_job(tmp_path, *server)],
+        cwd=tmp_path,
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        read_progress(proc, min_done=20)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    sim.configure(latency_ms=0)
+    resumed = cli("resume", "slow", "--concurrency", "32", "--base-url", sim.openai_base_url)
+    assert resumed.returncode == 0, resumed.stderr
+    out = pd.read_csv(tmp_path / "results.csv")
+    assert (out["status"] == "success").all() and len(out) == ROWS
+    sent = Counter(r.user_text for r in sim.log)
+    sent_twice = [text for text, n in sent.items() if n > 1]
+    assert max(sent.values()) <= 2
+    assert len(sent_twice) <= 4, f"{len(sent_twice)} rows sent twice after one kill, 4 slots"
+
+
 def test_cancel_from_another_process_stops_the_run_and_keeps_its_results(start_cli, cli, tmp_path):
     proc = start_cli(*_slow_job(tmp_path, *_in_process_sim()))
     read_progress(proc, min_done=8)

@@ -124,6 +124,7 @@ async def test_max_concurrent_caps_requests_in_flight(
     sim.configure(latency_ms=60)
     await ParallelExecutor(max_concurrent=32).execute(job(12), openai_at(max_concurrent=3))
     arrivals = sorted(r.t for r in sim.log)
+    assert len(arrivals) == 12
     # with 3 in flight and 60 ms answers, no 4 requests arrive within 40 ms of each other
     assert all(arrivals[i + 3] - arrivals[i] > 0.04 for i in range(len(arrivals) - 3))
 

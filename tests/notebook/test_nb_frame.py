@@ -157,6 +157,76 @@ def test_custom_id_longer_than_64_characters_names_the_row(reviews: pd.DataFrame
         build(df)
 
 
+def test_a_custom_id_of_exactly_64_characters_is_accepted(reviews: pd.DataFrame) -> None:
+    df = reviews.rename(index={"r2": "x" * 64})
+    assert build(df)[2].custom_id == "x" * 64
+
+
+def test_a_custom_id_column_value_of_64_characters_is_accepted_and_65_refused(
+    reviews: pd.DataFrame,
+) -> None:
+    keys = [f"k{i}" for i in range(6)]
+    keys[3] = "y" * 64
+    assert build(reviews.assign(key=keys), custom_id="key")[3].custom_id == "y" * 64
+    keys[3] = "y" * 65
+    with pytest.raises(InputError, match=r"custom_id column 'key' longer than 64.*rows 'r3'"):
+        build(reviews.assign(key=keys), custom_id="key")
+
+
+# -- MultiIndex ------------------------------------------------------------------------------
+
+
+def _multi(reviews: pd.DataFrame) -> pd.DataFrame:
+    tuples = [("north", 2), ("south", 1), ("north", 1), ("east", 3), ("south", 2), ("east", 1)]
+    return reviews.set_axis(pd.MultiIndex.from_tuples(tuples, names=["region", "n"]))
+
+
+def test_a_multiindex_gives_ids_joined_from_its_levels(reviews: pd.DataFrame) -> None:
+    reqs = build(_multi(reviews))
+    assert [r.custom_id for r in reqs][:3] == ["north|2", "south|1", "north|1"]
+
+
+def test_multiindex_levels_holding_the_separator_give_distinct_ids() -> None:
+    index = pd.MultiIndex.from_tuples([("a|b", "c"), ("a", "b|c"), ("a\\", "|c")])
+    reqs = build(pd.DataFrame({"review": ["x", "y", "z"]}, index=index))
+    ids = [r.custom_id for r in reqs]
+    assert ids == ["a\\|b|c", "a|b\\|c", "a\\\\|\\|c"]
+    assert len(set(ids)) == 3
+
+
+def test_a_multiindex_id_over_64_characters_names_the_row(reviews: pd.DataFrame) -> None:
+    df = _multi(reviews).rename(index={"east": "e" * 62}, level="region")  # "e..e|3": 64
+    assert build(df.iloc[[3]])[0].custom_id == "e" * 62 + "|3"
+    df = _multi(reviews).rename(index={"east": "e" * 63}, level="region")  # 65
+    with pytest.raises(InputError, match=r"longer than 64 characters at rows \('eee"):
+        build(df)
+
+
+def test_a_multiindex_with_duplicate_tuples_names_the_rows(reviews: pd.DataFrame) -> None:
+    df = _multi(reviews).rename(index={3: 1}, level="n")  # ("east", 1) twice
+    with pytest.raises(InputError, match=r"duplicate values at rows \('east', 1\), \('east', 1\)"):
+        build(df)
+
+
+def test_results_keep_the_multiindex_in_order(reviews: pd.DataFrame) -> None:
+    df = _multi(reviews)
+    job = BatchJob(build(df))
+    job.status = BatchStatus.COMPLETED
+    out = results_frame(job, df)
+    assert out.index.equals(df.index)
+    assert list(out.review) == list(df.review)
+
+
+def test_bb_run_on_a_multiindex_returns_the_same_index(reviews: pd.DataFrame) -> None:
+    import brainbatch as bb
+
+    df = _multi(reviews)
+    out = bb.run(df, prompt="{review}", model="sim", store=False, latency_ms=0)
+    assert out.index.equals(df.index)
+    assert (out.status == "success").all()
+    assert list(out.review) == list(df.review)
+
+
 def test_custom_id_column_with_duplicates_names_the_rows(reviews: pd.DataFrame) -> None:
     df = reviews.assign(key=["a", "b", "a", "c", "d", "e"])
     with pytest.raises(InputError, match=r"custom_id column 'key'.*rows 'r0', 'r2'"):
@@ -202,6 +272,100 @@ def test_empty_dataframe_is_refused() -> None:
 def test_positional_template_field_is_refused(reviews: pd.DataFrame) -> None:
     with pytest.raises(InputError, match=r"positional field '\{\}'"):
         build(reviews, "Classify: {}")
+
+
+# -- lone surrogates: text no API can receive --------------------------------------------------
+
+LONE = "cut emoji \ud83d here"
+
+
+def _with_lone(reviews: pd.DataFrame, column: str, row: int) -> pd.DataFrame:
+    """``reviews`` with LONE in one cell (an object column: pandas' own string dtype refuses
+    such text, but object columns, e.g. from a bad decode, hold it)."""
+    values = [*reviews[column]] if column in reviews.columns else [""] * len(reviews)
+    values[row] = LONE
+    return reviews.assign(**{column: pd.Series(values, index=reviews.index, dtype=object)})
+
+
+def test_a_lone_surrogate_in_the_prompt_column_names_row_and_column(
+    reviews: pd.DataFrame,
+) -> None:
+    df = _with_lone(reviews, "review", 3)
+    with pytest.raises(InputError, match=r"prompt column 'review' at rows 'r3' holds a lone"):
+        build(df, "review")
+
+
+def test_a_lone_surrogate_in_a_template_column_names_row_and_column(
+    reviews: pd.DataFrame,
+) -> None:
+    df = _with_lone(reviews, "note", 4)
+    with pytest.raises(
+        InputError, match=r"column 'note' \(used by the prompt template\) at rows 'r4'"
+    ):
+        build(df, "{review} {note}")
+
+
+def test_a_lone_surrogate_in_the_template_itself_is_named(reviews: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match=r"the prompt template .* holds a lone surrogate"):
+        build(reviews, "Rate \udc00: {review}")
+
+
+def test_a_lone_surrogate_from_a_prompt_callable_names_the_row(reviews: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match=r"prompt function returned at rows 'r1' holds a lone"):
+        build(reviews, lambda row: LONE if row.stars == 1 else row.review)
+
+
+def test_a_lone_surrogate_in_returned_messages_names_the_row(reviews: pd.DataFrame) -> None:
+    def prompt(row: Row) -> list[dict[str, str]]:
+        text = LONE if row.name == "r5" else row.review
+        return [{"role": "user", "content": text}]
+
+    with pytest.raises(InputError, match=r"messages .* at rows 'r5' hold a lone surrogate"):
+        build(reviews, prompt)
+
+
+def test_a_lone_surrogate_in_the_system_prompt_names_system(reviews: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match=r"^system holds a lone surrogate"):
+        build(reviews, system=LONE)
+
+
+def test_a_lone_surrogate_in_the_index_names_the_row(reviews: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match=r"the index holds a lone surrogate .* at rows"):
+        build(reviews.set_axis(pd.Index(["r0", "r1", LONE, "r3", "r4", "r5"], dtype=object)))
+
+
+def test_a_lone_surrogate_is_refused_before_anything_is_sent_with_a_store(
+    reviews: pd.DataFrame, tmp_path: object
+) -> None:
+    import brainbatch as bb
+
+    df = _with_lone(reviews, "review", 3)
+    with pytest.raises(InputError, match=r"rows 'r3'"):
+        bb.run(df, prompt="review", model="sim", job_name="surrogate", latency_ms=0)
+    assert bb.JobStore().list_jobs() == []  # no job was even stored
+
+
+def test_numbered_positional_template_field_is_refused(reviews: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match=r"positional field '\{0\}'"):
+        build(reviews, "Classify: {0}")
+
+
+def test_attribute_access_in_a_template_is_refused_suggesting_a_callable(
+    reviews: pd.DataFrame,
+) -> None:
+    with pytest.raises(InputError, match=r"'\{review\.upper\}' with attribute access.*lambda row"):
+        build(reviews, "Classify: {review.upper}")
+
+
+def test_index_access_in_a_template_is_refused_suggesting_a_callable(
+    reviews: pd.DataFrame,
+) -> None:
+    with pytest.raises(InputError, match=r"'\{review\[0\]\}' with index access.*lambda row"):
+        build(reviews, "First letter: {review[0]}")
+
+
+def test_a_format_spec_in_a_template_still_works(reviews: pd.DataFrame) -> None:
+    assert build(reviews, "{stars:03d}: {review}")[0].prompt == "005: Great kettle, boils fast"
 
 
 def test_offending_rows_are_summarised_after_five(reviews: pd.DataFrame) -> None:

@@ -97,23 +97,67 @@ def test_kernel_interrupt_during_run_returns_partial_results(kernel: Kernel) -> 
     assert counts["success"] + counts["cancelled"] == 2000
 
 
+# Instrumentation for the kill test: every request the simulated provider gets is appended to
+# a file (it survives the kernel's SIGKILL), and results are committed only when a slot waits
+# for them (the strict journal), a group of 256 is full, or after 0.5 s, as when the loop
+# finds the store's thread mid-commit. A journal that let a slot send before its previous
+# result is on disk would then lose far more than the requests in flight.
+RECORDING = """
+import brainbatch.store.journal as _journal
+
+_init = _journal.Writer.__init__
+
+
+def _slow_commits(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    self.eager = False
+    self.flush_interval = 1.0
+    self.flush_size = 256
+
+
+_journal.Writer.__init__ = _slow_commits
+
+
+class Recording(bb.SimulatedProvider):
+    def __init__(self, path, **kwargs):
+        super().__init__(**kwargs)
+        self.path = path
+
+    async def __call__(self, request):
+        with open(self.path, "a") as f:
+            f.write(request.custom_id + "\\n")
+        return await super().__call__(request)
+"""
+
+
 def test_job_killed_with_its_kernel_resumes_in_a_new_kernel(kernel: Kernel, tmp_path: Any) -> None:
     store = tmp_path / "shared.sqlite"
-    kernel.execute(SETUP)
-    kernel.execute(f"job = bb.submit(df, {SLOW_JOB}, job_name='survivor', store={str(store)!r})")
+    first, second = tmp_path / "sent-before-kill.txt", tmp_path / "sent-on-resume.txt"
+    kernel.execute(SETUP + RECORDING)
+    _, reply = kernel.execute(
+        f"provider = Recording({str(first)!r}, latency_ms=50, latency_sigma=0)\n"
+        "job = bb.submit(df, prompt='text', model='sim', provider=provider, max_concurrent=8,"
+        f" job_name='survivor', store={str(store)!r})"
+    )
+    assert reply["content"]["status"] == "ok"
     time.sleep(1.0)
     kernel.km.shutdown_kernel(now=True)  # the kernel dies mid-job (SIGKILL)
     kernel.restart()
-    kernel.execute(SETUP)
+    kernel.execute(SETUP + RECORDING)
     messages, _ = kernel.execute(
         f"before = bb.jobs({str(store)!r}).iloc[0]\n"
-        "provider = bb.SimulatedProvider(latency_ms=1, latency_sigma=0)\n"
+        f"provider = Recording({str(second)!r}, latency_ms=1, latency_sigma=0)\n"
         f"out = bb.resume('survivor', store={str(store)!r}, provider=provider, wait=True)\n"
         "print(json.dumps([int(before['done']), provider.calls,"
         " int((out.status == 'success').sum())]))"
     )
     assert kernel.errors(messages) == []
     done_before, sent_after, succeeded = json.loads(kernel.stream(messages))
+    # the kill cost at most the requests in flight: one per executor slot (8)
+    sent_before = set(first.read_text().split())
+    sent_twice = sent_before & set(second.read_text().split())
+    assert len(sent_twice) <= 8, f"{len(sent_twice)} rows sent twice after one kill, 8 slots"
+    assert len(sent_before) > done_before  # precondition: requests were in flight
     assert 0 < done_before < 2000
     assert sent_after == 2000 - done_before  # only rows without a stored result
     assert succeeded == 2000

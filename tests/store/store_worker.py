@@ -1,9 +1,12 @@
 """A job run in its own process, for the store tests that need real processes.
 
-python store_worker.py crash <store> <openai_base_url> <rows> <concurrency>
+python store_worker.py crash <store> <openai_base_url> <rows> <concurrency> [slow-commits]
     Open (or resume) the job named "crash" in <store> and run it journaled against the
     simulated server through OpenAIProvider. Killed at random moments by
-    test_store_crash.py; every run after a kill resumes the stored job.
+    test_store_crash.py; every run after a kill resumes the stored job. With
+    ``slow-commits`` (see :func:`slow_commits`) results wait long for their commit unless
+    a slot asks for it, so a journal that let slots send before their results are on disk
+    would lose many more than the requests in flight.
 
 python store_worker.py writer <store> <tag> <jobs> <rows>
     Create <jobs> jobs named "<tag>-<k>" and run each journaled on the in-process
@@ -42,6 +45,31 @@ from brainbatch.runner import JobRunner, RunSettings
 from brainbatch.store import JobStore
 
 FAKE_KEY = "sk-crash-test-FAKE-0123456789"
+
+
+SLOW_COMMITS = """
+import brainbatch.store.journal as _journal
+
+_init = _journal.Writer.__init__
+
+
+def _slow_commits(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    self.eager = False  # no commit at the end of each loop iteration: the thread's turn
+    self.flush_interval = 1.0  # ... comes when a group is full or after 0.5 s
+    self.flush_size = 256
+
+
+_journal.Writer.__init__ = _slow_commits
+"""
+"""Test instrumentation, run before a job (``exec`` it): results are committed only when a
+slot waits for them (the strict journal), a group of 256 is full, or after 0.5 s, as when the
+loop finds the store's thread mid-commit and leaves the results to it."""
+
+
+def slow_commits() -> None:
+    """Apply :data:`SLOW_COMMITS` in this process."""
+    exec(SLOW_COMMITS, {})
 
 
 def crash_job(rows: int) -> BatchJob:
@@ -170,6 +198,8 @@ def main(argv: list[str]) -> None:
     elif mode == "cli":
         sys.exit(cli(path, rest))
     elif mode == "crash":
+        if rest[3:] == ["slow-commits"]:
+            slow_commits()
         asyncio.run(crash(path, rest[0], int(rest[1]), int(rest[2])))
     elif mode == "writer":
         asyncio.run(writer(path, rest[0], int(rest[1]), int(rest[2])))
