@@ -1,28 +1,31 @@
-"""What the journal costs the real-time path: requests/s with and without it, at 0 ms latency.
+"""What the journal costs the real-time path, at 0 ms latency (nothing to hide the writes in).
 
-Runs the same ParallelExecutor job several ways, interleaved (the order rotates) and repeated:
+1. ``bb.run`` over HTTP (the path users run), against the minimal uvloop/httptools server
+   ``bench/fast_server.py`` in its own process: ``bb.run(df, ..., store=<file>)`` (the
+   default journal: a kill loses at most the requests in flight) vs the same ``bb.run`` with
+   ``store=False``, both ``max_concurrent=256``. Everything ``bb.run`` does is timed: building
+   the requests, storing the job (``create_job``), the run, the results DataFrame. The store
+   is one file reused by every round, like the default ``.brainbatch/jobs.sqlite``.
+2. The executor alone with the in-process SimulatedProvider (about 25 us of work per
+   request, so the journal's share is far larger than over HTTP): ``no journal``, ``listener``
+   (``store.journal(job)``: a kill loses at most two requests per slot) and ``strict``
+   (``journal.wrap(fn)`` as well, what ``JobRunner`` does). ``create_job`` is inside the timed
+   region of the journaled variants.
 
-* ``no journal``   the baseline, measured in the same run: no store at all;
-* ``listener``     ``store.journal(job)``: results committed at the end of the loop iteration
-                   they arrive in (a kill loses at most two requests per slot);
-* ``strict``       ``journal.wrap(fn)`` too: a slot takes its next request only once its
-                   previous result is committed (a kill loses only the requests in flight);
-                   this is what ``JobRunner`` (the notebook layer, the CLI) does.
+Rounds alternate the variants (rotating order); figures are min-median-max over the rounds,
+ratios are taken within a round (same-run baseline), and CPU time of this process per request
+is shown too (steadier than wall time on a shared machine).
 
-Providers: the in-process SimulatedProvider with latency 0 (worst case for the journal: no
-network time to hide in; about 25 us of work per request), and OpenAIProvider against the
-simulated HTTP server at 0 ms, run in its own process. For each: median and best requests/s
-with their ratio to the baseline, and CPU time of this process per request (the steadiest
-figure on a shared machine).
-
-    .venv/bin/python bench/journal.py [--n 20000] [--http-n 5000] [--concurrency 64] [--repeat 5]
+    .venv/bin/python bench/journal.py [--n 20000] [--rounds 7] [--concurrency 256]
+        [--sim-n 20000] [--no-sim] [--no-http]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -30,8 +33,85 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _rounds import machine_note, ratios, rotated, spread
+
+os.environ.setdefault("BRAINBATCH_PROGRESS", "none")
+
+import pandas as pd
+
+import brainbatch as bb
 from brainbatch import BatchJob, BatchRequest, ParallelExecutor, SimulatedProvider
 from brainbatch.store import JobStore
+
+HERE = Path(__file__).resolve().parent
+
+
+def start_fast_server() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "fast_server.py")], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "http://" not in line:
+        proc.kill()
+        raise SystemExit(f"the fast server did not start: {line!r}")
+    return proc, line.split("on ", 1)[1].strip() + "/v1"
+
+
+def print_table(
+    title: str, rates: dict[str, list[float]], cpus: dict[str, list[float]], base: str
+) -> None:
+    print(f"\n{title}")
+    print(f"  {'variant':<22} {'req/s':>24}  {'ratio to ' + base:>22}  {'CPU us/request':>18}")
+    for name in rates:
+        ratio = spread(ratios(rates, name, base), ".2f", "x")
+        cpu = spread(cpus[name], ".0f")
+        print(f"  {name:<22} {spread(rates[name]):>24}  {ratio:>22}  {cpu:>18}")
+
+
+def bench_http(args: argparse.Namespace, folder: Path) -> None:
+    proc, base_url = start_fast_server()
+    n = args.n
+    df = pd.DataFrame({"review": [f"Review #{i}: good value, fast delivery." for i in range(n)]})
+    store_path = str(folder / "jobs.sqlite")
+
+    def run(store: Any) -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = bb.run(
+            df,
+            prompt="Classify the sentiment of: {review}",
+            model="gpt-4o-mini",
+            provider="openai",
+            base_url=base_url,
+            api_key="sk-bench-not-a-real-key",
+            store=store,
+            max_concurrent=args.concurrency,
+            progress=False,
+        )
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        assert (out["status"] == "success").all()
+        return n / dt, cpu / n * 1e6
+
+    variants = {"store=False": False, "default journal": store_path}
+    rates: dict[str, list[float]] = {k: [] for k in variants}
+    cpus: dict[str, list[float]] = {k: [] for k in variants}
+    try:
+        run(False)  # warm-up: imports, connections, prices
+        for k in range(args.rounds):
+            for name in rotated(list(variants), k):
+                rate, cpu = run(variants[name])
+                rates[name].append(rate)
+                cpus[name].append(cpu)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    print_table(
+        f"bb.run over HTTP (fast local server, 0 ms): {n:,} rows, max_concurrent="
+        f"{args.concurrency}, {args.rounds} rounds",
+        rates,
+        cpus,
+        "store=False",
+    )
 
 
 def make_job(n: int) -> BatchJob:
@@ -47,103 +127,64 @@ def make_job(n: int) -> BatchJob:
     )
 
 
-async def run_once(mode: str, n: int, c: int, provider: Any, folder: Path) -> tuple[float, float]:
-    """(requests/s, CPU microseconds of this process per request) for one run."""
+async def executor_once(mode: str, n: int, c: int, folder: Path) -> tuple[float, float]:
+    provider = SimulatedProvider(latency_ms=0.0)
     job = make_job(n)
     executor = ParallelExecutor(max_concurrent=c)
-    if mode == "no journal":
-        t0, c0 = time.perf_counter(), time.process_time()
+    store = None if mode == "no journal" else JobStore(folder / f"{time.monotonic_ns()}.sqlite")
+    t0, c0 = time.perf_counter(), time.process_time()
+    if store is None:
         await executor.execute(job, provider)
-        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     else:
-        store = JobStore(folder / f"{mode.replace(' ', '_')}-{time.monotonic_ns()}.sqlite")
         store.create_job(job)
-        t0, c0 = time.perf_counter(), time.process_time()
         journal = store.journal(job)
         fn = journal.wrap(provider) if mode == "strict" else provider
         await executor.execute(job, fn)
         journal.close()  # the last group is committed inside the timed region
-        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if store is not None:
         assert len(store.load_job(job.job_id).results) == n
         store.close()
     assert job.done == n, job
     return n / dt, cpu / n * 1e6
 
 
-async def bench_provider(label: str, provider: Any, args: argparse.Namespace, folder: Path) -> None:
-    modes = ("no journal", "listener", "strict")
+def bench_executor(args: argparse.Namespace, folder: Path) -> None:
+    modes = ["no journal", "listener", "strict"]
     rates: dict[str, list[float]] = {m: [] for m in modes}
     cpus: dict[str, list[float]] = {m: [] for m in modes}
-    await run_once("no journal", min(args.n, 2000), args.concurrency, provider, folder)  # warm-up
-    for k in range(args.repeat):
-        for mode in modes[k % 3 :] + modes[: k % 3]:  # rotate: no mode always runs first
-            rate, cpu = await run_once(mode, args.n, args.concurrency, provider, folder)
+    asyncio.run(executor_once("no journal", 2000, args.concurrency, folder))  # warm-up
+    for k in range(args.rounds):
+        for mode in rotated(modes, k):
+            rate, cpu = asyncio.run(executor_once(mode, args.sim_n, args.concurrency, folder))
             rates[mode].append(rate)
             cpus[mode].append(cpu)
-    base = statistics.median(rates["no journal"])
-    best_base = max(rates["no journal"])
-    print(
-        f"\n{label}: {args.n:,} requests, max_concurrent={args.concurrency}, "
-        f"{args.repeat} runs each"
+    print_table(
+        f"ParallelExecutor + in-process SimulatedProvider (0 ms): {args.sim_n:,} requests, "
+        f"max_concurrent={args.concurrency}, {args.rounds} rounds, create_job timed",
+        rates,
+        cpus,
+        "no journal",
     )
-    base_cpu = statistics.median(cpus["no journal"])
-    print(f"  {'':<11} {'median':>9}        ratio   {'best':>9}        ratio   CPU/request")
-    for mode in modes:
-        med, best = statistics.median(rates[mode]), max(rates[mode])
-        cpu = statistics.median(cpus[mode])
-        print(
-            f"  {mode:<11} {med:>9,.0f} req/s {med / base:6.1%}   {best:>9,.0f} req/s "
-            f"{best / best_base:6.1%}   {cpu:6.1f} us ({cpu / base_cpu:.2f}x)"
-        )
-
-
-def start_sim_server() -> tuple[subprocess.Popen[str], str]:
-    """The simulated server in its own process (own GIL), at 0 ms; returns it and its URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "brainbatch.sim", "--port", "0", "--latency-ms", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "OpenAI base URL:" in line:
-            return proc, line.split("URL:", 1)[1].strip()
-    raise SystemExit("the simulated server did not start")
-
-
-async def run_all(args: argparse.Namespace, base_url: str | None) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        sim = SimulatedProvider(latency_ms=0.0)
-        await bench_provider("SimulatedProvider in process, 0 ms", sim, args, folder)
-        if base_url is None:
-            return
-        from brainbatch.providers.openai import OpenAIProvider
-
-        args.n = args.http_n
-        provider = OpenAIProvider(base_url=base_url, api_key="sk-bench-not-a-real-key")
-        label = "OpenAIProvider -> SimServer (separate process), 0 ms"
-        try:
-            await bench_provider(label, provider, args, folder)
-        finally:
-            await provider.aclose()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--n", type=int, default=20_000)
-    ap.add_argument("--concurrency", type=int, default=64)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--http-n", type=int, default=5_000)
-    ap.add_argument("--no-http", action="store_true", help="skip the HTTP measurement")
+    ap.add_argument("--n", type=int, default=20_000, help="rows per bb.run over HTTP")
+    ap.add_argument("--sim-n", type=int, default=20_000, help="requests per executor run")
+    ap.add_argument("--concurrency", type=int, default=256)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--no-http", action="store_true", help="skip the bb.run over HTTP part")
+    ap.add_argument("--no-sim", action="store_true", help="skip the in-process executor part")
     args = ap.parse_args()
-    proc, base_url = (None, None) if args.no_http else start_sim_server()
-    try:
-        asyncio.run(run_all(args, base_url))
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=10)
+    print(f"bench/journal.py ({machine_note()})", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.no_http:
+            bench_http(args, Path(tmp))
+        if not args.no_sim:
+            bench_executor(args, Path(tmp))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS {rss:.0f} MiB; at the end: {machine_note()}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ multiple of the ideal ``N x latency / concurrency``.
 Clients:
   raw aiohttp   ``session.post(url, json=body)`` / ``await resp.json()``: the usual idiom.
   raw httpx     ``httpx.AsyncClient.post(url, json=body)`` / ``resp.json()``, default
-                transport (run on at most ``--httpx-n`` requests: it is slow).
+                transport, on ``--httpx-n`` requests (it is slow); it is compared with raw
+                aiohttp on the same ``--httpx-n`` requests in the same round (same work).
   brainbatch    ``ParallelExecutor(max_concurrent=C).execute(job, OpenAIProvider(...))``:
                 body building, retries/limits machinery, parsing, pricing, results.
   --variants adds brainbatch over httpx transports (for the design choice):
@@ -17,6 +18,8 @@ Clients:
   bb/httpx          transport=httpx.AsyncHTTPTransport() (plain httpx; capped like raw httpx)
 
 Each client first sends ``min(C, N)`` warm-up requests (connections opened), then is timed.
+Each cell runs every client once per round, ``--repeat`` rounds (3 by default) in rotating
+order; req/s and the ratios (taken within a round) are shown as min-median-max.
 
 Usage::
 
@@ -285,10 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=20_000, help="requests per run (default 20,000)")
     p.add_argument("--concurrency", type=int, nargs="+", default=[64, 256, 1024])
     p.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 100.0])
-    p.add_argument("--httpx-n", type=int, default=3000, help="cap on raw httpx's requests")
+    p.add_argument("--httpx-n", type=int, default=3000, help="requests per raw httpx run")
     p.add_argument("--quick", action="store_true", help="N=3,000, httpx-n=300 (about a minute)")
     p.add_argument("--variants", action="store_true", help="also brainbatch over httpx")
-    p.add_argument("--repeat", type=int, default=1, help="runs per client; the median is shown")
+    p.add_argument("--repeat", type=int, default=3, help="rounds per cell (rotating order)")
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.add_argument("--limits", action="store_true", help="only the limiter/retry overhead")
     args = p.parse_args(argv)
@@ -300,10 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.n, args.httpx_n = 3000, 300
     n = args.n
-    rows: list[Row] = []
+    cells: list[Cell] = []
     print(
-        f"brainbatch real-time bench: N={n:,} (raw httpx: {min(n, args.httpx_n):,}), "
-        f"{os.cpu_count()} CPUs, server in its own process, load average "
+        f"brainbatch real-time bench: N={n:,} (raw httpx: {min(n, args.httpx_n):,}, compared "
+        f"with raw aiohttp on the same {min(n, args.httpx_n):,}), {args.repeat} rounds per "
+        f"cell, {os.cpu_count()} CPUs, server in its own process, load average "
         f"{os.getloadavg()[0]:.1f}",
         flush=True,
     )
@@ -314,25 +318,32 @@ def main(argv: list[str] | None = None) -> int:
                 clients = clients_for(
                     server.openai_base_url, n, min(n, args.httpx_n), c, args.variants
                 )
-                runs: dict[str, list[Row]] = {}
-                for _ in range(args.repeat):  # interleaved, so noise hits every client alike
-                    for name, fn, count in clients:
-                        runs.setdefault(name, []).append(run_client(name, fn, count, lat, c))
-                for got in runs.values():
-                    got.sort(key=lambda r: r.wall_s)
-                    rows.append(got[len(got) // 2])  # the median run
-                    print_row(rows, rows[-1])
+                runs: dict[str, list[Row]] = {name: [] for name, _, _ in clients}
+                for k in range(args.repeat):  # rotating order: noise hits every client alike
+                    shift = k % len(clients)
+                    for name, fn, count in clients[shift:] + clients[:shift]:
+                        runs[name].append(run_client(name, fn, count, lat, c))
+                cell = Cell(lat, c, runs)
+                cells.append(cell)
+                print_cell(cell)
         finally:
             server.stop()
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (other work shares the CPUs)")
-    print_table(rows)
+    print_table(cells)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump([r.__dict__ for r in rows], f, indent=1)
+            json.dump(
+                [[r.__dict__ for rs in cell.runs.values() for r in rs] for cell in cells],
+                f,
+                indent=1,
+            )
     return 0
 
 
 Client = tuple[str, Callable[[], Awaitable[float]], int]
+
+#: Which client each one is compared with: the same work (same N) in the same round.
+BASELINE = {"raw httpx": "raw aiohttp (httpx's N)", "bb/httpx": "raw aiohttp (httpx's N)"}
 
 
 def clients_for(base_url: str, n: int, nh: int, c: int, variants: bool) -> list[Client]:
@@ -343,6 +354,8 @@ def clients_for(base_url: str, n: int, nh: int, c: int, variants: bool) -> list[
         ("brainbatch", lambda: brainbatch_run(base_url, n, c), n),
         ("raw httpx", lambda: raw_httpx(url, nh, c), nh),
     ]
+    if nh != n:
+        clients.append(("raw aiohttp (httpx's N)", lambda: raw_aiohttp(url, nh, c), nh))
     if variants:
         from httpx_aiohttp import AiohttpTransport
 
@@ -358,41 +371,66 @@ def clients_for(base_url: str, n: int, nh: int, c: int, variants: bool) -> list[
     return clients
 
 
-def _baseline(rows: list[Row], row: Row) -> Row | None:
-    for r in rows:
-        if (r.latency_ms, r.concurrency, r.client) == (
-            row.latency_ms,
-            row.concurrency,
-            "raw aiohttp",
-        ):
-            return r
-    return None
+@dataclass
+class Cell:
+    """One (latency, concurrency) cell: every client's rows, one per round."""
+
+    latency_ms: float
+    concurrency: int
+    runs: dict[str, list[Row]]
+
+    def baseline(self, client: str) -> list[Row]:
+        name = BASELINE.get(client, "raw aiohttp")
+        return self.runs.get(name) or self.runs["raw aiohttp"]
+
+    def rps(self, client: str) -> list[float]:
+        return [r.rps for r in self.runs[client]]
+
+    def ratios(self, client: str) -> list[float]:
+        """Per round: this client's req/s over its baseline's in the same round."""
+        base = self.baseline(client)
+        return [r.rps / b.rps for r, b in zip(self.runs[client], base, strict=True)]
+
+    def median(self, client: str) -> Row:
+        got = sorted(self.runs[client], key=lambda r: r.wall_s)
+        return got[len(got) // 2]
 
 
-def print_row(rows: list[Row], row: Row) -> None:
-    base = _baseline(rows, row)
-    ratio = f"{row.rps / base.rps:.2f}x" if base else "-"
-    ideal = row.ideal_ratio()
-    print(
-        f"  latency {row.latency_ms:>5g} ms  C={row.concurrency:<5} {row.client:<17} "
-        f"n={row.n:<6} {row.rps:>8,.0f} req/s  {row.cpu_us:>7,.0f} us CPU/req  "
-        f"vs aiohttp {ratio:>6}  vs ideal {f'{ideal:.2f}x' if ideal else '-':>6}",
-        flush=True,
-    )
+def _spread(values: list[float], fmt: str) -> str:
+    lo, hi = min(values), max(values)
+    med = sorted(values)[len(values) // 2]
+    return f"{lo:{fmt}}-{med:{fmt}}-{hi:{fmt}}" if len(values) > 1 else f"{med:{fmt}}"
 
 
-def print_table(rows: list[Row]) -> None:
-    print("| latency | C | client | n | req/s | CPU us/req | vs raw aiohttp | wall / ideal |")
-    print("|---|---|---|---|---|---|---|---|")
-    for row in rows:
-        base = _baseline(rows, row)
+def print_cell(cell: Cell) -> None:
+    for client in cell.runs:
+        row = cell.median(client)
         ideal = row.ideal_ratio()
         print(
-            f"| {row.latency_ms:g} ms | {row.concurrency:,} | {row.client} | {row.n:,} | "
-            f"{row.rps:,.0f} | {row.cpu_us:,.0f} | "
-            f"{(row.rps / base.rps) if base else float('nan'):.2f}x | "
-            f"{f'{ideal:.2f}x' if ideal else '-'} |"
+            f"  latency {cell.latency_ms:>5g} ms  C={cell.concurrency:<5} {client:<24} "
+            f"n={row.n:<6} {_spread(cell.rps(client), ',.0f'):>20} req/s  "
+            f"{row.cpu_us:>6,.0f} us CPU/req  vs {BASELINE.get(client, 'raw aiohttp')} "
+            f"{_spread(cell.ratios(client), '.2f')}x  vs ideal {f'{ideal:.2f}x' if ideal else '-'}",
+            flush=True,
         )
+
+
+def print_table(cells: list[Cell]) -> None:
+    print(
+        "| latency | C | client | n | req/s (min-median-max) | CPU us/req (median run) | "
+        "vs raw aiohttp, same N, same round | wall / ideal (median run) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for cell in cells:
+        for client in cell.runs:
+            row = cell.median(client)
+            ideal = row.ideal_ratio()
+            print(
+                f"| {cell.latency_ms:g} ms | {cell.concurrency:,} | {client} | {row.n:,} | "
+                f"{_spread(cell.rps(client), ',.0f')} | {row.cpu_us:,.0f} | "
+                f"{_spread(cell.ratios(client), '.2f')}x | "
+                f"{f'{ideal:.2f}x' if ideal else '-'} |"
+            )
 
 
 if __name__ == "__main__":

@@ -303,6 +303,11 @@ class BatchJob:
             i = self._key_index.get(request_id)
         return None if i is None else self.requests[i]
 
+    def request_positions(self) -> Mapping[str, int]:
+        """Request id -> the request's position in :attr:`requests` (read-only view of the
+        job's own index: no copy, whatever the job's size)."""
+        return self._request_index
+
     def has_result(self, request_id: str) -> bool:
         """True once the request (by id) has a result. O(1)."""
         return request_id in self._result_index

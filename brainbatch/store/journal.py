@@ -49,7 +49,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,6 +119,19 @@ _META_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
 def _jsonable(obj: Any) -> Any:
     to_dict = getattr(obj, "to_dict", None)
     return to_dict() if callable(to_dict) else str(obj)
+
+
+class _OneIteration:
+    """``await _ONE_ITERATION`` gives the loop one turn (as ``asyncio.sleep(0)`` does, without
+    making a coroutine each time: every journaled request awaits it once)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield None
+
+
+_ONE_ITERATION = _OneIteration()
 
 
 class Writer:
@@ -219,7 +232,7 @@ class Writer:
         if self.inline:
             # Yield one loop iteration: the group commit put() scheduled runs first and covers
             # every result of this iteration (the first slot to resume commits if it did not).
-            await asyncio.sleep(0)
+            await _ONE_ITERATION
             if self._committed >= target or (self.commit_inline() and self._committed >= target):
                 return
         while self._committed < target:  # the thread is committing (or failing): wait for it
@@ -233,6 +246,11 @@ class Writer:
                 self._waiters.append((target, loop, fut))
             self._wake.set()
             await fut
+
+    @property
+    def uncommitted(self) -> bool:
+        """True while something queued is not known to be committed yet."""
+        return self._committed < self._seq
 
     def flush(self, timeout: float = 60.0) -> None:
         """Block until everything queued so far (and the jobs' status) is committed."""
@@ -503,7 +521,7 @@ class Journal:
         """The job's name (or id), for messages."""
         self._num = job_num
         self._host_id = this_host()[1]
-        self._seq_of = _codec.seq_index(job)
+        self._seq_of = _codec.seq_index(job).__getitem__
         self._writer = writer
         self._last_state: tuple[Any, ...] | None = None
         self._last_meta: bytes | None = None
@@ -516,7 +534,7 @@ class Journal:
         return f"Journal(job_id={self.job.job_id!r}, store={str(self._writer.path)!r})"
 
     def _on_result(self, result: BatchResult) -> None:
-        self._writer.put(("result", self._num, self._seq_of[result.request_id], result))
+        self._writer.put(("result", self._num, self._seq_of(result.request_id), result))
 
     def wrap(self, process_fn: ProcessFn) -> ProcessFn:
         """``process_fn`` that first waits until every result recorded so far is committed.
@@ -528,7 +546,8 @@ class Journal:
 
         @functools.wraps(process_fn)
         async def journaled(request: BatchRequest) -> str | dict[str, Any] | ProviderResponse:
-            await writer.wait_durable()
+            if writer.uncommitted:  # else nothing to wait for (and no coroutine to make)
+                await writer.wait_durable()
             return await process_fn(request)
 
         return journaled
