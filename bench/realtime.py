@@ -343,7 +343,11 @@ def main(argv: list[str] | None = None) -> int:
 Client = tuple[str, Callable[[], Awaitable[float]], int]
 
 #: Which client each one is compared with: the same work (same N) in the same round.
-BASELINE = {"raw httpx": "raw aiohttp (httpx's N)", "bb/httpx": "raw aiohttp (httpx's N)"}
+BASELINE = {
+    "raw httpx": "raw aiohttp (httpx's N)",
+    "bb/httpx": "raw aiohttp (httpx's N)",
+    "raw aiohttp (httpx's N)": "raw aiohttp (httpx's N)",
+}
 
 
 def clients_for(base_url: str, n: int, nh: int, c: int, variants: bool) -> list[Client]:
