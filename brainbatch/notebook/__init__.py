@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
-from ..estimate import estimate_requests
+from ..estimate import DEFAULT_OUTPUT_RATIO, PriceModel, estimate_requests
 from ..frame import PromptFn, PromptSpec, build_requests, results_frame
 from ..session import open_store, resume_session
 from .handle import JobHandle, _progress_mode, _run_blocking, run, submit
@@ -47,21 +47,39 @@ def estimate(
     system: str | None = None,
     params: Mapping[str, Any] | None = None,
     custom_id: str | None = None,
-    **kwargs: Any,
+    max_tokens: int | None = None,
+    expected_output_tokens: float | None = None,
+    output_ratio: float = DEFAULT_OUTPUT_RATIO,
+    max_concurrent: int = 10,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    typical_latency_s: float | None = None,
+    price_model: PriceModel = None,
 ) -> pd.DataFrame:
     """What running ``df`` would cost and take, before anything is sent.
 
     The rows become requests exactly as :func:`submit` makes them (same checks, same
     errors); :func:`brainbatch.estimate.estimate_requests` then counts tokens, prices them
-    real time vs batch and estimates the duration under the limits given in ``kwargs``
-    (``max_concurrent``, ``rpm``, ``tpm``, ``max_tokens``, ``expected_output_tokens``...).
+    real time vs batch and estimates the duration under the limits given (its arguments:
+    ``max_tokens``, ``expected_output_tokens``, ``output_ratio``, ``max_concurrent``,
+    ``rpm``, ``tpm``, ``typical_latency_s``, ``price_model``).
     Returns its summary DataFrame (one row per mode, and per model when rows use several).
     """
     requests = build_requests(
         df,
         PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
     )
-    return estimate_requests(requests, **kwargs)
+    return estimate_requests(
+        requests,
+        max_tokens=max_tokens,
+        expected_output_tokens=expected_output_tokens,
+        output_ratio=output_ratio,
+        max_concurrent=max_concurrent,
+        rpm=rpm,
+        tpm=tpm,
+        typical_latency_s=typical_latency_s,
+        price_model=price_model,
+    )
 
 
 def jobs(store: Any = None) -> pd.DataFrame:
