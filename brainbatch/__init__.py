@@ -38,6 +38,7 @@ from .notebook import accessor as _accessor  # noqa: F401  (registers DataFrame.
 from .notebook import plots as plot
 from .notebook.explore_cost import explore_cost
 from .notebook.explore_results import explore_results
+from .offline import export_batch, import_batch_results
 from .pricing import Cost, Price, cost_of, list_priced_models, price_of, set_price
 from .providers import (
     AnthropicProvider,
@@ -92,6 +93,8 @@ __all__ = [
     "estimate_requests",
     "explore_cost",
     "explore_results",
+    "export_batch",
+    "import_batch_results",
     "job_stats",
     "jobs",
     "list_priced_models",

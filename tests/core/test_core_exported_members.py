@@ -12,7 +12,8 @@ PUBLIC = {
     "PermanentError", "Price", "Provider", "ProviderError", "ProviderResponse", "RateLimitError",
     "ResponseCache", "SequentialExecutor", "ServerError", "SimulatedProvider", "StopJob",
     "StoreError", "TransientError", "__version__", "cost_of", "cost_table", "estimate",
-    "estimate_requests", "explore_cost", "explore_results", "job_stats", "jobs",
+    "estimate_requests", "explore_cost", "explore_results", "export_batch",
+    "import_batch_results", "job_stats", "jobs",
     "list_priced_models", "plot", "price_of", "resolve_provider", "resume", "run", "set_price",
     "submit", "token_counts",
 }  # fmt: skip
