@@ -103,7 +103,8 @@ def write_batch_files(
         if there:
             raise InputError(
                 f"batch files already exist: {', '.join(there[:3])}"
-                f"{' ...' if len(there) > 3 else ''}; pass overwrite=True to replace them"
+                f"{' ...' if len(there) > 3 else ''}; pass overwrite=True (--overwrite) to "
+                "replace them"
             )
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -118,6 +118,28 @@ def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) 
     _add_provider_options(p)
 
 
+def _add_row_options(p: argparse.ArgumentParser) -> None:
+    """How rows become requests, and nothing about sending them (export, import)."""
+    p.add_argument("input", metavar="INPUT", help="the rows: a .csv, .parquet or .jsonl file")
+    p.add_argument(
+        "--prompt",
+        required=True,
+        help="a column name, or a template over columns such as 'Classify: {review}'",
+    )
+    p.add_argument("--model", required=True, help="model name; col:NAME takes it per row")
+    p.add_argument("--system", help="system prompt for every row")
+    p.add_argument(
+        "--param",
+        dest="param_list",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="request parameter, e.g. --param max_tokens=200 (repeatable)",
+    )
+    p.add_argument("--id-column", help="column of unique row ids (default: the row number)")
+
+
 def _add_run_limits(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-cost",
@@ -167,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_cancel,
         cmd_demo,
         cmd_estimate,
+        cmd_export,
+        cmd_import,
         cmd_jobs,
         cmd_resume,
         cmd_run,
@@ -220,6 +244,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="typical answer length in tokens (default: half the prompt, capped by max_tokens)",
     )
     est.set_defaults(func=cmd_estimate)
+
+    export = sub.add_parser(
+        "export",
+        help="write the batch input files for a run elsewhere (vllm run-batch...)",
+        description="Write INPUT's rows as OpenAI batch input files in --out-dir (one model "
+        "per file, at most 50,000 requests and 200 MB each), for a run brainbatch does not "
+        "drive, such as vllm run-batch. Read the answers back with brainbatch import.",
+    )
+    _add_row_options(export)
+    export.add_argument("--out-dir", required=True, help="folder for the .jsonl files")
+    export.add_argument("--prefix", default="batch", help="file name prefix (default batch)")
+    export.add_argument("--overwrite", action="store_true", help="replace files already there")
+    export.set_defaults(func=cmd_export)
+
+    imp = sub.add_parser(
+        "import",
+        help="read batch output files back into a results file",
+        description="Join batch output files (OpenAI Batch API or vllm run-batch) with "
+        "INPUT's rows on custom_id and write the results (as brainbatch run writes them). "
+        "Give the same INPUT, --prompt, --model, --system, --param and --id-column as to "
+        "brainbatch export.",
+    )
+    _add_row_options(imp)
+    imp.add_argument(
+        "--results", nargs="+", required=True, metavar="FILE", help="the output .jsonl files"
+    )
+    imp.add_argument("--out", required=True, help="results file: .csv, .parquet or .jsonl")
+    imp.add_argument(
+        "--realtime-price",
+        action="store_true",
+        help="price answers at the real-time price (default: the batch price)",
+    )
+    imp.set_defaults(func=cmd_import)
 
     jobs = sub.add_parser("jobs", help="list the jobs in the store")
     _add_store_option(jobs)
