@@ -54,7 +54,11 @@ __all__ = [
 DEFAULT_MAX_CONCURRENT = 16
 """Requests in flight at once when ``max_concurrent`` is not given."""
 
-Mode = Literal["realtime", "batch"]
+Mode = Literal["realtime", "batch", "flex"]
+
+FLEX_TIMEOUT_S = 900.0
+"""Seconds per attempt in mode="flex" (unless ``timeout=`` is given): flex answers can take
+many minutes, and OpenAI suggests a 15-minute timeout."""
 
 
 def _storable(value: Any) -> bool:
@@ -86,8 +90,10 @@ class RunSettings:
             when ``provider`` is None (``"sim"`` / ``"sim/<model>"`` is the offline simulator).
         provider: a :class:`~brainbatch.providers.base.Provider` instance, a provider name
             (``"sim"``, ``"openai"``, ``"anthropic"``...), or None to choose from ``model``.
-        mode: ``"realtime"`` (requests sent now, under the limits) or ``"batch"`` (the
-            provider's native Batch API: half price, results within 24 h).
+        mode: ``"realtime"`` (requests sent now, under the limits), ``"batch"`` (the
+            provider's native Batch API: half price, results within 24 h) or ``"flex"``
+            (OpenAI's flex processing: real-time requests with ``service_tier="flex"``, batch
+            prices, slower answers; a 429 ``resource_unavailable`` is retried with backoff).
         max_concurrent: requests in flight at once (real time).
         delay: seconds between requests, one at a time (strict limits); overrides
             ``max_concurrent``.
@@ -116,8 +122,8 @@ class RunSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
             raise InputError(f"model must be a non-empty string, got {self.model!r}")
-        if self.mode not in ("realtime", "batch"):
-            raise InputError(f"mode must be 'realtime' or 'batch', got {self.mode!r}")
+        if self.mode not in ("realtime", "batch", "flex"):
+            raise InputError(f"mode must be 'realtime', 'batch' or 'flex', got {self.mode!r}")
         if self.provider is not None and not (
             isinstance(self.provider, str | Provider) or callable(self.provider)
         ):
@@ -146,10 +152,34 @@ class RunSettings:
                 "a compatible server); offline, start brainbatch.sim.SimServer and pass "
                 "provider='openai', base_url=server.openai_base_url"
             )
+        if self.mode == "flex":
+            self._check_flex()
         if self.mode == "batch" and self.delay is not None:
             raise InputError("delay applies to mode='realtime' only; drop it for mode='batch'")
         if not isinstance(self.provider_kwargs, Mapping):
             raise InputError("provider_kwargs must be a mapping")
+
+    def _check_flex(self) -> None:
+        from .providers.openai import OpenAIProvider
+
+        p = self.provider
+        if p is None or isinstance(p, str):
+            name = p.strip().lower() if isinstance(p, str) else provider_for_model(self.model)
+            if name in ("sim", "simulated"):
+                raise InputError(
+                    "mode='flex' is OpenAI's flex processing; the in-process simulator has "
+                    "none. Offline, start brainbatch.sim.SimServer and pass provider='openai', "
+                    "base_url=server.openai_base_url"
+                )
+            if name is not None and name != "openai":
+                raise InputError(
+                    f"mode='flex' is OpenAI's flex processing; provider {name!r} has none "
+                    "(use mode='batch' for half price there)"
+                )
+        elif not isinstance(p, OpenAIProvider) or p.service_tier != "flex":
+            raise InputError(
+                "mode='flex' with a provider object needs OpenAIProvider(service_tier='flex')"
+            )
 
     def _simulated(self) -> bool:
         from .providers.simulated import SimulatedProvider
@@ -277,11 +307,20 @@ class JobRunner:
         if s.tpm is not None:
             kwargs["tpm"] = s.tpm
         name = s.provider if isinstance(s.provider, str) else provider_for_model(s.model)
-        if s.mode == "realtime" and name not in (None, "sim", "simulated"):
+        if s.mode != "batch" and name not in (None, "sim", "simulated"):
             # size the HTTP provider's connection pool to the executor's concurrency
             kwargs.setdefault("max_concurrent", s.max_concurrent)
+        if s.mode == "flex":
+            kwargs["service_tier"] = "flex"
+            kwargs.setdefault("timeout", FLEX_TIMEOUT_S)
         models = {r.model for r in self.job.requests}
-        return open_providers(s.provider, s.model, models, **kwargs), True
+        provider = open_providers(s.provider, s.model, models, **kwargs)
+        if s.mode == "flex" and not _all_openai(provider):
+            raise ConfigurationError(
+                "mode='flex' is OpenAI's flex processing, and some rows' models belong to "
+                "another provider; run those with mode='realtime' or mode='batch'"
+            )
+        return provider, True
 
     # -- 2. process_fn -------------------------------------------------------------------------
 
@@ -468,6 +507,14 @@ def open_providers(
                 {n: resolve_provider(n, first, **kwargs) for n, first in by_name.items()}
             )
     return resolve_provider(provider, model, **kwargs)
+
+
+def _all_openai(provider: Any) -> bool:
+    from .providers.openai import OpenAIProvider
+
+    if isinstance(provider, ProviderRouter):
+        return all(isinstance(p, OpenAIProvider) for p in provider.providers.values())
+    return isinstance(provider, OpenAIProvider)
 
 
 def price_model_of(provider: Any) -> PriceModel:

@@ -92,10 +92,11 @@ def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) 
     if not for_estimate:
         p.add_argument(
             "--mode",
-            choices=("realtime", "batch"),
+            choices=("realtime", "batch", "flex"),
             default="realtime",
-            help="realtime (default), or batch: the provider's native Batch API, half price, "
-            "results within 24 h",
+            help="realtime (default); batch: the provider's native Batch API, half price, "
+            "results within 24 h; flex: OpenAI's flex processing, batch prices in real time, "
+            "slower answers",
         )
     p.add_argument("--system", help="system prompt for every row")
     p.add_argument(

@@ -457,7 +457,8 @@ def submit(
             ``"sim"`` (default) is the offline simulator.
         provider: ``"sim"``, ``"openai"``, ``"anthropic"``, a Provider object, or None to
             choose from the model name.
-        mode: ``"realtime"`` or ``"batch"`` (native Batch API, half price).
+        mode: ``"realtime"``, ``"batch"`` (native Batch API, half price) or ``"flex"``
+            (OpenAI's flex processing: real time at batch prices, slower answers).
         job_name: names the job in the store; running again with the same name continues it
             (only rows without a result are sent).
         store: a JobStore or a path; None uses the default store (``$BRAINBATCH_STORE`` or

@@ -15,6 +15,7 @@ status         error                                          retried
 408            :class:`TransientError`, kind ``"timeout"``    yes
 409            :class:`TransientError`, kind ``"conflict"``   yes
 429            :class:`RateLimitError` with ``retry_after``   yes, after the hint
+429 capacity   :class:`TransientError`, kind ``"capacity"``   yes, with backoff (flex)
 5xx            :class:`ServerError`                           yes
 other 4xx      :class:`PermanentError`                        no
 =============  =============================================  =========================
@@ -95,6 +96,23 @@ def error_detail(payload: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
+CAPACITY_CODES = frozenset({"resource_unavailable"})
+"""Error codes of a 429 that means "no capacity for this service tier right now" (OpenAI's
+flex processing), not "you went over your rate limit": retried with backoff, without pausing
+the other workers."""
+
+
+def error_code(content: bytes) -> str | None:
+    """The ``error.code`` of a JSON error body, or None."""
+    try:
+        payload = orjson.loads(content) if content else None
+    except orjson.JSONDecodeError:
+        return None
+    err = payload.get("error") if isinstance(payload, dict) else None
+    code = err.get("code") if isinstance(err, dict) else None
+    return code if isinstance(code, str) and code else None
+
+
 def _join(message: str | None, kind: str | None) -> str | None:
     if message and kind:
         return f"{kind}: {message}"
@@ -142,6 +160,7 @@ def status_error(
     secrets: Iterable[Secret | str | None] = (),
     request_id_header: str = "x-request-id",
     answered: int | None = None,
+    code: str | None = None,
 ) -> ProviderError:
     """The brainbatch error for an HTTP answer with ``status`` (see the module table).
 
@@ -159,6 +178,8 @@ def status_error(
             ``request-id``; both are looked at).
         answered: the status actually answered when it differs from ``status`` (a 200 with an
             error body).
+        code: the error body's ``code`` (:func:`error_code`); a 429 with a code in
+            :data:`CAPACITY_CODES` is a :class:`TransientError` of kind ``"capacity"``.
     """
     prefix = f"{what}: " if what else ""
     shown = status if answered is None else answered
@@ -198,6 +219,8 @@ def status_error(
             )
         return AuthenticationError(f"{_sentence(text)} {hint}", **common)
     if status == 429:
+        if code in CAPACITY_CODES:  # the tier has no room now: not the caller's rate limit
+            return TransientError(text, kind="capacity", **common)
         return RateLimitError(text, **common)
     if status == 408:
         return TransientError(text, kind="timeout", **common)

@@ -51,7 +51,7 @@ from ..limits import Limiter, RetryPolicy
 from ..models import BatchRequest, ProviderResponse
 from ..secrets import Secret, is_secret_header, redact
 from ..tokens import estimate_message_tokens
-from ._status import body_message, status_error
+from ._status import body_message, error_code, status_error
 from .base import Provider
 
 __all__ = [
@@ -386,6 +386,7 @@ class HttpProvider(Provider):
         adapt_to_headers: bool = True,
         default_output_tokens: int = 256,
         extra_headers: Mapping[str, str] | None = None,
+        service_tier: str | None = None,
     ) -> None:
         self.model = model
         self.base_url = (base_url or self.default_base_url).rstrip("/")
@@ -400,6 +401,11 @@ class HttpProvider(Provider):
             raise ConfigurationError(
                 f"default_output_tokens must be an integer >= 1, got {default_output_tokens!r}"
             )
+        if service_tier is not None and (not isinstance(service_tier, str) or not service_tier):
+            raise ConfigurationError(
+                f"service_tier must be a non-empty string or None, got {service_tier!r}"
+            )
+        self.service_tier = service_tier
         self._key = Secret(self._find_key(api_key))
         self.batch = batch
         self.retry = retry or RetryPolicy(max_attempts=max_attempts)
@@ -560,6 +566,7 @@ class HttpProvider(Provider):
             key_env=self.key_env_var(),
             secrets=(self._key,),
             request_id_header=self.request_id_header,
+            code=error_code(raw.content) if raw.status == 429 else None,
         )
 
     # -- one request -----------------------------------------------------------------------
@@ -579,6 +586,8 @@ class HttpProvider(Provider):
             ProviderError: the class the failure maps to (:mod:`._status`).
         """
         body = self.build_body(request)
+        if self.service_tier is not None:  # a request's own service_tier wins
+            body.setdefault("service_tier", self.service_tier)
         content = orjson.dumps(body)
         json_output = _wants_json(body)
         limiter = self.limiter
@@ -643,7 +652,9 @@ class HttpProvider(Provider):
                 raise error
             waited += delay
             retry_after = error.retry_after
-            if retry_after is not None or isinstance(error, RateLimitError):
+            if error.kind == "capacity":
+                pass  # no capacity for this tier now: this request backs off, the others go on
+            elif retry_after is not None or isinstance(error, RateLimitError):
                 hint = retry_after if retry_after is not None else policy.ceiling(attempt)
                 limiter.cool_down(min(hint, policy.max_retry_after_s))
             if log.isEnabledFor(logging.DEBUG):  # never headers: no key reaches a log

@@ -55,6 +55,11 @@ class OpenAIProvider(HttpProvider):
         default_output_tokens: output tokens reserved under ``tpm`` when a request sets no
             ``max_tokens``.
         extra_headers: more headers for every request (``OpenAI-Organization``...).
+        service_tier: sent as the body's ``service_tier`` unless a request sets its own:
+            ``"flex"`` is OpenAI's flex processing (batch prices, slower answers, 429
+            ``resource_unavailable`` when there is no capacity, retried with backoff without
+            pausing the other workers); ``mode="flex"`` sets it. An answer that says
+            ``"service_tier": "flex"`` is priced at the batch price.
 
     Requests to ``api.openai.com`` that use a field OpenAI marks deprecated
     (:data:`DEPRECATED_FIELDS`: ``max_tokens``, ``seed``, ``functions``, ``function_call``,
@@ -157,7 +162,11 @@ class OpenAIProvider(HttpProvider):
         )
         model = shape.text(body.get("model"), "model") or self.model or ""
         finish = shape.text(choice.get("finish_reason"), "choices[0].finish_reason")
-        cost = cost_of(model, inp, out, cached, batch=batch)
+        flex = body.get("service_tier") == "flex"  # flex processing is billed as batch work
+        cost = cost_of(model, inp, out, cached, batch=batch or flex)
+        price_source = cost.price_source
+        if flex and not batch and cost.price_source != "unknown":
+            price_source = f"{price_source} (flex processing: batch price)"
         return ProviderResponse(
             result=result,
             model=model or None,
@@ -168,5 +177,5 @@ class OpenAIProvider(HttpProvider):
             provider_request_id=rid,
             latency_ms=latency_ms,
             cost_usd=cost.usd,
-            price_source=cost.price_source,
+            price_source=price_source,
         )

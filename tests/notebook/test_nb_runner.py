@@ -30,7 +30,7 @@ def sim_job(n: int = 5) -> BatchJob:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"mode": "later"}, "mode must be 'realtime' or 'batch'"),
+        ({"mode": "later"}, "mode must be 'realtime', 'batch' or 'flex'"),
         ({"max_concurrent": 0}, "max_concurrent must be an integer > 0"),
         ({"max_concurrent": 2.5}, "max_concurrent must be an integer > 0"),
         ({"delay": -1}, "delay must be a number of seconds >= 0"),
