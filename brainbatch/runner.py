@@ -97,7 +97,9 @@ class RunSettings:
         max_concurrent: requests in flight at once (real time).
         delay: seconds between requests, one at a time (strict limits); overrides
             ``max_concurrent``.
-        rpm, tpm: requests / tokens per minute the provider may be sent.
+        rpm, tpm: requests / tokens per minute the provider may be sent; ``"auto"`` (what
+            an HTTP provider does when none is given): the provider's own limits, learned
+            from its rate-limit headers, at 90%.
         max_cost_usd: stop starting requests before the job's spend could pass this.
         cache: True serves repeated requests from the store's response cache (needs a
             store); None (default) and False send every request (see
@@ -112,8 +114,8 @@ class RunSettings:
     mode: Mode = "realtime"
     max_concurrent: int = DEFAULT_MAX_CONCURRENT
     delay: float | None = None
-    rpm: float | None = None
-    tpm: float | None = None
+    rpm: float | Literal["auto"] | None = None
+    tpm: float | Literal["auto"] | None = None
     max_cost_usd: float | None = None
     cache: bool | None = None
     poll_interval: float | None = None
@@ -138,8 +140,10 @@ class RunSettings:
             raise InputError(f"delay must be a number of seconds >= 0, got {self.delay!r}")
         if self.delay is not None and (self.delay < 0 or math.isinf(self.delay)):
             raise InputError(f"delay must be a number of seconds >= 0, got {self.delay!r}")
-        _positive("rpm", self.rpm)
-        _positive("tpm", self.tpm)
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if value != "auto":
+                _positive(name, value)
         _positive("max_cost_usd", self.max_cost_usd)
         _positive("poll_interval", self.poll_interval)
         if self.mode != "batch" and self.poll_interval is not None:

@@ -112,8 +112,11 @@ def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) 
     p.add_argument(
         "--concurrency", type=_positive_int, help="requests in flight at once (default 16)"
     )
-    p.add_argument("--rpm", type=_positive_float, help="requests per minute to stay under")
-    p.add_argument("--tpm", type=_positive_float, help="tokens per minute to stay under")
+    if for_estimate:
+        p.add_argument("--rpm", type=_positive_float, help="requests per minute to stay under")
+        p.add_argument("--tpm", type=_positive_float, help="tokens per minute to stay under")
+    else:
+        _add_rate_options(p)
     if not for_estimate:
         _add_run_limits(p)
     _add_provider_options(p)
@@ -139,6 +142,21 @@ def _add_row_options(p: argparse.ArgumentParser) -> None:
         help="request parameter, e.g. --param max_tokens=200 (repeatable)",
     )
     p.add_argument("--id-column", help="column of unique row ids (default: the row number)")
+
+
+def _rate(text: str) -> float | str:
+    """A number > 0, or ``auto``."""
+    return "auto" if text.strip().lower() == "auto" else _positive_float(text)
+
+
+def _add_rate_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--rpm",
+        type=_rate,
+        help="requests per minute to stay under, or auto: the provider's own limit from its "
+        "rate-limit headers, at 90%% (the default for HTTP providers)",
+    )
+    p.add_argument("--tpm", type=_rate, help="tokens per minute to stay under, or auto")
 
 
 def _add_run_limits(p: argparse.ArgumentParser) -> None:
@@ -297,8 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the failed rows again too (succeeded rows never are)",
     )
     resume.add_argument("--concurrency", type=_positive_int, help="requests in flight at once")
-    resume.add_argument("--rpm", type=_positive_float, help="requests per minute to stay under")
-    resume.add_argument("--tpm", type=_positive_float, help="tokens per minute to stay under")
+    _add_rate_options(resume)
     _add_run_limits(resume)
     _add_provider_options(resume)
     _add_store_option(resume)

@@ -17,7 +17,7 @@ when a panel is actually shown.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -102,8 +102,8 @@ def resume(
     retry_failed: bool = False,
     max_concurrent: int | None = None,
     delay: float | None = None,
-    rpm: float | None = None,
-    tpm: float | None = None,
+    rpm: float | Literal["auto"] | None = None,
+    tpm: float | Literal["auto"] | None = None,
     max_cost_usd: float | None = None,
     cache: bool | None = None,
     poll_interval: float | None = None,

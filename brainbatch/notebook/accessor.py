@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -130,8 +130,8 @@ class BrainbatchAccessor:
         custom_id: str | None = None,
         columns: Sequence[str] | None = None,
         max_concurrent: int = DEFAULT_MAX_CONCURRENT,
-        rpm: float | None = None,
-        tpm: float | None = None,
+        rpm: float | Literal["auto"] | None = None,
+        tpm: float | Literal["auto"] | None = None,
         max_cost_usd: float | None = None,
         cache: bool | None = None,
         *,
@@ -181,8 +181,8 @@ class BrainbatchAccessor:
         custom_id: str | None = None,
         columns: Sequence[str] | None = None,
         max_concurrent: int = DEFAULT_MAX_CONCURRENT,
-        rpm: float | None = None,
-        tpm: float | None = None,
+        rpm: float | Literal["auto"] | None = None,
+        tpm: float | Literal["auto"] | None = None,
         max_cost_usd: float | None = None,
         cache: bool | None = None,
         *,

@@ -32,7 +32,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -375,8 +375,8 @@ class HttpProvider(Provider):
         client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         max_concurrent: int | None = 1024,
-        rpm: int | None = None,
-        tpm: int | None = None,
+        rpm: float | Literal["auto"] | None = "auto",
+        tpm: float | Literal["auto"] | None = "auto",
         max_attempts: int = 6,
         timeout: float = DEFAULT_TIMEOUT_S,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
@@ -637,6 +637,8 @@ class HttpProvider(Provider):
                             limiter.record_usage(
                                 ticket, estimate, (out.input_tokens or 0) + (out.output_tokens or 0)
                             )
+                        if limiter.auto_rpm or limiter.auto_tpm:
+                            limiter.learn(raw.headers)
                         if self.adapt_to_headers:
                             limiter.observe_headers(raw.headers, estimate or 1)
                         return out
@@ -655,6 +657,8 @@ class HttpProvider(Provider):
             if error.kind == "capacity":
                 pass  # no capacity for this tier now: this request backs off, the others go on
             elif retry_after is not None or isinstance(error, RateLimitError):
+                if isinstance(error, RateLimitError):
+                    limiter.shrink()  # learned limits: run slower from now on
                 hint = retry_after if retry_after is not None else policy.ceiling(attempt)
                 limiter.cool_down(min(hint, policy.max_retry_after_s))
             if log.isEnabledFor(logging.DEBUG):  # never headers: no key reaches a log

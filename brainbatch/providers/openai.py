@@ -45,7 +45,9 @@ class OpenAIProvider(HttpProvider):
         client: your own ``httpx.AsyncClient`` (used as is, never closed by brainbatch).
         transport: an httpx transport (e.g. ``httpx.MockTransport``) to build the client on.
         max_concurrent: requests in flight at once (also the connection pool size).
-        rpm, tpm: requests / tokens per minute to stay under (None: no limit).
+        rpm, tpm: requests / tokens per minute to stay under; ``"auto"`` (default): the
+            limits the provider states in its rate-limit headers, learned from the first
+            answers, at 90% (each 429 lowers the share by 10%, down to 50%); None: no limit.
         max_attempts: tries per request, the first included.
         timeout: seconds per attempt; connect_timeout: seconds to connect.
         batch: price answers as native batch work (50%).
