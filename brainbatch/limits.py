@@ -554,9 +554,14 @@ class Limiter:
         if sem is not None:
             await sem.acquire()
         try:
-            if self._sent is None and (self._tokens is None or tokens <= 0):
+            if self._requests is None and (self._tokens is None or tokens <= 0):
                 if self._resume_at > self._clock():
                     await self._wait_cool_down()
+                sent = self._sent
+                if sent is not None:  # rpm="auto", limit not known yet: count, never wait
+                    now = self._clock()
+                    sent._expire(now - sent.window)  # keep one window of history, no more
+                    sent.commit(now, 1)
                 return None
             return await self._admit(tokens)
         except BaseException:

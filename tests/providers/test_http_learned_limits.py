@@ -104,3 +104,14 @@ def test_the_cli_takes_rpm_auto() -> None:
     argv = ["run", "in.csv", "--prompt", "{t}", "--model", "m", "--out", "o.csv"]
     args = build_parser().parse_args([*argv, "--rpm", "auto", "--tpm", "5000"])
     assert (args.rpm, args.tpm) == ("auto", 5000.0)
+
+
+async def test_sends_counted_before_a_limit_is_known_keep_one_window_only() -> None:
+    now = [0.0]
+    limiter = Limiter(rpm="auto", window_s=1.0, clock=lambda: now[0])
+    for i in range(20_000):  # 20 windows of sends, never a header with a limit
+        now[0] = i / 1000
+        await limiter.acquire()
+        limiter.release()
+    assert limiter._sent is not None
+    assert len(limiter._sent.log) <= 1_100  # one window of 1/1000-window slots (and a few)
