@@ -41,6 +41,7 @@ from .notebook.explore_results import explore_results
 from .pricing import Cost, Price, cost_of, list_priced_models, price_of, set_price
 from .providers import (
     AnthropicProvider,
+    GeminiProvider,
     OpenAIProvider,
     Provider,
     SimulatedProvider,
@@ -66,6 +67,7 @@ __all__ = [
     "ConnectionFailed",
     "Cost",
     "Executor",
+    "GeminiProvider",
     "InputError",
     "JobHandle",
     "JobStore",
