@@ -44,6 +44,7 @@ __all__ = [
     "BLOCK_PROMPT",
     "GENERATE_CONTENT_FIELDS",
     "GENERATION_CONFIG_FIELDS",
+    "PART_FIELDS",
     "check_gemini_auth",
     "gemini_error",
     "gemini_response",
@@ -98,7 +99,8 @@ GENERATION_CONFIG_FIELDS = frozenset(
         "responseFormat",
     }
 )
-_PART_FIELDS = frozenset(
+#: ``Part`` fields.
+PART_FIELDS = frozenset(
     {
         "text",
         "inlineData",
@@ -295,7 +297,7 @@ def parse_generate(
                     "oneof field 'data' must have one initialized field",
                 )
             for name in part:
-                if name not in _PART_FIELDS:
+                if name not in PART_FIELDS:
                     raise _unknown(f"contents[{i}].parts[{j}]", name)
         messages.append(
             {"role": "user" if role == "user" else "assistant", "content": _text_of(parts)}
