@@ -314,3 +314,29 @@ def test_base_url_is_the_host_root_as_in_google_genai() -> None:
         GeminiProvider(api_key=KEY, api_version="latest")
     with pytest.raises(InputError, match="not a Gemini model id"):
         p.model_path("gemini/../../v1/files")
+
+
+def test_bb_run_with_a_gemini_model_returns_priced_rows_and_row_errors(
+    sim: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    import brainbatch as bb
+
+    monkeypatch.setenv("BRAINBATCH_PROGRESS", "none")
+    df = pd.DataFrame({"review": ["Great value.", f"Awful {BLOCK_PROMPT}", "Fine."]})
+    results = bb.run(
+        df,
+        prompt="Classify: {review}",
+        model=MODEL,
+        base_url=sim.gemini_base_url,
+        api_key=KEY,
+        params={"max_tokens": 40},
+        max_cost_usd=1.0,
+        store=False,
+    )
+    assert results["status"].tolist() == ["success", "error", "success"]
+    assert "prompt was blocked" in results["error"][1]
+    assert (results["cost_usd"][[0, 2]] > 0).all()
+    assert results["model"].tolist() == [MODEL] * 3
+    assert sim.count() == 3
