@@ -50,6 +50,7 @@ __all__ = [
     "gemini_response",
     "generate_content",
     "parse_generate",
+    "rpc_code",
 ]
 
 BLOCK_PROMPT = "[sim:block-prompt]"
@@ -163,6 +164,14 @@ def gemini_error(status: int, message: str, details: list[dict[str, Any]] | None
     if details:
         err["details"] = details
     return orjson.dumps({"error": err})
+
+
+_RPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 429: 8, 500: 13, 503: 14, 504: 4}
+
+
+def rpc_code(status: int) -> int:
+    """The ``google.rpc.Code`` number of an HTTP error status (400 -> 3 INVALID_ARGUMENT)."""
+    return _RPC_CODES.get(status, 13 if status >= 500 else 9)
 
 
 def retry_info(seconds: float) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from .batches import add_routes as add_batch_routes
 from .common import SIM_STATE, check_auth
 from .config import SimConfig
 from .gemini import generate_content as _gemini_generate
+from .gemini_batches import add_gemini_batch_routes
 from .observe import SIM_OBSERVERS, Observer, Observers, note, observe_middleware
 from .state import SimState, body_hash, last_user_text
 from .wire import (
@@ -403,4 +404,5 @@ def build_app(
         app.router.add_post(f"/{version}/models/{{model}}:generateContent", generate_content)
     app.router.add_get("/_sim/stats", stats)
     add_batch_routes(app)  # native Batch APIs (own module)
+    add_gemini_batch_routes(app)  # Gemini Batch Mode and Files API (own module)
     return app

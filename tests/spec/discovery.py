@@ -94,6 +94,43 @@ GOOGLE_ERROR: dict[str, Any] = {
 
 _INT64 = {"type": "string", "pattern": "^-?[0-9]+$"}
 
+#: One line of a batch input file (Gemini's Batch Mode guide: ``{"key", "request"}``).
+INPUT_LINE: dict[str, Any] = {
+    "type": "object",
+    "required": ["key", "request"],
+    "additionalProperties": False,
+    "properties": {
+        "key": {"type": "string"},
+        "request": {"$ref": "#/$defs/GenerateContentRequest"},
+    },
+}
+#: One line of a batch responses file: ``{"key", "response" | "error"}``.
+OUTPUT_LINE: dict[str, Any] = {
+    "type": "object",
+    "required": ["key"],
+    "additionalProperties": False,
+    "properties": {
+        "key": {"type": "string"},
+        "response": {"$ref": "#/$defs/GenerateContentResponse"},
+        "error": {"$ref": "#/$defs/Status"},
+    },
+    "oneOf": [{"required": ["response"]}, {"required": ["error"]}],
+}
+#: The ``@type`` of what an ``Operation`` of a batch carries, and the schema it names.
+PACKED = {
+    "metadata": (
+        "google.ai.generativelanguage.v1main.GenerateContentBatch",
+        "GenerateContentBatch",
+    ),
+    "response": (
+        "google.ai.generativelanguage.v1main.GenerateContentBatchOutput",
+        "GenerateContentBatchOutput",
+    ),
+}
+#: Parameters of Google's resumable upload protocol (its upload session), which the
+#: discovery document leaves to that protocol.
+UPLOAD_QUERY = frozenset({"upload_id", "upload_protocol"})
+
 
 def json_schema(
     node: dict[str, Any], *, owner: str | None, answer: bool, known: frozenset[str]
@@ -230,8 +267,28 @@ class DiscoveryDocument:
                 walk(resource.get("resources", {}))
 
         walk(self.data["resources"])
+        # the document has no method for downloading a file's bytes, which Gemini serves at
+        # files/{file}:download?alt=media (how batch responses files are read; google-genai
+        # files.download): checked here as a GET answering the bytes
+        ops.append(
+            GeminiOperation(
+                "generativelanguage.files.download",
+                "GET",
+                "/v1beta/{+name}:download",
+                _template_regex("v1beta/{+name}:download"),
+                {
+                    "id": "generativelanguage.files.download",
+                    "httpMethod": "GET",
+                    "parameters": {
+                        "name": {"location": "path", "pattern": "^files/[^/]+$"},
+                        "alt": {"location": "query", "enum": ["media"]},
+                    },
+                    "supportsMediaDownload": True,
+                },
+            )
+        )
         # literal templates before ones with a reserved expansion ({+name} takes anything)
-        ops.sort(key=lambda o: (o.template.count("{+"), o.template.count("{")))
+        ops.sort(key=lambda o: (o.template.count("{+"), o.template.count("{"), -len(o.template)))
         return ops
 
     def operation(self, method: str, path: str) -> GeminiOperation | None:
@@ -336,6 +393,10 @@ class GeminiChecker:
         if x.source == "http":
             result.request += self._query(op, x)
         result.request += self._request_body(doc, op, x)
+        if op.data.get("supportsMediaUpload") and "upload" in x.headers.get(
+            "x-goog-upload-command", ""
+        ):
+            result.request_lines += self.input_lines(x.body)
         if x.fault is None and x.status != 0:
             result.response += self._response(doc, op, x)
         return result
@@ -345,6 +406,8 @@ class GeminiChecker:
         errors = []
         known = {**discovery().data.get("parameters", {}), **op.data.get("parameters", {})}
         for name, value in x.query.items():
+            if op.data.get("supportsMediaUpload") and name in UPLOAD_QUERY:
+                continue
             spec = known.get(name)
             if spec is None or spec.get("location") != "query":
                 errors.append(f"query parameter {name!r} is not one of the method's")
@@ -378,7 +441,51 @@ class GeminiChecker:
         return first_errors(doc.validator(ref, answer=False), body)
 
     @staticmethod
+    def input_lines(content: bytes) -> list[str]:
+        """What the document refuses in the lines of an uploaded file that look like a batch
+        input file (JSON objects with a ``request``)."""
+        doc = discovery()
+        validator = doc.compile(INPUT_LINE, "brainbatch:gemini-input-line", answer=False)
+        errors: list[str] = []
+        for n, raw in enumerate(content.split(b"\n"), start=1):
+            if not raw.strip():
+                continue
+            try:
+                line = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return []  # not a JSONL file: some other upload
+            if not isinstance(line, dict) or "request" not in line:
+                return []
+            errors += [f"input line {n} {e}" for e in first_errors(validator, line, 1)]
+            if len(errors) >= 5:
+                break
+        return errors
+
+    @staticmethod
     def _response(doc: DiscoveryDocument, op: GeminiOperation, x: Exchange) -> list[str]:
+        if op.data.get("supportsMediaDownload") and x.status == 200:
+            if x.file_purpose != "gemini_output":
+                return []
+            validator = doc.compile(OUTPUT_LINE, "brainbatch:gemini-output-line", answer=True)
+            errors: list[str] = []
+            for n, raw in enumerate(x.response_body.split(b"\n"), start=1):
+                if raw.strip():
+                    try:
+                        line = orjson.loads(raw)
+                    except orjson.JSONDecodeError:
+                        errors.append(f"line {n} is not JSON")
+                        continue
+                    errors += [f"line {n} {e}" for e in first_errors(validator, line, 1)]
+            return errors[:5]
+        if (
+            op.data.get("supportsMediaUpload")
+            and x.status == 200
+            and x.response_headers.get("x-goog-upload-status") == "active"
+        ):
+            # the answer to an upload's start: the session URL in a header, no body
+            if not x.response_headers.get("x-goog-upload-url"):
+                return ["the upload start answer has no x-goog-upload-url header"]
+            return []
         if x.source == "http" and x.response_content_type != "application/json":
             return [f"response media type {x.response_content_type!r} is not application/json"]
         try:
@@ -395,4 +502,30 @@ class GeminiChecker:
         ref = op.data.get("response", {}).get("$ref")
         if ref is None:
             return []
-        return first_errors(doc.validator(ref, answer=True), body)
+        errors = first_errors(doc.validator(ref, answer=True), body)
+        if ref == "Operation":
+            errors += _packed(doc, body)
+        elif ref == "ListOperationsResponse":
+            for i, item in enumerate(body.get("operations") or []):
+                errors += [f"operations[{i}].{e}" for e in _packed(doc, item)]
+        return errors
+
+
+def _packed(doc: DiscoveryDocument, operation: Any) -> list[str]:
+    """An ``Operation``'s ``metadata`` and ``response`` (typed ``Any``, named by ``@type``)
+    checked against the schema their ``@type`` names."""
+    errors: list[str] = []
+    if not isinstance(operation, dict):
+        return errors
+    for field_name, (type_name, schema) in PACKED.items():
+        value = operation.get(field_name)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or value.get("@type") != f"type.googleapis.com/{type_name}":
+            errors.append(f"{field_name} must be a {type_name} with its @type")
+            continue
+        inner = {k: v for k, v in value.items() if k != "@type"}
+        errors += [
+            f"{field_name} {e}" for e in first_errors(doc.validator(schema, answer=True), inner)
+        ]
+    return errors
