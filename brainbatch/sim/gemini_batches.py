@@ -15,7 +15,8 @@ Routes (all ``/v1beta``; keys as for ``generateContent``, see
 * ``GET /v1beta/batches`` (``pageSize`` 1..1000, ``pageToken``), ``GET /v1beta/batches/{id}``,
   ``POST /v1beta/batches/{id}:cancel`` (``{}``), ``DELETE /v1beta/batches/{id}`` (ended only).
 * Files: the resumable upload (``POST /upload/v1beta/files`` with ``x-goog-upload-command:
-  start``, then ``upload, finalize`` to the ``x-goog-upload-url`` it answered; at most 2 GB),
+  start``, then ``upload, finalize`` to the ``x-goog-upload-url`` it answered, which is the
+  credential of that upload as at Google; at most 2 GB),
   ``GET``/``DELETE /v1beta/files/{id}``, ``GET /v1beta/files/{id}:download?alt=media``
   (generated files only: a batch's responses file).
 
@@ -156,11 +157,13 @@ def _new_file(request: web.Request, display: str, purpose: str, content: bytes) 
 async def upload(request: web.Request) -> web.Response:
     """``POST /upload/v1beta/files``: the resumable protocol's start, then its finalize."""
     raw = await request.read()
-    if (refused := _guard(request, raw)) is not None:
-        return refused
     gem = request.app[SIM_GEMINI]
-    command = request.headers.get("x-goog-upload-command", "").replace(" ", "").lower()
     upload_id = request.query.get("upload_id")
+    if upload_id in gem.uploads:  # the session URL is the credential of an upload's bytes
+        request.app[SIM_STATE].record(time.monotonic(), request.path, 200, body_hash(raw))
+    elif (refused := _guard(request, raw)) is not None:
+        return refused
+    command = request.headers.get("x-goog-upload-command", "").replace(" ", "").lower()
     if upload_id is None:
         if command != "start" or request.headers.get("x-goog-upload-protocol") != "resumable":
             return _error(

@@ -151,3 +151,95 @@ def test_the_google_genai_sdk_gets_answers_from_the_simulator(sim: SimServer, ve
         )
     assert info.value.code == 400
     assert sim.count() == 3
+
+
+def test_the_google_genai_sdk_runs_a_batch_lifecycle_on_the_simulator(sim: SimServer) -> None:
+    import io
+    import time
+
+    import orjson
+
+    from brainbatch.sim.batches import SIM_BATCHES
+
+    store = sim.app[SIM_BATCHES]
+    store.reset()
+    store.configure(validating_s=0.02, in_progress_s=0.1, finalizing_s=0.02, cancelling_s=0.02)
+    sim.configure(api_key="k")
+    client = genai.Client(
+        api_key="k",
+        http_options=types.HttpOptions(
+            base_url=sim.gemini_base_url,
+            api_version="v1beta",
+            retry_options=types.HttpRetryOptions(attempts=1),
+        ),
+    )
+
+    def finished(name: str) -> types.BatchJob:
+        deadline = time.monotonic() + 10
+        job = client.batches.get(name=name)
+        while not job.done and time.monotonic() < deadline:
+            time.sleep(0.02)
+            job = client.batches.get(name=name)
+        return job
+
+    try:
+        inline = client.batches.create(
+            model="gemini-2.5-flash",
+            src=[
+                {
+                    "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+                    "metadata": {"key": "a"},
+                },
+                {
+                    "contents": [{"role": "user", "parts": [{"text": "yo"}]}],
+                    "metadata": {"key": "b"},
+                },
+            ],
+            config={"display_name": "sdk-inline"},
+        )
+        assert inline.state == types.JobState.JOB_STATE_PENDING
+        done = finished(str(inline.name))
+        assert done.state == types.JobState.JOB_STATE_SUCCEEDED
+        assert done.dest is not None and done.dest.inlined_responses is not None
+        answers = done.dest.inlined_responses
+        assert [r.metadata for r in answers] == [{"key": "a"}, {"key": "b"}]
+        assert all(
+            r.response is not None and (r.response.text or "").startswith("[simulated]")
+            for r in answers
+        )
+
+        lines = b"\n".join(
+            orjson.dumps(
+                {"key": f"k{i}", "request": {"contents": [{"parts": [{"text": f"q{i}"}]}]}}
+            )
+            for i in range(3)
+        )
+        uploaded = client.files.upload(
+            file=io.BytesIO(lines), config={"mime_type": "application/jsonl", "display_name": "in"}
+        )
+        assert uploaded.name is not None and uploaded.size_bytes == len(lines)
+        from_file = client.batches.create(
+            model="gemini-2.5-flash", src=uploaded.name, config={"display_name": "sdk-file"}
+        )
+        done = finished(str(from_file.name))
+        assert done.state == types.JobState.JOB_STATE_SUCCEEDED
+        assert done.dest is not None and done.dest.file_name
+        out = [
+            orjson.loads(x) for x in client.files.download(file=done.dest.file_name).splitlines()
+        ]
+        assert sorted(x["key"] for x in out) == ["k0", "k1", "k2"]
+
+        store.configure(in_progress_s=30.0)
+        running = client.batches.create(
+            model="gemini-2.5-flash", src=uploaded.name, config={"display_name": "sdk-cancel"}
+        )
+        client.batches.cancel(name=str(running.name))
+        assert finished(str(running.name)).state == types.JobState.JOB_STATE_CANCELLED
+        names = [b.name for b in client.batches.list(config={"page_size": 2})]
+        assert names == [running.name, from_file.name, inline.name]
+        client.batches.delete(name=str(from_file.name))
+        client.files.delete(name=uploaded.name)
+        with pytest.raises(genai_errors.ClientError):
+            client.batches.get(name=str(from_file.name))
+    finally:
+        store.reset()

@@ -9,7 +9,9 @@ Schema 2020-12 (validated with ``jsonschema-rs``, as the OpenAPI documents are),
 the document and Google's JSON mapping of protocol buffers mean:
 
 * a schema with ``properties`` is a message: an object whose fields are those properties
-  and no others (Google refuses ``Unknown name "x": Cannot find field``);
+  and no others (Google refuses ``Unknown name "x": Cannot find field``); in requests a
+  field may also be written with its proto name (``display_name`` for ``displayName``),
+  as Google's JSON parser reads both and google-genai sends some of them so;
 * a field whose description starts with ``Required.`` is required, except a message's
   ``model`` where the method's URL carries the model (``models/{model}:generateContent``,
   ``:batchGenerateContent``): Google fills it from the path;
@@ -132,6 +134,11 @@ PACKED = {
 UPLOAD_QUERY = frozenset({"upload_id", "upload_protocol"})
 
 
+def snake(name: str) -> str:
+    """A field's proto name from its JSON name (``displayName`` -> ``display_name``)."""
+    return re.sub(r"(?<!^)([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+
+
 def json_schema(
     node: dict[str, Any], *, owner: str | None, answer: bool, known: frozenset[str]
 ) -> dict[str, Any]:
@@ -149,11 +156,14 @@ def json_schema(
     if "properties" in node:
         props = node["properties"]
         name = node.get("id")
+        fields = {
+            k: json_schema(v, owner=name, answer=answer, known=known) for k, v in props.items()
+        }
+        if not answer:  # Google reads a field's proto name too (``display_name``)
+            fields.update({snake(k): v for k, v in fields.items() if snake(k) not in fields})
         out: dict[str, Any] = {
             "type": "object",
-            "properties": {
-                k: json_schema(v, owner=name, answer=answer, known=known) for k, v in props.items()
-            },
+            "properties": fields,
             "additionalProperties": False,
         }
         required = [
@@ -162,7 +172,12 @@ def json_schema(
             if str(v.get("description", "")).startswith("Required.") and (name, k) not in FROM_PATH
         ]
         if required and not answer:
-            out["required"] = required
+            out["allOf"] = [
+                {"required": [k]}
+                if snake(k) == k
+                else {"anyOf": [{"required": [k]}, {"required": [snake(k)]}]}
+                for k in required
+            ]
         return out
     if kind == "object":
         extra = node.get("additionalProperties")
@@ -424,16 +439,10 @@ class GeminiChecker:
             return ["the method takes no request body"] if x.body.strip() else []
         if not x.body and op.data.get("supportsMediaUpload"):
             return []
-        if (
-            x.source == "http"
-            and op.data.get("supportsMediaUpload")
-            and x.content_type
-            not in (
-                "application/json",
-                "",
-            )
+        if op.data.get("supportsMediaUpload") and "upload" in x.headers.get(
+            "x-goog-upload-command", ""
         ):
-            return []  # the media bytes of an upload, not the metadata
+            return []  # the file's bytes (checked line by line: input_lines)
         try:
             body = orjson.loads(x.body)
         except orjson.JSONDecodeError:

@@ -85,6 +85,7 @@ def test_conforming_gemini_traffic_passes(
         (_set("contents", "Say hi"), "contents"),
         (_set("generationConfig.maxOutputTokens", "twenty"), "maxOutputTokens"),
         (_set("generationConfig.max_tokens", 20), "max_tokens"),
+        (_set("generationConfig.max_output_tokens", "20"), "max_output_tokens"),
         (_set("contents.0.role", 7), "role"),
         (lambda b: {"generationConfig": b["generationConfig"]}, "contents"),
     ],
@@ -162,7 +163,165 @@ def test_required_fields_come_from_the_document_except_what_the_url_carries() ->
     request = json_schema(
         schemas["GenerateContentRequest"], owner="GenerateContentRequest", answer=False, known=known
     )
-    assert request["required"] == ["contents"]  # "model" is in the URL
+    assert request["allOf"] == [{"required": ["contents"]}]  # "model" is in the URL
     assert request["additionalProperties"] is False
     stats = json_schema(schemas["BatchStats"], owner="BatchStats", answer=True, known=known)
     assert stats["properties"]["requestCount"] == {"type": "string", "pattern": "^-?[0-9]+$"}
+
+
+@pytest.fixture(scope="module")
+def batch_exchanges(sim_server: SimServer) -> Iterator[dict[str, Exchange]]:
+    """The first 2xx exchange of each Gemini batch and file method, from a real batch run
+    (inline and through a file)."""
+    import asyncio
+
+    from brainbatch import BatchAPIExecutor, BatchJob, BatchRequest
+    from brainbatch.providers.gemini import GeminiProvider
+    from brainbatch.sim.batches import SIM_BATCHES
+
+    store = sim_server.app[SIM_BATCHES]
+    store.reset()
+    store.configure(validating_s=0.01, in_progress_s=0.05, finalizing_s=0.01)
+    seen: list[Exchange] = []
+    stop = sim_server.observe(seen.append)
+
+    async def run() -> None:
+        provider = GeminiProvider(base_url=sim_server.gemini_base_url, api_key="k")
+        for inline_max in (None, 10):
+            job = BatchJob(
+                [
+                    BatchRequest(prompt=f"q{i}", model="gemini-2.5-flash", custom_id=f"r{i}")
+                    for i in range(3)
+                ]
+            )
+            ex = BatchAPIExecutor(provider, poll_interval=0.02, max_poll_interval=0.05)
+            if inline_max:
+                ex.backend.inline_max_bytes = inline_max  # type: ignore[attr-defined]
+            await ex.execute(job)
+            assert job.n_success == 3
+        await ex.backend.call_json("GET", "/v1beta/batches", what="list")
+        await provider.aclose()
+
+    try:
+        asyncio.run(run())
+    finally:
+        stop()
+        store.reset()
+    checker = SpecChecker()
+    by_op: dict[str, Exchange] = {}
+    for x in seen:
+        result = checker.check(x)
+        assert result.operation is not None and not result.request and not result.response
+        key = result.operation.operation_id.removeprefix("generativelanguage.")
+        if key == "media.upload":
+            key += (
+                ".start" if "start" in x.headers.get("x-goog-upload-command", "") else ".finalize"
+            )
+        if key == "batches.get" and b'"done":true' not in x.response_body:
+            continue
+        if key == "batches.get" and b"inlinedResponses" not in x.response_body:
+            key += ".file"
+        by_op.setdefault(key, x)
+    yield by_op
+
+
+def test_a_batch_run_touches_every_method_it_needs_and_conforms(
+    batch_exchanges: dict[str, Exchange],
+) -> None:
+    assert set(batch_exchanges) == {
+        "models.generateContent",  # each request a batch ran, as the batch answered it
+        "models.batchGenerateContent",
+        "batches.get",
+        "batches.get.file",
+        "batches.list",
+        "media.upload.start",
+        "media.upload.finalize",
+        "files.download",
+    }
+
+
+def _header(name: str, value: str | None) -> Callable[[Exchange], Exchange]:
+    def change(x: Exchange) -> Exchange:
+        headers = {k: v for k, v in x.response_headers.items() if k != name}
+        if value is not None:
+            headers[name] = value
+        return dataclasses.replace(x, response_headers=headers)
+
+    return change
+
+
+def _lines(change: Callable[[Any], Any], which: str) -> Callable[[Exchange], Exchange]:
+    def apply(x: Exchange) -> Exchange:
+        raw = x.body if which == "request" else x.response_body
+        lines = [orjson.loads(r) for r in raw.splitlines() if r.strip()]
+        lines[0] = change(lines[0])
+        out = b"\n".join(orjson.dumps(line) for line in lines)
+        if which == "request":
+            return dataclasses.replace(x, body=out)
+        return dataclasses.replace(x, response_body=out)
+
+    return apply
+
+
+BATCH_MALFORMED: list[tuple[str, Callable[[Exchange], Exchange], str, str]] = [
+    (
+        "models.batchGenerateContent",
+        lambda x: _request(x, _set("batch.displayName", 5)),
+        "request",
+        "displayName",
+    ),
+    (
+        "models.batchGenerateContent",
+        lambda x: _request(x, _set("batch.inputConfig.requests.requests.0.request.contents", "x")),
+        "request",
+        "contents",
+    ),
+    ("batches.get", lambda x: _answer(x, _set("metadata.state", "DONE")), "response", "state"),
+    (
+        "batches.get",
+        lambda x: _answer(x, _set("metadata.batchStats.requestCount", 3)),
+        "response",
+        "requestCount",
+    ),
+    ("batches.get", lambda x: _answer(x, _set("metadata.@type", "x")), "response", "metadata"),
+    (
+        "batches.get",
+        lambda x: _answer(x, _set("metadata.output.inlinedResponses.inlinedResponses.0.answer", 1)),
+        "response",
+        "answer",
+    ),
+    ("batches.list", lambda x: _answer(x, _set("operations.0.done", "yes")), "response", "done"),
+    (
+        "files.download",
+        _lines(lambda line: {"response": line["response"]}, "response"),
+        "response",
+        "key",
+    ),
+    (
+        "media.upload.finalize",
+        _lines(lambda line: {**line, "request": {"contents": "x"}}, "request"),
+        "request_lines",
+        "contents",
+    ),
+    ("media.upload.start", _header("x-goog-upload-url", None), "response", "x-goog-upload-url"),
+    (
+        "media.upload.finalize",
+        lambda x: _answer(x, _set("file.sizeBytes", 3)),
+        "response",
+        "sizeBytes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "change", "part", "names"), BATCH_MALFORMED)
+def test_a_malformed_batch_exchange_is_caught_naming_the_field(
+    checker: SpecChecker,
+    batch_exchanges: dict[str, Exchange],
+    method: str,
+    change: Callable[[Exchange], Exchange],
+    part: str,
+    names: str,
+) -> None:
+    result = checker.check(change(batch_exchanges[method]))
+    errors = getattr(result, part)
+    assert errors and names in " ".join(errors)
