@@ -823,7 +823,14 @@ def _wants_json(request: BatchRequest) -> bool:
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         return True
     config = params.get("output_config")
-    return isinstance(config, dict) and isinstance(config.get("format"), dict)
+    if isinstance(config, dict) and isinstance(config.get("format"), dict):
+        return True
+    # Gemini's own spelling (responseMimeType, or inside generationConfig)
+    generation = params.get("generationConfig") or params.get("generation_config") or params
+    if not isinstance(generation, dict):
+        return False
+    mime = generation.get("responseMimeType") or generation.get("response_mime_type")
+    return mime == "application/json"
 
 
 async def _not_sent(request: BatchRequest) -> ProviderResponse:

@@ -215,3 +215,13 @@ def test_bb_run_in_batch_mode_with_a_gemini_model(
     assert (results["status"] == "success").all()
     assert (results["price_source"] == "genai-prices batch price").all()
     assert sim.count(CREATE) == 1
+
+
+async def test_json_output_asked_in_geminis_own_words_comes_back_as_a_dict(
+    gemini_provider: GeminiProvider,
+) -> None:
+    params = {"responseMimeType": "application/json"}
+    job = BatchJob([BatchRequest(prompt="Label it", model=MODEL, custom_id="a", params=params)])
+    await BatchAPIExecutor(gemini_provider, **FAST).execute(job)
+    (result,) = job.results
+    assert isinstance(result.result, dict) and set(result.result) == {"label", "answer"}
