@@ -42,6 +42,7 @@ from .offline import export_batch, import_batch_results
 from .pricing import Cost, Price, cost_of, list_priced_models, price_of, set_price
 from .providers import (
     AnthropicProvider,
+    GeminiProvider,
     OpenAIProvider,
     Provider,
     SimulatedProvider,
@@ -67,6 +68,7 @@ __all__ = [
     "ConnectionFailed",
     "Cost",
     "Executor",
+    "GeminiProvider",
     "InputError",
     "JobHandle",
     "JobStore",

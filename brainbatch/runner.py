@@ -152,8 +152,8 @@ class RunSettings:
             raise InputError(f"cache must be True, False or None, got {self.cache!r}")
         if self.mode == "batch" and self._simulated():
             raise InputError(
-                "mode='batch' needs a provider with a native Batch API (OpenAI or Anthropic, or "
-                "a compatible server); offline, start brainbatch.sim.SimServer and pass "
+                "mode='batch' needs a provider with a native Batch API (OpenAI, Anthropic or "
+                "Gemini, or a compatible server); offline, start brainbatch.sim.SimServer and pass "
                 "provider='openai', base_url=server.openai_base_url"
             )
         if self.mode == "flex":

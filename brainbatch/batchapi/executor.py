@@ -53,6 +53,7 @@ from ..models import BatchJob, BatchRequest, BatchResult, BatchStatus, ProviderR
 from ..tokens import estimate_message_tokens
 from .anthropic import AnthropicBatchBackend
 from .base import BatchBackend, Outcome, WireProvider
+from .gemini import GeminiBatchBackend
 from .jsonl import (
     BatchLimits,
     Chunk,
@@ -71,6 +72,7 @@ log = logging.getLogger("brainbatch")
 _BACKENDS: dict[str, type[BatchBackend]] = {
     "openai": OpenAIBatchBackend,
     "anthropic": AnthropicBatchBackend,
+    "gemini": GeminiBatchBackend,
 }
 _NOTIFY_EVERY_S = 0.25
 _HOLDS_TOKENS = {BatchStatus.PROCESSING.value, BatchStatus.CANCELLED.value}
@@ -87,8 +89,9 @@ def backend_for(
     cls = _BACKENDS.get(str(wanted))
     if cls is None:
         raise InputError(
-            f"api={wanted!r}: batch APIs exist for {sorted(_BACKENDS)}; pass an OpenAIProvider "
-            "or AnthropicProvider (or api='openai' for an OpenAI-compatible provider)"
+            f"api={wanted!r}: batch APIs exist for {sorted(_BACKENDS)}; pass an OpenAIProvider, "
+            "AnthropicProvider or GeminiProvider (or api='openai' for an OpenAI-compatible "
+            "provider)"
         )
     for attr in ("base_url", "client", "auth_headers", "build_body", "parse_response"):
         if not hasattr(provider, attr):
@@ -118,7 +121,8 @@ class _Queued:
 
 
 class BatchAPIExecutor(Executor):
-    """Runs jobs through OpenAI's Batch API or Anthropic's Message Batches.
+    """Runs jobs through OpenAI's Batch API, Anthropic's Message Batches or Gemini's Batch
+    Mode (:mod:`brainbatch.batchapi.gemini`).
 
     Args:
         provider: an ``OpenAIProvider`` or ``AnthropicProvider`` (its client, base URL, key
@@ -819,7 +823,14 @@ def _wants_json(request: BatchRequest) -> bool:
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         return True
     config = params.get("output_config")
-    return isinstance(config, dict) and isinstance(config.get("format"), dict)
+    if isinstance(config, dict) and isinstance(config.get("format"), dict):
+        return True
+    # Gemini's own spelling (responseMimeType, or inside generationConfig)
+    generation = params.get("generationConfig") or params.get("generation_config") or params
+    if not isinstance(generation, dict):
+        return False
+    mime = generation.get("responseMimeType") or generation.get("response_mime_type")
+    return mime == "application/json"
 
 
 async def _not_sent(request: BatchRequest) -> ProviderResponse:

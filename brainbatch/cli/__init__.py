@@ -88,7 +88,9 @@ def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) 
         required=True,
         help="model name (gpt-4o-mini, claude-haiku-4-5, sim...); col:NAME takes it per row",
     )
-    p.add_argument("--provider", help="openai, anthropic, openrouter or sim (default: from model)")
+    p.add_argument(
+        "--provider", help="openai, anthropic, gemini, openrouter or sim (default: from model)"
+    )
     if not for_estimate:
         p.add_argument(
             "--mode",

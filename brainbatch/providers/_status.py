@@ -67,6 +67,23 @@ _TYPE_STATUS = {
     "server_error": 500,
     "overloaded_error": 529,
     "timeout_error": 504,
+    # Google's canonical status names (Gemini: {"error": {"code", "message", "status"}})
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "ABORTED": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "INTERNAL": 500,
+    "UNKNOWN": 500,
+    "DATA_LOSS": 500,
+    "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
 }
 
 
@@ -74,6 +91,7 @@ def error_detail(payload: Any) -> tuple[str | None, str | None]:
     """``(message, type)`` of a JSON error body, each None when it has none.
 
     Understands ``{"error": {"message", "type" | "code"}}`` (OpenAI, Anthropic),
+    ``{"error": {"code": 429, "message", "status"}}`` (Google),
     ``{"error": "text"}``, ``{"message", "type"}`` (vLLM) and ``{"detail": "text"}``.
     """
     if not isinstance(payload, dict):
@@ -82,6 +100,8 @@ def error_detail(payload: Any) -> tuple[str | None, str | None]:
     if isinstance(err, dict):
         message = err.get("message")
         kind = err.get("type") or err.get("code")
+        if not isinstance(kind, str):  # Google: {"code": 429, "status": "RESOURCE_EXHAUSTED"}
+            kind = err.get("status")
         return (
             message if isinstance(message, str) and message else None,
             kind if isinstance(kind, str) and kind else None,

@@ -531,6 +531,11 @@ class HttpProvider(Provider):
         """A completion body -> :class:`ProviderResponse`, priced real time or ``batch``."""
         raise NotImplementedError
 
+    def request_path(self, request: BatchRequest) -> str:
+        """The path (after ``base_url``) one request is sent to: :attr:`path`, unless the
+        wire protocol puts the model in the URL (Gemini's ``models/{model}:generateContent``)."""
+        return self.path
+
     def max_output_tokens(self, body: Mapping[str, Any]) -> int:
         """The output tokens to reserve under a TPM limit for this body."""
         for name in ("max_completion_tokens", "max_tokens"):
@@ -599,7 +604,7 @@ class HttpProvider(Provider):
         if self._check_plain_http:
             self._check_plain_http = False
             self.warn_if_insecure(self.base_url)
-        http, path, policy = self.http, self.path, self.retry
+        http, path, policy = self.http, self.request_path(request), self.retry
         attempt = 0
         waited = 0.0
         while True:
@@ -679,7 +684,12 @@ def _wants_json(body: Mapping[str, Any]) -> bool:
     if isinstance(fmt, Mapping):
         return fmt.get("type") in ("json_object", "json_schema")
     config = body.get("output_config")
-    return isinstance(config, Mapping) and isinstance(config.get("format"), Mapping)
+    if isinstance(config, Mapping) and isinstance(config.get("format"), Mapping):
+        return True
+    generation = body.get("generationConfig")  # Gemini
+    return isinstance(generation, Mapping) and generation.get("responseMimeType") == (
+        "application/json"
+    )
 
 
 def parse_json_text(text: str) -> dict[str, Any] | None:

@@ -131,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"brainbatch simulated server on {server.url}")
     print(f"  OpenAI base URL:    {server.openai_base_url}")
     print(f"  Anthropic base URL: {server.anthropic_base_url}")
+    print(f"  Gemini base URL:    {server.gemini_base_url}")
     print(f"  {config!r}")
     print("Ctrl-C to stop.", flush=True)
     done = threading.Event()

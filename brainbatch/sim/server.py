@@ -1,8 +1,9 @@
 """The simulated OpenAI/Anthropic-compatible HTTP app (aiohttp.web).
 
 Routes: ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic; needs the
-``anthropic-version`` header), ``GET /v1/models`` and ``GET /v1/models/{id}`` (Anthropic's
-list shape when the request carries ``anthropic-version``, else OpenAI's), and
+``anthropic-version`` header), ``POST /v1beta/models/{model}:generateContent`` (Gemini, also
+under ``/v1``; see :mod:`brainbatch.sim.gemini`), ``GET /v1/models`` and ``GET /v1/models/{id}``
+(Anthropic's list shape when the request carries ``anthropic-version``, else OpenAI's), and
 ``GET /_sim/stats`` (request counts, for a server in another process).
 
 Extending the app (e.g. native Batch API routes in :mod:`brainbatch.sim.batches`):
@@ -43,6 +44,8 @@ from ..providers.simulated import simulate_answer
 from .batches import add_routes as add_batch_routes
 from .common import SIM_STATE, check_auth
 from .config import SimConfig
+from .gemini import generate_content as _gemini_generate
+from .gemini_batches import add_gemini_batch_routes
 from .observe import SIM_OBSERVERS, Observer, Observers, note, observe_middleware
 from .state import SimState, body_hash, last_user_text
 from .wire import (
@@ -298,6 +301,11 @@ async def messages(request: web.Request) -> web.Response:
     return await _generate(request, anthropic=True)
 
 
+async def generate_content(request: web.Request) -> web.Response:
+    """``POST /v1beta/models/{model}:generateContent``: a Gemini answer (:mod:`.gemini`)."""
+    return await _gemini_generate(request, _pause, _drop)
+
+
 def _model_entry(model_id: str, anthropic: bool) -> dict[str, Any]:
     if anthropic:
         return {
@@ -392,6 +400,9 @@ def build_app(
     app.router.add_post("/v1/messages", messages)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/models/{model}", models)
+    for version in ("v1beta", "v1"):  # google-genai 3.x defaults to v1
+        app.router.add_post(f"/{version}/models/{{model}}:generateContent", generate_content)
     app.router.add_get("/_sim/stats", stats)
     add_batch_routes(app)  # native Batch APIs (own module)
+    add_gemini_batch_routes(app)  # Gemini Batch Mode and Files API (own module)
     return app

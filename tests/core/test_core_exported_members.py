@@ -7,8 +7,8 @@ import brainbatch
 PUBLIC = {
     "AnthropicProvider", "AuthenticationError", "BatchAPIExecutor", "BatchJob", "BatchManager",
     "BatchRequest", "BatchResult", "BatchStatus", "BrainbatchError", "BudgetExceeded",
-    "BudgetGuard", "ConfigurationError", "ConnectionFailed", "Cost", "Executor", "InputError",
-    "JobHandle", "JobStore", "MockExecutor", "OpenAIProvider", "ParallelExecutor",
+    "BudgetGuard", "ConfigurationError", "ConnectionFailed", "Cost", "Executor", "GeminiProvider",
+    "InputError", "JobHandle", "JobStore", "MockExecutor", "OpenAIProvider", "ParallelExecutor",
     "PermanentError", "Price", "Provider", "ProviderError", "ProviderResponse", "RateLimitError",
     "ResponseCache", "SequentialExecutor", "ServerError", "SimulatedProvider", "StopJob",
     "StoreError", "TransientError", "__version__", "cost_of", "cost_table", "estimate",
