@@ -394,20 +394,34 @@ class OutputSchema:
     # -- the journal -----------------------------------------------------------------------------
 
     def spec(self) -> dict[str, Any]:
-        """JSON-able form kept with the job (the class itself cannot be stored)."""
+        """JSON-able form kept with the job (the class itself cannot be stored; the store
+        may sort keys, so the fields' order is kept as a list)."""
         model = self.model
         where = None if model is None else f"{model.__module__}.{model.__qualname__}"
-        return {"name": self.name, "json_schema": self.json_schema, "model": where}
+        return {
+            "name": self.name,
+            "json_schema": self.json_schema,
+            "fields": [f.name for f in self.fields],
+            "model": where,
+        }
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> OutputSchema:
         """Back from :meth:`spec`: a dict schema (answers come back as checked dicts)."""
-        made = cls.of(dict(spec["json_schema"]))
+        schema = copy.deepcopy(dict(spec["json_schema"]))
+        props = schema.get("properties")
+        order = spec.get("fields")
+        if isinstance(props, Mapping) and isinstance(order, list):
+            ranks = {name: i for i, name in enumerate(order)}
+            schema["properties"] = dict(
+                sorted(props.items(), key=lambda kv: ranks.get(kv[0], len(ranks)))
+            )
+        made = cls.of(schema)
         return replace(made, name=str(spec.get("name") or made.name))
 
     def same_as(self, other: OutputSchema) -> bool:
-        """Both ask the provider for the same JSON."""
-        return self.strict == other.strict
+        """Both ask the provider for the same JSON (key order aside)."""
+        return bool(_canonical(self.strict) == _canonical(other.strict))
 
     # -- checking answers ------------------------------------------------------------------------
 
@@ -482,6 +496,17 @@ class OutputSchema:
                 values = [None if c is None else c.get(f.name) for c in checked]
             cols[f"response.{f.name}"] = _column(values, f)
         return checked, cols, errors
+
+
+def _canonical(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {
+            k: sorted(v) if k == "required" and isinstance(v, list) else _canonical(v)
+            for k, v in sorted(node.items())
+        }
+    if isinstance(node, list):
+        return [_canonical(v) for v in node]
+    return node
 
 
 def _short(exc: Any) -> str:
