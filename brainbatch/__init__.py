@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .batchapi import BatchAPIExecutor
 from .budget import BudgetGuard
+from .embeddings import embed
 from .errors import (
     AuthenticationError,
     BrainbatchError,
@@ -47,6 +48,7 @@ from .providers import (
     resolve_provider,
 )
 from .store import JobStore, ResponseCache
+from .structured import OutputSchema
 
 __version__ = "0.1.0"
 
@@ -71,6 +73,7 @@ __all__ = [
     "JobStore",
     "MockExecutor",
     "OpenAIProvider",
+    "OutputSchema",
     "ParallelExecutor",
     "PermanentError",
     "Price",
@@ -88,6 +91,7 @@ __all__ = [
     "__version__",
     "cost_of",
     "cost_table",
+    "embed",
     "estimate",
     "estimate_requests",
     "explore_cost",

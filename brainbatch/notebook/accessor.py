@@ -125,6 +125,11 @@ class BrainbatchAccessor:
         out: pd.DataFrame = self._api("estimate")(self._frame, **kwargs)
         return out
 
+    def embed(self, text: str, **kwargs: Any) -> pd.DataFrame:
+        """``bb.embed(df, text, **kwargs)``: this frame with an ``embedding`` column."""
+        out: pd.DataFrame = self._api("embed")(self._frame, text, **kwargs)
+        return out
+
     def explore_cost(self, **kwargs: Any) -> Any:
         """``bb.explore_cost(df, **kwargs)``: the interactive cost what-if for this frame."""
         return self._api("explore_cost")(self._frame, **kwargs)

@@ -42,6 +42,7 @@ from aiohttp import web
 from .batches import add_routes as add_batch_routes
 from .common import SIM_STATE, check_auth
 from .config import SimConfig
+from .embeddings import embeddings
 from .observe import SIM_OBSERVERS, Observer, Observers, note, observe_middleware
 from .state import SimState, body_hash, last_user_text
 from .wire import (
@@ -388,6 +389,7 @@ def build_app(
     app.on_shutdown.append(_on_shutdown)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/models/{model}", models)
     app.router.add_get("/_sim/stats", stats)
