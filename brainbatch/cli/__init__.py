@@ -114,6 +114,13 @@ def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) 
     p.add_argument("--rpm", type=_positive_float, help="requests per minute to stay under")
     p.add_argument("--tpm", type=_positive_float, help="tokens per minute to stay under")
     if not for_estimate:
+        p.add_argument(
+            "--schema",
+            metavar="FILE.json",
+            help="a JSON schema every answer must follow: sent as each provider's structured "
+            "output, answers checked, typed response.<field> columns (invalid/refused rows "
+            "say so in status)",
+        )
         _add_run_limits(p)
     _add_provider_options(p)
 
