@@ -729,18 +729,18 @@ def results_frame(
         "completed_at": pd.to_datetime(done_at, unit="s", utc=True),
     }
     if schema is not None:
-        from .structured import OutputSchema
+        from .structured import OutputSchema, object_array
 
         checked, extra, bad = OutputSchema.of(schema).columns(response)
         for i, why in enumerate(bad):
             if why is not None:  # a stored answer that this schema refuses
                 status[i], error[i], checked[i] = "invalid", why, None
         raw = [r if r is not None else a for r, a in zip(raw, response, strict=True)]
-        data["response"] = pd.array(checked, dtype=object)
+        data["response"] = object_array(checked)
         data["status"] = pd.array(status, dtype=object)
         data["error"] = pd.array(error, dtype=object)
         items = list(data.items())
-        data = dict(items[:1]) | extra | {"raw_response": pd.array(raw, dtype=object)}
+        data = dict(items[:1]) | extra | {"raw_response": object_array(raw)}
         data |= dict(items[1:])
     elif expand:
         extra = _expand(response)

@@ -54,6 +54,7 @@ __all__ = [
     "Refused",
     "anthropic_schema",
     "checking",
+    "object_array",
     "schema_text",
     "strict_schema",
 ]
@@ -285,6 +286,15 @@ def _kind(node: Any, defs: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
     return "object", ()
 
 
+def object_array(values: list[Any]) -> np.ndarray:
+    """``values`` as a 1-d object array, element by element (numpy would probe each model
+    instance for ``__array__`` and friends: 10x slower on Pydantic models)."""
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        out[i] = v
+    return out
+
+
 def _column(values: list[Any], f: _Field) -> Any:
     if f.kind == "int":
         return pd.array(values, dtype="Int64")
@@ -299,7 +309,7 @@ def _column(values: list[Any], f: _Field) -> Any:
     if f.kind == "category":
         plain = [v.value if isinstance(v, enum.Enum) else v for v in values]
         return pd.Categorical(plain, categories=list(dict.fromkeys(f.categories)))
-    return pd.array(values, dtype=object)
+    return object_array(values)
 
 
 # -- the schema -----------------------------------------------------------------------------------

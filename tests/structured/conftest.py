@@ -1,53 +1,21 @@
 """Fixtures for the typed structured-output tests.
 
-``models``: the Pydantic models the tests ask for. ``batch_sim``: the session's simulated
-server with its batch endpoints on a fast clock (as in tests/batchapi). ``exchanges``: the
-request bodies the simulated server received during the test, as dicts.
+The Pydantic models the tests ask for are in ``structured_models.py``. ``batch_sim``: the
+session's simulated server with its batch endpoints on a fast clock (as in tests/batchapi).
+``exchanges``: the request bodies the simulated server received during the test, as dicts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
-from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 import pandas as pd
 import pytest
-from pydantic import BaseModel, Field
 
 from brainbatch.sim import SimServer
 from brainbatch.sim.batches import SIM_BATCHES, BatchSimState
-
-
-class Colour(StrEnum):
-    red = "red"
-    blue = "blue"
-
-
-class Address(BaseModel):
-    city: str
-    zip_code: int
-
-
-class Review(BaseModel):
-    """Every kind of field the results frame types."""
-
-    label: Literal["positive", "negative", "neutral"]
-    score: float = Field(ge=0, le=1)
-    stars: int
-    recommended: bool
-    written: datetime
-    colour: Colour
-    address: Address
-    tags: list[str]
-    note: str | None = None
-
-
-class Sentiment(BaseModel):
-    label: Literal["positive", "negative"]
-    confidence: float
 
 
 @pytest.fixture

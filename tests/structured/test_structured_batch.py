@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pandas as pd
 import pytest
-from conftest import Sentiment
+from structured_models import Sentiment
 
 import brainbatch as bb
 from brainbatch.sim import SimServer

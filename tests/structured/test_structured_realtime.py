@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import Review, Sentiment
+from structured_models import Review, Sentiment
 
 import brainbatch as bb
 from brainbatch.errors import InputError

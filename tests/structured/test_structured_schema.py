@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from conftest import Address, Colour, Review, Sentiment
 from pydantic import BaseModel
+from structured_models import Address, Colour, Review, Sentiment
 
 import brainbatch as bb
 from brainbatch.errors import InputError
