@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .batchapi import BatchAPIExecutor
 from .budget import BudgetGuard
+from .embeddings import embed
 from .errors import (
     AuthenticationError,
     BrainbatchError,
@@ -49,6 +50,7 @@ from .providers import (
     resolve_provider,
 )
 from .store import JobStore, ResponseCache
+from .structured import OutputSchema
 
 __version__ = "0.1.0"
 
@@ -74,6 +76,7 @@ __all__ = [
     "JobStore",
     "MockExecutor",
     "OpenAIProvider",
+    "OutputSchema",
     "ParallelExecutor",
     "PermanentError",
     "Price",
@@ -91,6 +94,7 @@ __all__ = [
     "__version__",
     "cost_of",
     "cost_table",
+    "embed",
     "estimate",
     "estimate_requests",
     "explore_cost",

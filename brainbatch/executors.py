@@ -81,7 +81,20 @@ def make_result(request: BatchRequest, out: object, elapsed_ms: float) -> BatchR
 
 
 def error_result(request: BatchRequest, exc: BaseException, elapsed_ms: float) -> BatchResult:
-    """An error :class:`BatchResult` for a request whose ``process_fn`` raised ``exc``."""
+    """An error :class:`BatchResult` for a request whose ``process_fn`` raised ``exc``.
+
+    An error that carries the answer it is about (``exc.response``, a
+    :class:`ProviderResponse`: an answer that failed its schema, a refusal) keeps that
+    answer as ``result`` with its tokens and cost: it was paid for.
+    """
+    answer = getattr(exc, "response", None)
+    if isinstance(answer, ProviderResponse):
+        failed = make_result(request, answer, elapsed_ms)
+        failed.status = "error"
+        failed.attempts = int(getattr(exc, "attempts", None) or answer.attempts or 1)
+        failed.error = str(exc) or type(exc).__name__
+        failed.error_type = str(getattr(exc, "kind", None) or type(exc).__name__)
+        return failed
     return BatchResult(
         request_id=request.id,
         custom_id=request.custom_id,

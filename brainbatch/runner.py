@@ -41,6 +41,7 @@ from .models import BatchJob, BatchRequest, BatchStatus, ProviderResponse
 from .providers.base import Provider
 from .providers.registry import provider_for_model, resolve_provider
 from .secrets import public_settings
+from .structured import DEFAULT_SCHEMA_ATTEMPTS, OutputSchema, checking
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENT",
@@ -107,6 +108,11 @@ class RunSettings:
         poll_interval: mode="batch": seconds between the first status checks (default 5).
         provider_kwargs: passed to the provider (``api_key``, ``base_url``, ``latency_ms`` for
             the simulator...). Never shown in reprs or stored (see :meth:`spec`).
+        schema: typed structured output (a :class:`~brainbatch.structured.OutputSchema`, a
+            Pydantic model class or a JSON-schema dict): every answer is checked against it
+            (see :mod:`brainbatch.structured`); the requests must carry its
+            ``response_format`` (``schema.add_to(params)``). Stored as JSON with the job.
+        schema_attempts: real time: tries per row while answers fail the schema (default 3).
     """
 
     model: str = "sim"
@@ -120,6 +126,8 @@ class RunSettings:
     cache: bool | None = None
     poll_interval: float | None = None
     provider_kwargs: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    schema: OutputSchema | None = None
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -162,6 +170,9 @@ class RunSettings:
             raise InputError("delay applies to mode='realtime' only; drop it for mode='batch'")
         if not isinstance(self.provider_kwargs, Mapping):
             raise InputError("provider_kwargs must be a mapping")
+        if self.schema is not None and not isinstance(self.schema, OutputSchema):
+            object.__setattr__(self, "schema", OutputSchema.of(self.schema))
+        _positive("schema_attempts", self.schema_attempts, integer=True)
 
     def _check_flex(self) -> None:
         from .providers.openai import OpenAIProvider
@@ -225,6 +236,8 @@ class RunSettings:
             "max_cost_usd": self.max_cost_usd,
             "cache": self.cache,
             "poll_interval": self.poll_interval,
+            "schema": None if self.schema is None else self.schema.spec(),
+            "schema_attempts": self.schema_attempts,
             "provider_kwargs": {
                 k: v for k, v in public_settings(self.provider_kwargs).items() if _storable(v)
             },
@@ -245,8 +258,12 @@ class RunSettings:
             "cache",
             "poll_interval",
             "provider_kwargs",
+            "schema",
+            "schema_attempts",
         }
         data = {k: v for k, v in spec.items() if k in known}
+        if isinstance(data.get("schema"), Mapping):  # stored as JSON: the class is not kept
+            data["schema"] = OutputSchema.from_spec(data["schema"])
         extra = dict(data.pop("provider_kwargs", None) or {})
         extra.update(overrides.pop("provider_kwargs", None) or {})
         data.update({k: v for k, v in overrides.items() if v is not None})
@@ -350,6 +367,8 @@ class JobRunner:
         if s.max_cost_usd is not None:
             self.budget = BudgetGuard(s.max_cost_usd, already_spent_usd=self.job.paid_usd)
             fn = self.budget.wrap(fn, price_model=price_model_of(provider))
+        if s.schema is not None:  # inside the cache: only checked answers are cached
+            fn = checking(fn, s.schema, s.schema_attempts)
         if self.store is not None and s.cache is True:
             fn = await wrap_cache(fn, self.store, provider, self.job, s.cache)
         return fn
@@ -364,7 +383,8 @@ class JobRunner:
             # journal flush), so a crash right after submitting re-attaches instead of paying
             # for the same batch twice
             on_submit = None if self.store is None else self.store.record_provider_batch
-            return make_batch_executor(provider, s.poll_interval, on_submit=on_submit)
+            check = None if s.schema is None else s.schema.check
+            return make_batch_executor(provider, s.poll_interval, on_submit=on_submit, check=check)
         if s.delay is not None:
             return SequentialExecutor(delay=s.delay)
         return ParallelExecutor(max_concurrent=s.max_concurrent)
@@ -545,6 +565,7 @@ def make_batch_executor(
     provider: Any,
     poll_interval: float | None = None,
     on_submit: Callable[[BatchJob, Any], Any] | None = None,
+    check: Callable[[ProviderResponse], ProviderResponse] | None = None,
 ) -> Executor:
     """The native Batch API executor for an OpenAI or Anthropic (compatible) provider.
 
@@ -554,10 +575,11 @@ def make_batch_executor(
     from .batchapi import BatchAPIExecutor
 
     if poll_interval is None:
-        return BatchAPIExecutor(provider, on_submit=on_submit)
+        return BatchAPIExecutor(provider, on_submit=on_submit, check=check)
     return BatchAPIExecutor(
         provider,
         poll_interval=poll_interval,
         max_poll_interval=max(60.0, poll_interval),
         on_submit=on_submit,
+        check=check,
     )

@@ -152,6 +152,10 @@ class BatchAPIExecutor(Executor):
             once the provider accepted it (or refused it), so it can be persisted at once
             (e.g. ``JobStore.record_provider_batch``). An error journaling the intent stops
             the job before that batch is sent; later errors are logged.
+        check: called with each answer (a ``ProviderResponse``); what it raises becomes
+            that row's error (the answer, tokens and cost kept when the error carries them,
+            as :class:`~brainbatch.structured.InvalidAnswer` does), so ``retry_failed``
+            sends those rows again. ``brainbatch.structured.OutputSchema.check`` is one.
 
     Cancelling the asyncio task running :meth:`execute` (not ``job.request_cancel()``) only
     stops waiting: the provider batches keep running and a later :meth:`execute` on the job
@@ -173,6 +177,7 @@ class BatchAPIExecutor(Executor):
         cancel_timeout: float = 60.0,
         max_poll_failures: int = 10,
         on_submit: Callable[[BatchJob, ProviderBatch], Any] | None = None,
+        check: Callable[[ProviderResponse], ProviderResponse] | None = None,
     ) -> None:
         super().__init__()
         for pname, value in (
@@ -227,6 +232,7 @@ class BatchAPIExecutor(Executor):
         self.cancel_timeout = float(cancel_timeout)
         self.max_poll_failures = max_poll_failures
         self.on_submit = on_submit
+        self.check = check
         self._prepared: dict[str, list[Chunk]] = {}
         self._refused: dict[str, str] = {}
 
@@ -718,6 +724,8 @@ class BatchAPIExecutor(Executor):
                     batch=True,
                     json_output=_wants_json(request),
                 )
+                if self.check is not None:  # e.g. a structured-output schema
+                    resp = self.check(resp)
             except Exception as exc:  # a malformed body is that row's error, not the job's
                 return error_result(request, exc, turnaround or 0.0)
             return make_result(request, resp, turnaround or 0.0)

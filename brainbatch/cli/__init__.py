@@ -120,6 +120,13 @@ def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) 
     else:
         _add_rate_options(p)
     if not for_estimate:
+        p.add_argument(
+            "--schema",
+            metavar="FILE.json",
+            help="a JSON schema every answer must follow: sent as each provider's structured "
+            "output, answers checked, typed response.<field> columns (invalid/refused rows "
+            "say so in status)",
+        )
         _add_run_limits(p)
     _add_provider_options(p)
 

@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..estimate import DEFAULT_OUTPUT_RATIO, PriceModel, estimate_requests
 from ..frame import PromptFn, PromptSpec, build_requests, results_frame
 from ..session import open_store, resume_session
+from ..structured import OutputSchema
 from .handle import JobHandle, _progress_mode, _run_blocking, run, submit
 
 __all__ = [
@@ -47,6 +48,7 @@ def estimate(
     system: str | None = None,
     params: Mapping[str, Any] | None = None,
     custom_id: str | None = None,
+    schema: Any = None,
     max_tokens: int | None = None,
     expected_output_tokens: float | None = None,
     output_ratio: float = DEFAULT_OUTPUT_RATIO,
@@ -64,7 +66,11 @@ def estimate(
     ``max_tokens``, ``expected_output_tokens``, ``output_ratio``, ``max_concurrent``,
     ``rpm``, ``tpm``, ``typical_latency_s``, ``price_model``).
     Returns its summary DataFrame (one row per mode, and per model when rows use several).
+    With ``schema=`` (a Pydantic model class or a JSON-schema dict) the schema's compact JSON
+    counts as prompt tokens of every row, as the providers put it into the prompt.
     """
+    if schema is not None:
+        params = OutputSchema.of(schema).add_to(params)
     requests = build_requests(
         df,
         PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
@@ -110,6 +116,7 @@ def resume(
     progress: str | bool | None = "auto",
     wait: bool = False,
     force: bool = False,
+    schema: Any = None,
     **provider_kwargs: Any,
 ) -> JobHandle | pd.DataFrame:
     """Continue a stored job (after a cancel, a crash or a kernel restart).
@@ -131,6 +138,9 @@ def resume(
         progress: as for :func:`submit`.
         wait: block and return the results DataFrame (Ctrl-C cancels cleanly).
         force: run even if the job looks like it is running in another process.
+        schema: the Pydantic model the job was run with, to get model instances back
+            (without it a typed job's answers are checked against the stored JSON schema
+            and come back as dicts); it must ask for the same JSON.
         provider_kwargs: provider settings (``api_key=``, ``base_url=``...).
 
     Returns a running :class:`JobHandle` (its results are indexed by ``custom_id``, with a
@@ -142,6 +152,7 @@ def resume(
         provider=provider,
         retry_failed=retry_failed,
         force=force,
+        schema=schema,
         run_overrides={
             "max_concurrent": max_concurrent,
             "delay": delay,

@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from ..embeddings import DEFAULT_EMBEDDING_MODEL
 from ..estimate import DEFAULT_OUTPUT_RATIO, PriceModel
 from ..frame import PromptFn
 from ..runner import DEFAULT_MAX_CONCURRENT, Mode
+from ..structured import DEFAULT_SCHEMA_ATTEMPTS
 from . import plots
 from .explore import Display
 
@@ -139,6 +141,8 @@ class BrainbatchAccessor:
         poll_interval: float | None = None,
         expand: bool = False,
         progress: Progress | bool | None = "auto",
+        schema: Any = None,
+        schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
         **provider_kwargs: Any,
     ) -> JobHandle:
         """:func:`brainbatch.submit` on this frame: start a job, return its handle at once."""
@@ -165,6 +169,8 @@ class BrainbatchAccessor:
             poll_interval=poll_interval,
             expand=expand,
             progress=progress,
+            schema=schema,
+            schema_attempts=schema_attempts,
             **provider_kwargs,
         )
 
@@ -190,6 +196,8 @@ class BrainbatchAccessor:
         poll_interval: float | None = None,
         expand: bool = False,
         progress: Progress | bool | None = "auto",
+        schema: Any = None,
+        schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
         **provider_kwargs: Any,
     ) -> pd.DataFrame:
         """:func:`brainbatch.run` on this frame: run a job, return the results frame."""
@@ -216,6 +224,8 @@ class BrainbatchAccessor:
             poll_interval=poll_interval,
             expand=expand,
             progress=progress,
+            schema=schema,
+            schema_attempts=schema_attempts,
             **provider_kwargs,
         )
 
@@ -227,6 +237,7 @@ class BrainbatchAccessor:
         system: str | None = None,
         params: Mapping[str, Any] | None = None,
         custom_id: str | None = None,
+        schema: Any = None,
         max_tokens: int | None = None,
         expected_output_tokens: float | None = None,
         output_ratio: float = DEFAULT_OUTPUT_RATIO,
@@ -247,6 +258,7 @@ class BrainbatchAccessor:
             system=system,
             params=params,
             custom_id=custom_id,
+            schema=schema,
             max_tokens=max_tokens,
             expected_output_tokens=expected_output_tokens,
             output_ratio=output_ratio,
@@ -255,6 +267,41 @@ class BrainbatchAccessor:
             tpm=tpm,
             typical_latency_s=typical_latency_s,
             price_model=price_model,
+        )
+
+    def embed(
+        self,
+        text: str,
+        model: str = DEFAULT_EMBEDDING_MODEL,
+        *,
+        dimensions: int | None = None,
+        provider: Any = None,
+        columns: Sequence[str] | None = None,
+        custom_id: str | None = None,
+        batch_size: int | None = None,
+        max_concurrent: int = 8,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        seed: int = 0,
+        **provider_kwargs: Any,
+    ) -> pd.DataFrame:
+        """:func:`brainbatch.embed` on this frame: the frame with an ``embedding`` column."""
+        from ..embeddings import embed
+
+        return embed(
+            self._frame,
+            text,
+            model,
+            dimensions=dimensions,
+            provider=provider,
+            columns=columns,
+            custom_id=custom_id,
+            batch_size=batch_size,
+            max_concurrent=max_concurrent,
+            rpm=rpm,
+            tpm=tpm,
+            seed=seed,
+            **provider_kwargs,
         )
 
     def explore_cost(

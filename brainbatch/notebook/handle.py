@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import os
 import sys
 import threading
@@ -48,6 +49,7 @@ from ..progress import (
 )
 from ..runner import DEFAULT_MAX_CONCURRENT, Mode, RunSettings
 from ..session import Session, new_session
+from ..structured import DEFAULT_SCHEMA_ATTEMPTS
 from .widget import JobPanel
 
 __all__ = ["PROGRESS_ENV", "JobHandle", "run", "submit"]
@@ -291,6 +293,7 @@ class JobHandle:
             self._keys,
             columns=self._columns,
             expand=self._expand if expand is None else expand,
+            schema=self.session.settings.schema,
         )
 
     def _outcome(self) -> pd.DataFrame:
@@ -373,6 +376,8 @@ def _prepare(
                 f"columns= names {missing} that the DataFrame does not have; available "
                 f"columns: {[str(c) for c in df.columns]}"
             )
+    if settings.schema is not None:  # the provider-native form goes with every request
+        spec = dataclasses.replace(spec, params=settings.schema.add_to(spec.params))
     requests = build_requests(df, spec)
     if spec.model.startswith(MODEL_COLUMN_PREFIX):
         settings = settings.with_overrides(model=requests[0].model)
@@ -401,6 +406,8 @@ def _settings(
     max_cost_usd: float | None,
     cache: bool | None,
     provider_kwargs: Mapping[str, Any],
+    schema: Any = None,
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
 ) -> RunSettings:
     return RunSettings(
         model=model,
@@ -414,6 +421,8 @@ def _settings(
         max_cost_usd=max_cost_usd,
         cache=cache,
         provider_kwargs=dict(provider_kwargs),
+        schema=schema,
+        schema_attempts=schema_attempts,
     )
 
 
@@ -439,6 +448,8 @@ def submit(
     poll_interval: float | None = None,
     expand: bool = False,
     progress: Progress | bool | None = "auto",
+    schema: Any = None,
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
     **provider_kwargs: Any,
 ) -> JobHandle:
     """Start a job from a DataFrame and return its :class:`JobHandle` at once.
@@ -469,6 +480,12 @@ def submit(
         max_concurrent, delay, rpm, tpm, max_cost_usd, cache: see
             :class:`brainbatch.runner.RunSettings`.
         expand: flatten structured (dict) responses into ``response.<key>`` columns.
+        schema: typed answers: a Pydantic model class or a JSON-schema dict. Each provider
+            gets its native structured-output form, every answer is validated, and the
+            results have ``response`` (the model instance), typed ``response.<field>``
+            columns and ``raw_response``; rows whose answers never validated are
+            ``invalid``, refusals ``refused`` (see :mod:`brainbatch.structured`).
+        schema_attempts: real time: tries per row while answers fail validation (3).
         progress: ``"auto"``, ``"widget"``, ``"text"``, ``"summary"`` or ``"none"``
             (``$BRAINBATCH_PROGRESS`` overrides ``"auto"``).
         provider_kwargs: passed to the provider (``api_key=``, ``base_url=``, ``latency_ms=``).
@@ -488,6 +505,8 @@ def submit(
             max_cost_usd,
             cache,
             provider_kwargs,
+            schema,
+            schema_attempts,
         ),
         job_name=job_name,
         store=store,
@@ -522,6 +541,8 @@ def run(
     poll_interval: float | None = None,
     expand: bool = False,
     progress: Progress | bool | None = "auto",
+    schema: Any = None,
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
     **provider_kwargs: Any,
 ) -> pd.DataFrame:
     """Run a job from a DataFrame and return the results DataFrame (blocking).
@@ -549,6 +570,8 @@ def run(
             max_cost_usd,
             cache,
             provider_kwargs,
+            schema,
+            schema_attempts,
         ),
         job_name=job_name,
         store=store,

@@ -116,7 +116,8 @@ class OpenAIProvider(HttpProvider):
         ``result`` is the message text; with ``json_output`` (structured output was asked
         for) the text parsed as a JSON object. ``json_output=None`` parses text that is a
         JSON object and keeps anything else as text. An answer with only tool calls gives
-        ``{"tool_calls": [...]}``.
+        ``{"tool_calls": [...]}``. A refusal (``message.refusal`` without content) gives the
+        refusal text with ``finish_reason="refusal"``.
 
         Raises:
             ConnectionFailed: (``kind="malformed_response"``) the body is not a completion,
@@ -164,6 +165,8 @@ class OpenAIProvider(HttpProvider):
         )
         model = shape.text(body.get("model"), "model") or self.model or ""
         finish = shape.text(choice.get("finish_reason"), "choices[0].finish_reason")
+        if content is None and not tool_calls and result:
+            finish = "refusal"  # message.refusal: the model declined (as Anthropic says it)
         flex = body.get("service_tier") == "flex"  # flex processing is billed as batch work
         cost = cost_of(model, inp, out, cached, batch=batch or flex)
         price_source = cost.price_source

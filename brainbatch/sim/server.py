@@ -40,16 +40,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..providers.simulated import simulate_answer
 from .batches import add_routes as add_batch_routes
 from .common import SIM_STATE, check_auth
 from .config import SimConfig
+from .embeddings import embeddings
 from .gemini import generate_content as _gemini_generate
 from .gemini_batches import add_gemini_batch_routes
 from .observe import SIM_OBSERVERS, Observer, Observers, note, observe_middleware
 from .state import SimState, body_hash, last_user_text
 from .wire import (
     WireError,
+    answer_of,
     anthropic_error,
     anthropic_message,
     chat_completion,
@@ -234,7 +235,7 @@ async def _generate(request: web.Request, anthropic: bool) -> web.Response:
         fault = state.draw_fault()
     answer = None
     if fault is None:
-        answer = simulate_answer(model, messages, system, params, cfg.seed, cfg.mean_output_tokens)
+        answer = answer_of(cfg, model, messages, system, params, state.nth_answer(h))
         limiter = state.limiter
         if limiter.rpm is not None or limiter.tpm is not None:
             refused, wait = limiter.admit(t, answer.input_tokens + answer.output_tokens)
@@ -261,9 +262,7 @@ async def _generate(request: web.Request, anthropic: bool) -> web.Response:
     if fault is None or fault == "malformed":
         state.record(t, path, 200, h, text, custom_id, fault)
         if answer is None:
-            answer = simulate_answer(
-                model, messages, system, params, cfg.seed, cfg.mean_output_tokens
-            )
+            answer = answer_of(cfg, model, messages, system, params, state.nth_answer(h))
         if anthropic:
             obj = anthropic_message(state.new_id("msg_"), model, answer)
         else:
@@ -398,6 +397,7 @@ def build_app(
     app.on_shutdown.append(_on_shutdown)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/models/{model}", models)
     for version in ("v1beta", "v1"):  # google-genai 3.x defaults to v1

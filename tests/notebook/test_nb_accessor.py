@@ -16,6 +16,7 @@ PAIRS: list[tuple[str, Callable[..., Any]]] = [
     ("submit", bb.submit),
     ("run", bb.run),
     ("estimate", bb.estimate),
+    ("embed", bb.embed),
     ("explore_cost", bb.explore_cost),
     ("explore", bb.explore_results),
 ]
