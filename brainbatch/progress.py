@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -63,6 +63,7 @@ class Snapshot:
     batch: Mapping[str, Any] | None
     cancelling: bool = False  # cancel requested, requests in flight still finishing
     detail: str = ""  # model, provider, mode, limits: shown beside the name
+    paused: bool = False  # no new request starts until resumed (requests in flight finish)
 
     @property
     def fraction(self) -> float:
@@ -100,6 +101,7 @@ def snapshot(job: BatchJob, name: str, done_at_start: int = 0, detail: str = "")
         batch=batch if isinstance(batch, Mapping) else None,
         cancelling=job.cancel_requested and not job.status.is_terminal,
         detail=detail,
+        paused=job.paused and not job.status.is_terminal,
     )
 
 
@@ -169,7 +171,9 @@ def progress_text(s: Snapshot) -> str:
     head = f"{s.done:,}/{s.total:,} ({pct:.1f}%)"
     counts = f"{s.succeeded:,} ok, {s.failed:,} failed, {s.cached:,} cached"
     times = f"elapsed {format_duration(s.elapsed_s)}"
-    if not s.finished:
+    if s.paused:
+        times += ", paused"
+    elif not s.finished:
         times += f", ETA {format_duration(s.eta_s)}"
     return f"{head} · {counts} · {format_money(s.cost_usd)} · {times} · {format_rate(s.rate)}"
 
@@ -206,9 +210,18 @@ class TextProgress:
     Args:
         live: rewrite one line in place as the job runs (for terminals); when False only the
             final summary line is printed (scripts, nbconvert, nbval: easy to sanitise).
+        details: called once at the end; what it returns (the grouped errors and per-model
+            lines of :func:`brainbatch.monitor.details_text`) is printed under the summary.
     """
 
-    def __init__(self, stream: IO[str] | None = None, *, live: bool | None = None) -> None:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        live: bool | None = None,
+        details: Callable[[], str] | None = None,
+    ) -> None:
+        self.details = details
         self.stream = stream if stream is not None else sys.stderr
         if live is None:
             isatty = getattr(self.stream, "isatty", None)
@@ -226,6 +239,9 @@ class TextProgress:
             self._finished = True
             end = "\r" + " " * self._width + "\r" if self.live and self._width else ""
             self.stream.write(end + summary_line(s) + "\n")
+            extra = self.details() if self.details is not None else ""
+            if extra:
+                self.stream.write(extra + "\n")
         elif self.live:
             line = f"brainbatch {s.name}: " + (
                 batch_text(s) if s.batch is not None else progress_text(s)
