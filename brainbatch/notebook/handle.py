@@ -37,6 +37,14 @@ from ..errors import InputError
 from ..frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests, results_frame
 from ..manager import job_stats
 from ..models import BatchStatus
+from ..monitor import (
+    JobMonitor,
+    details_text,
+    errors_frame,
+    latest_frame,
+    models_frame,
+    timeline_frame,
+)
 from ..progress import (
     MAX_UPDATES_PER_S,
     Snapshot,
@@ -128,13 +136,20 @@ class JobHandle:
         self._done_at_start = job.done
         self._panel: JobPanel | None = None
         self._detail = describe(session.settings)
+        self.monitor = JobMonitor(job)
+        """Latest answers, grouped errors, timeline and per-model figures as they arrive."""
+        self._pausable = session.settings.mode != "batch"
 
     # -- starting ----------------------------------------------------------------------------
 
     def _start(self, *, thread: bool = False) -> None:
         """Run the job: on the running loop (a task) unless ``thread`` or no loop runs."""
         if self._progress in ("text", "summary"):
-            self._add_view(TextProgress(live=self._progress == "text"))
+            self._add_view(
+                TextProgress(
+                    live=self._progress == "text", details=lambda: details_text(self.monitor)
+                )
+            )
         loop: asyncio.AbstractEventLoop | None = None
         if not thread:
             try:
@@ -186,6 +201,8 @@ class JobHandle:
                 self.job.completed_at = datetime.now(UTC)
         finally:
             ticker.cancel()
+            self.job.request_resume()  # a job cancelled while paused is not left paused
+            self.monitor.sample()
             self._render()
             self._future.set_result(None)
             _ACTIVE.discard(self)
@@ -197,7 +214,15 @@ class JobHandle:
         while True:
             await asyncio.sleep(period)
             job = self.job
-            state = (job.done, job.status, job.cancel_requested, int(job.elapsed_s))
+            self.monitor.sample()
+            state = (
+                job.done,
+                job.status,
+                job.cancel_requested,
+                job.paused,
+                int(job.elapsed_s),
+                self.monitor.version,
+            )
             if state != last:
                 last = state
                 self._render()
@@ -230,7 +255,13 @@ class JobHandle:
     def panel(self) -> JobPanel:
         """The live ipywidgets panel of this job (made on first use)."""
         if self._panel is None:
-            self._panel = JobPanel(self._cancel_clicked, cancellable=self._cancellable)
+            self._panel = JobPanel(
+                self._cancel_clicked,
+                cancellable=self._cancellable,
+                monitor=self.monitor,
+                on_pause=self._pause_clicked if self._pausable and self._cancellable else None,
+                budget_usd=self.session.settings.max_cost_usd,
+            )
             self._panel.update(self._snapshot())
             self._add_view(self._panel)
         return self._panel
@@ -270,6 +301,58 @@ class JobHandle:
 
     def _cancel_clicked(self) -> None:
         self.cancel()
+
+    def _pause_clicked(self, pause: bool) -> None:
+        if pause:
+            self.pause()
+        else:
+            self.resume()
+
+    def pause(self) -> bool:
+        """Stop starting requests (those in flight finish); :meth:`resume` continues the same
+        job where it stopped. Real-time jobs only. Safe from any thread. Returns False when
+        the job had already ended."""
+        if not self._pausable:
+            raise InputError(
+                "pause() is for real-time jobs; a native batch runs at the provider "
+                "(cancel() stops it)"
+            )
+        if self.done():
+            return False
+        self.job.request_pause()
+        return True
+
+    def resume(self) -> bool:
+        """Start requests again after :meth:`pause`. Returns False when the job had ended."""
+        self.job.request_resume()
+        return not self.done()
+
+    @property
+    def paused(self) -> bool:
+        """True while the job is paused."""
+        return self.job.paused and not self.done()
+
+    # -- what is arriving --------------------------------------------------------------------
+
+    def latest(self, n: int = 10, *, width: int = 60) -> pd.DataFrame:
+        """The last ``n`` results, newest first: ``row, input, answer, status, latency_ms,
+        cost_usd, model, cached`` (input and answer cut to ``width`` characters)."""
+        return latest_frame(self.monitor.latest(n, width))
+
+    def errors(self) -> pd.DataFrame:
+        """One row per kind of error, most frequent first: ``kind, error_type, count,
+        message`` (one full example, the provider's words), ``row`` (where that example came
+        from), ``model``, ``first_at_s``."""
+        return errors_frame(self.monitor.errors())
+
+    def timeline(self) -> pd.DataFrame:
+        """Cumulative ``done, errors, cost_usd`` at ``t_s`` seconds, with ``rows_per_s`` and
+        ``errors_per_s`` over each interval (sampled, at most 240 points)."""
+        return timeline_frame(self.monitor.timeline())
+
+    def models(self) -> pd.DataFrame:
+        """Per model: ``rows, ok, failed, cost_usd`` and latency mean/p50/p95 in ms."""
+        return models_frame(self.monitor.models())
 
     def cancel(self) -> bool:
         """Stop the job: no new request starts; in-flight ones may finish; results are kept.
