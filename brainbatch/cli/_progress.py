@@ -6,7 +6,8 @@ On a terminal: one line rewritten in place, at most 10 times a second::
     · elapsed 4.1 s, ETA 9.5 s · 222.4 rows/s
 
 When stderr is not a terminal (a pipe, a log file, CI): a plain line every ``interval``
-seconds and the final summary, so logs stay readable. Under the summary come the grouped
+seconds (with one line per provider batch for a native batch job) and the final summary, so
+logs stay readable. Under the summary come the grouped
 errors (each kind, its count and one full example with its row) and, for a job that mixes
 models, one line per model (:func:`brainbatch.monitor.details_text`). The text comes from the
 same functions as the notebook's panel and text fallback (:mod:`brainbatch.progress`,
@@ -21,7 +22,14 @@ import time
 from collections.abc import Callable
 from typing import IO
 
-from ..progress import Snapshot, format_duration, progress_text, summary_line
+from ..progress import (
+    Snapshot,
+    batch_rows,
+    batches_text,
+    format_duration,
+    progress_text,
+    summary_line,
+)
 
 __all__ = ["TerminalProgress"]
 
@@ -95,6 +103,9 @@ class TerminalProgress:
                 return
             self._last_plain = now
             self.stream.write(f"brainbatch {s.name}: {_line(s)}\n")
+            rows = batch_rows(s) if s.batch is not None else []
+            if rows:  # each provider batch's state, counts and time against its window
+                self.stream.write(batches_text(rows) + "\n")
         self.stream.flush()
 
     def note(self, message: str) -> None:

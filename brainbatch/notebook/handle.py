@@ -261,6 +261,7 @@ class JobHandle:
                 monitor=self.monitor,
                 on_pause=self._pause_clicked if self._pausable and self._cancellable else None,
                 budget_usd=self.session.settings.max_cost_usd,
+                batch=not self._pausable,
             )
             self._panel.update(self._snapshot())
             self._add_view(self._panel)

@@ -38,7 +38,9 @@ from ..monitor import (
     rates,
 )
 from ..progress import (
+    BatchRow,
     Snapshot,
+    batch_rows,
     batch_text,
     format_duration,
     format_money,
@@ -48,6 +50,7 @@ from ..progress import (
 
 __all__ = [
     "JobPanel",
+    "batches_html",
     "chart_svg",
     "errors_html",
     "latest_html",
@@ -87,6 +90,8 @@ class JobPanel:
         budget_usd: ``max_cost_usd``, drawn as a line on the cost chart.
         estimate_usd: the cost estimated before the run, drawn as a dotted line.
         latest_rows: how many recent answers the details table shows.
+        batch: a native batch job: the details start with each provider batch's state and
+            counts (open by default).
     """
 
     def __init__(
@@ -99,6 +104,7 @@ class JobPanel:
         budget_usd: float | None = None,
         estimate_usd: float | None = None,
         latest_rows: int = 8,
+        batch: bool = False,
     ) -> None:
         import ipywidgets as w
 
@@ -143,11 +149,16 @@ class JobPanel:
         self.latest = w.HTML()
         self.errors = w.HTML()
         self.models = w.HTML()
+        self.batches = w.HTML()
+        self._sections = ["latest", "errors", "models"]
+        if batch:
+            self._sections.insert(0, "batches")
         self.details = w.Accordion(
-            children=[self.latest, self.errors, self.models],
-            titles=("Latest answers", "Errors", "Per model"),
+            children=[getattr(self, name) for name in self._sections],
+            titles=tuple(self._titles_for(0, 0, 0)),
         )
-        self.details.selected_index = None  # collapsed: the default view stays small
+        # collapsed (the default view stays small); a batch job opens its provider batches
+        self.details.selected_index = 0 if batch else None
         self.details.observe(self._opened, names="selected_index")
         cockpit: list[Any] = [] if monitor is None else [self.chart, self.error_line]
         self.chart.layout.display = "none"
@@ -247,30 +258,43 @@ class JobPanel:
         if groups:
             _set(self.error_line.layout, "display", None)
             _set(self.error_line, "value", error_headline(groups))
-        total = sum(g.count for g in groups)
-        titles = (
-            "Latest answers",
-            f"Errors ({total:,} in {len(groups)} kind{'s' if len(groups) != 1 else ''})"
-            if groups
-            else "Errors (none)",
-            f"Per model ({monitor.n_models})",
+        titles = self._titles_for(
+            sum(g.count for g in groups), len(groups), monitor.n_models, len(batch_rows(s))
         )
         if tuple(self.details.titles) != titles:
             self.details.titles = titles
         self._draw_details(s)
 
-    def _draw_details(self, _s: Snapshot) -> None:
+    def _titles_for(
+        self, errors: int, kinds: int, models: int, batches: int = 0
+    ) -> tuple[str, ...]:
+        names = {
+            "batches": f"Provider batches ({batches})",
+            "latest": "Latest answers",
+            "errors": (
+                f"Errors ({errors:,} in {kinds} kind{'s' if kinds != 1 else ''})"
+                if kinds
+                else "Errors (none)"
+            ),
+            "models": f"Per model ({models})",
+        }
+        return tuple(names[n] for n in self._sections)
+
+    def _draw_details(self, s: Snapshot) -> None:
         """Build only the open section (a closed one costs nothing per refresh)."""
         monitor = self.monitor
-        if monitor is None:
-            return
         i = self.details.selected_index
-        if i == 0:
+        if monitor is None or i is None:
+            return
+        name = self._sections[i]
+        if name == "latest":
             _set(self.latest, "value", latest_html(monitor.latest(self.latest_rows)))
-        elif i == 1:
+        elif name == "errors":
             _set(self.errors, "value", errors_html(monitor.errors()))
-        elif i == 2:
+        elif name == "models":
             _set(self.models, "value", models_html(monitor.models()))
+        else:
+            _set(self.batches, "value", batches_html(batch_rows(s)))
 
     def mimebundle(self, **kwargs: Any) -> dict[str, Any]:
         """The widget's display data (what ``display(panel.widget)`` would send)."""
@@ -378,6 +402,31 @@ def models_html(stats: Sequence[ModelStats]) -> str:
         body.append("<tr>" + "".join(f"<td style='{_CELL}'>{c}</td>" for c in cells) + "</tr>")
     return (
         f"<table class='bb-models' style='{_TABLE}'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def batches_html(rows: Sequence[BatchRow]) -> str:
+    """Each provider batch: part, id, model, state, counts and time against its window."""
+    if not rows:
+        return "<i>no provider batch yet</i>"
+    head = "".join(
+        f"<th style='{_CELL}'>{h}</th>"
+        for h in ("part", "batch", "model", "state", "counts", "time")
+    )
+    body = []
+    for r in rows:
+        cells = (
+            escape(r.part),
+            f"<code>{escape(r.batch_id)}</code>",
+            escape(r.model),
+            escape(r.status),
+            escape(r.counts_text),
+            escape(r.window_text),
+        )
+        body.append("<tr>" + "".join(f"<td style='{_CELL}'>{c}</td>" for c in cells) + "</tr>")
+    return (
+        f"<table class='bb-batches' style='{_TABLE}'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>"
     )
 

@@ -89,7 +89,7 @@ def test_pause_stops_the_job_and_resume_continues_it_without_a_new_job() -> None
     assert len(results) == 600 and (results["status"] != "pending").all()
 
 
-def test_batch_jobs_cannot_be_paused(sim: SimServer) -> None:
+def test_batch_jobs_cannot_be_paused_and_open_their_provider_batches(sim: SimServer) -> None:
     job = bb.submit(
         two_model_frame(4).iloc[[0, 2]],
         prompt="{review}",
@@ -103,9 +103,14 @@ def test_batch_jobs_cannot_be_paused(sim: SimServer) -> None:
     )
     with pytest.raises(InputError, match="real-time jobs"):
         job.pause()
-    assert job.panel().pause_button.layout.display == "none"
-    job.cancel()
+    panel = job.panel()
+    assert panel.pause_button.layout.display == "none"
+    assert panel.details.titles[0].startswith("Provider batches")
+    assert panel.details.selected_index == 0  # the batches are what a batch job shows
     job.result(timeout=60)
+    job._render()
+    assert panel.details.titles[0] == "Provider batches (1)"
+    assert "bb-batches" in panel.batches.value and "2/2 done, 0 failed" in panel.batches.value
 
 
 def test_panel_shows_chart_error_headline_and_the_open_details_section() -> None:
