@@ -333,7 +333,7 @@ def latest_html(rows: Sequence[LatestRow]) -> str:
             escape(r.row),
             f"<span style='color:{colour}'>{status}</span>",
             _ms(r.latency_ms),
-            "" if r.cost_usd != r.cost_usd else escape(format_money(r.cost_usd)),
+            _small_money(r.cost_usd),
             escape(r.model),
             escape(r.input),
             escape(r.answer),
@@ -345,6 +345,13 @@ def latest_html(rows: Sequence[LatestRow]) -> str:
     )
 
 
+def _small_money(usd: float) -> str:
+    """A row's cost: ``$0.000042`` (a cheap row's cost would read $0.0000 at four places)."""
+    if usd != usd:
+        return ""
+    return f"${usd:.6f}" if usd < 0.01 else escape(format_money(usd))
+
+
 def error_headline(groups: Sequence[ErrorGroup]) -> str:
     """One line: ``⚠ 12 errors: server_error ×8 · timeout ×4`` (the three largest kinds)."""
     total = sum(g.count for g in groups)
@@ -352,9 +359,9 @@ def error_headline(groups: Sequence[ErrorGroup]) -> str:
     more = f" · {len(groups) - 3} more kinds" if len(groups) > 3 else ""
     top = groups[0]
     return (
-        f"<span style='color:{_COLOURS['failed']}'>⚠ {total:,} error"
-        f"{'s' if total != 1 else ''}</span>: {kinds}{more}"
-        f"<br><small>e.g. row {escape(top.row)}: {escape(_cut(top.message, 160))}</small>"
+        f"<div class='bb-errors-headline'><span style='color:{_COLOURS['failed']}'>⚠ {total:,} "
+        f"error{'s' if total != 1 else ''}</span>: {kinds}{more}"
+        f"<br><small>e.g. row {escape(top.row)}: {escape(_cut(top.message, 160))}</small></div>"
     )
 
 

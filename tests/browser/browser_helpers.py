@@ -6,9 +6,13 @@ import re
 import time
 from typing import Any
 
-KERNEL_IDLE_JS = (
-    "() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent || '')"
-)
+KERNEL_IDLE_JS = """() => {
+    const bar = document.querySelector('#jp-main-statusbar');
+    if (bar) return /\\| Idle/.test(bar.textContent || '');
+    const dot = document.querySelector('.jp-Notebook-ExecutionIndicator');
+    return dot?.dataset.status === 'idle' && !/Connecting/.test(document.body.textContent || '');
+}"""
+"""JupyterLab's status bar says ``| Idle``; Notebook 7 (no status bar) has an indicator."""
 
 
 def open_notebook(page: Any, url: str, timeout_s: float = 60.0) -> None:
