@@ -253,6 +253,14 @@ class JobMonitor:
         self._points = [TimelinePoint(0.0, self._done, self._failed, self._cost)]
         job.add_listener(self._on_result)
 
+    def start(self) -> None:
+        """Start the clock now (the job starts sending): the timeline restarts from the
+        figures so far, and times are counted from here."""
+        with self._lock:
+            self._t0 = self._clock()
+            self._points = [TimelinePoint(0.0, self._done, self._failed, self._cost)]
+            self.version += 1
+
     def close(self) -> None:
         """Stop listening to the job (the figures so far stay readable)."""
         self.job.remove_listener(self._on_result)

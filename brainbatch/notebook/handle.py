@@ -183,6 +183,7 @@ class JobHandle:
 
     async def _drive(self) -> None:
         ticker = asyncio.ensure_future(self._tick())
+        self.monitor.start()  # the chart's time axis starts when the job does
         try:
             await self.runner.run()
         except asyncio.CancelledError:

@@ -185,3 +185,15 @@ def test_excerpt_cuts_at_a_word_and_shows_structured_answers_as_fields() -> None
     cut = excerpt("the quick brown fox jumps over the lazy dog", 20)
     assert cut == "the quick brown fox…"
     assert excerpt({"label": "good", "score": 3}) == "label: good, score: 3"
+
+
+def test_start_counts_time_from_when_the_job_starts_sending() -> None:
+    job = make_job(3)
+    clock = Clock()
+    monitor = JobMonitor(job, clock=clock)
+    clock.now = 7.0  # the job waited before its first request
+    monitor.start()
+    clock.now = 7.5
+    fail(job, 0, "boom")
+    assert monitor.timeline()[0].t_s == 0.0 and monitor.timeline()[-1].t_s == 0.5
+    assert monitor.errors()[0].first_at_s == 0.5
