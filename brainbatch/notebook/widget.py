@@ -18,9 +18,9 @@ With a :class:`~brainbatch.monitor.JobMonitor` the panel is also the job's cockp
 chart (rows/s and errors/s; cumulative cost against the ``max_cost_usd`` budget line and the
 estimate), a one-line error headline, a Pause/Resume button (real-time jobs), and collapsed
 details: the latest answers, the grouped errors with one full example each, and the per-model
-breakdown. It stays cheap at 10 refreshes a second: the chart is an SVG string redrawn only when
-the timeline moved, a details section is built only while it is open, and a widget is only
-sent a value that changed.
+breakdown. It stays cheap at 10 refreshes a second: the chart is an SVG string of at most 240
+points (no matplotlib), redrawn only when a result arrived since the last refresh; a details
+section is built only while it is open; and a widget is only sent a value that changed.
 """
 
 from __future__ import annotations
