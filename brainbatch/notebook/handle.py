@@ -139,6 +139,7 @@ class JobHandle:
         self.monitor = JobMonitor(job)
         """Latest answers, grouped errors, timeline and per-model figures as they arrive."""
         self._pausable = session.settings.mode != "batch"
+        self._estimate_usd: float | None = None
 
     # -- starting ----------------------------------------------------------------------------
 
@@ -262,6 +263,7 @@ class JobHandle:
                 monitor=self.monitor,
                 on_pause=self._pause_clicked if self._pausable and self._cancellable else None,
                 budget_usd=self.session.settings.max_cost_usd,
+                estimate_usd=self._estimate_usd,
                 batch=not self._pausable,
             )
             self._panel.update(self._snapshot())
@@ -333,6 +335,33 @@ class JobHandle:
     def paused(self) -> bool:
         """True while the job is paused."""
         return self.job.paused and not self.done()
+
+    def set_estimate(self, estimate: float | pd.DataFrame) -> float:
+        """Draw the cost estimated before the run on the panel's cost chart (a dotted line).
+
+        ``estimate``: USD, or the DataFrame of :func:`brainbatch.estimate` for this job (its
+        expected cost in the job's mode is used: the ``(all)`` row when it mixes models).
+        Returns the USD figure drawn.
+        """
+        if isinstance(estimate, pd.DataFrame):
+            mode = self.session.settings.mode
+            rows = estimate[estimate["mode"] == mode]
+            if "(all)" in set(rows["model"]):
+                rows = rows[rows["model"] == "(all)"]
+            if rows.empty:
+                raise InputError(f"the estimate has no row for mode {mode!r}")
+            usd = float(rows["cost_expected_usd"].sum())
+        elif isinstance(estimate, int | float) and not isinstance(estimate, bool):
+            usd = float(estimate)
+        else:
+            raise InputError(
+                "set_estimate() takes a cost in USD or the DataFrame of bb.estimate(...), "
+                f"got {type(estimate).__name__}"
+            )
+        self._estimate_usd = usd
+        if self._panel is not None:
+            self._panel.set_estimate(usd)
+        return usd
 
     # -- what is arriving --------------------------------------------------------------------
 

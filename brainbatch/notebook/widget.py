@@ -190,6 +190,13 @@ class JobPanel:
         _set(self.pause_button, "icon", "play" if paused else "pause")
         _set(self.pause_button, "button_style", "info" if paused else "")
 
+    def set_estimate(self, usd: float | None) -> None:
+        """Draw ``usd`` (the cost estimated before the run) on the cost chart."""
+        self.estimate_usd = usd
+        self._chart_version = -1  # redraw at the next refresh
+        if self._last is not None and self.monitor is not None:
+            self._draw_cockpit(self._last)
+
     def _opened(self, _change: Any) -> None:
         if self._last is not None:
             self._draw_details(self._last)

@@ -170,3 +170,23 @@ def test_a_clean_single_model_job_prints_only_the_summary_line() -> None:
     job.result(timeout=30)
     assert details_text(job.monitor) == ""
     assert isinstance(job.monitor, JobMonitor)
+
+
+def test_the_estimate_made_before_the_run_is_drawn_on_the_cost_chart() -> None:
+    df = two_model_frame(100)
+    spec: dict[str, object] = {
+        "prompt": "Classify the sentiment of: {review}",
+        "model": "col:model",
+    }
+    before = bb.estimate(df, **spec)  # type: ignore[arg-type]
+    job = submit_mixed(100, progress="widget")
+    panel = job.panel()
+    usd = job.set_estimate(before)
+    job.result(timeout=60)
+    job._render()
+    expected = before[(before["mode"] == "realtime") & (before["model"] == "(all)")]
+    assert usd == pytest.approx(float(expected["cost_expected_usd"].iloc[0]))
+    assert "est. $" in panel.chart.value
+    assert panel.chart.value.count("stroke-dasharray='1 3'") == 1  # the estimate line
+    with pytest.raises(InputError, match="set_estimate"):
+        job.set_estimate("a lot")  # type: ignore[arg-type]
