@@ -10,6 +10,10 @@ becomes an error result for that row and never stops the batch, except
 :class:`~brainbatch.errors.StopJob` (a refused API key, the budget guard), which ends the whole
 job. Only requests without a result are sent, so running ``execute`` again on a job resumes it.
 
+Pausing (``job.request_pause()``, the panel's Pause button) stops new requests from starting
+until ``job.request_resume()``; requests in flight finish and the job keeps its workers, so it
+continues where it stopped (no new job, no resume from the store).
+
 Cancellation (``job.request_cancel()``, ``BatchManager.cancel``, a Cancel button) stops new
 requests from starting at once; requests already in flight get ``cancel_grace`` seconds to
 finish (their answers are usually paid for), then they are abandoned and stay pending.
@@ -163,6 +167,13 @@ class Executor(ABC):
     def _should_stop(self, job: BatchJob) -> bool:
         return self._stop is not None or job.cancel_requested
 
+    async def _until_unpaused(self, job: BatchJob) -> bool:
+        """Wait while the job is paused (``job.request_pause()``); True when the job may
+        start its next request, False when it must stop (cancelled or a StopJob) instead."""
+        while job.paused and not self._should_stop(job):
+            await asyncio.sleep(_POLL_S)
+        return not self._should_stop(job)
+
     async def _process(self, job: BatchJob, request: BatchRequest, fn: ProcessFn) -> None:
         """Send one request and record its result (or note a StopJob)."""
         t0 = time.perf_counter()
@@ -226,7 +237,7 @@ class SequentialExecutor(Executor):
                 deadline = time.monotonic() + self.delay
                 while not self._should_stop(job) and (left := deadline - time.monotonic()) > 0:
                     await asyncio.sleep(min(left, _POLL_S))
-            if self._should_stop(job):
+            if self._should_stop(job) or (job.paused and not await self._until_unpaused(job)):
                 return
             first = False
             task = asyncio.ensure_future(self._process(job, request, fn))
@@ -254,7 +265,7 @@ class ParallelExecutor(Executor):
 
         async def worker() -> None:
             for request in pending:
-                if self._should_stop(job):
+                if self._should_stop(job) or (job.paused and not await self._until_unpaused(job)):
                     return
                 await self._process(job, request, fn)
 

@@ -38,6 +38,7 @@ from ..frame import (
     row_keys,
 )
 from ..models import BatchJob, BatchStatus
+from ..monitor import JobMonitor, details_text
 from ..progress import snapshot
 from ..runner import RunSettings
 from ..session import Session, new_session, open_store, resume_session
@@ -290,6 +291,9 @@ def execute(cli: CliJob, view: TerminalProgress) -> pd.DataFrame:
     job = cli.job
     done_at_start = job.done
     failure: Exception | None = None
+    monitor = JobMonitor(job)
+    if view.details is None:
+        view.details = lambda: details_text(monitor)
     try:
         asyncio.run(_run_async(cli, view))
     except Exception as exc:  # written below first, so nothing done is lost

@@ -38,6 +38,14 @@ from ..errors import InputError
 from ..frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests, results_frame
 from ..manager import job_stats
 from ..models import BatchStatus
+from ..monitor import (
+    JobMonitor,
+    details_text,
+    errors_frame,
+    latest_frame,
+    models_frame,
+    timeline_frame,
+)
 from ..progress import (
     MAX_UPDATES_PER_S,
     Snapshot,
@@ -130,13 +138,21 @@ class JobHandle:
         self._done_at_start = job.done
         self._panel: JobPanel | None = None
         self._detail = describe(session.settings)
+        self.monitor = JobMonitor(job)
+        """Latest answers, grouped errors, timeline and per-model figures as they arrive."""
+        self._pausable = session.settings.mode != "batch"
+        self._estimate_usd: float | None = None
 
     # -- starting ----------------------------------------------------------------------------
 
     def _start(self, *, thread: bool = False) -> None:
         """Run the job: on the running loop (a task) unless ``thread`` or no loop runs."""
         if self._progress in ("text", "summary"):
-            self._add_view(TextProgress(live=self._progress == "text"))
+            self._add_view(
+                TextProgress(
+                    live=self._progress == "text", details=lambda: details_text(self.monitor)
+                )
+            )
         loop: asyncio.AbstractEventLoop | None = None
         if not thread:
             try:
@@ -170,6 +186,7 @@ class JobHandle:
 
     async def _drive(self) -> None:
         ticker = asyncio.ensure_future(self._tick())
+        self.monitor.start()  # the chart's time axis starts when the job does
         try:
             await self.runner.run()
         except asyncio.CancelledError:
@@ -188,6 +205,8 @@ class JobHandle:
                 self.job.completed_at = datetime.now(UTC)
         finally:
             ticker.cancel()
+            self.job.request_resume()  # a job cancelled while paused is not left paused
+            self.monitor.sample()
             self._render()
             self._future.set_result(None)
             _ACTIVE.discard(self)
@@ -199,7 +218,15 @@ class JobHandle:
         while True:
             await asyncio.sleep(period)
             job = self.job
-            state = (job.done, job.status, job.cancel_requested, int(job.elapsed_s))
+            self.monitor.sample()
+            state = (
+                job.done,
+                job.status,
+                job.cancel_requested,
+                job.paused,
+                int(job.elapsed_s),
+                self.monitor.version,
+            )
             if state != last:
                 last = state
                 self._render()
@@ -232,7 +259,15 @@ class JobHandle:
     def panel(self) -> JobPanel:
         """The live ipywidgets panel of this job (made on first use)."""
         if self._panel is None:
-            self._panel = JobPanel(self._cancel_clicked, cancellable=self._cancellable)
+            self._panel = JobPanel(
+                self._cancel_clicked,
+                cancellable=self._cancellable,
+                monitor=self.monitor,
+                on_pause=self._pause_clicked if self._pausable and self._cancellable else None,
+                budget_usd=self.session.settings.max_cost_usd,
+                estimate_usd=self._estimate_usd,
+                batch=not self._pausable,
+            )
             self._panel.update(self._snapshot())
             self._add_view(self._panel)
         return self._panel
@@ -272,6 +307,85 @@ class JobHandle:
 
     def _cancel_clicked(self) -> None:
         self.cancel()
+
+    def _pause_clicked(self, pause: bool) -> None:
+        if pause:
+            self.pause()
+        else:
+            self.resume()
+
+    def pause(self) -> bool:
+        """Stop starting requests (those in flight finish); :meth:`resume` continues the same
+        job where it stopped. Real-time jobs only. Safe from any thread. Returns False when
+        the job had already ended."""
+        if not self._pausable:
+            raise InputError(
+                "pause() is for real-time jobs; a native batch runs at the provider "
+                "(cancel() stops it)"
+            )
+        if self.done():
+            return False
+        self.job.request_pause()
+        return True
+
+    def resume(self) -> bool:
+        """Start requests again after :meth:`pause`. Returns False when the job had ended."""
+        self.job.request_resume()
+        return not self.done()
+
+    @property
+    def paused(self) -> bool:
+        """True while the job is paused."""
+        return self.job.paused and not self.done()
+
+    def set_estimate(self, estimate: float | pd.DataFrame) -> float:
+        """Draw the cost estimated before the run on the panel's cost chart (a dotted line).
+
+        ``estimate``: USD, or the DataFrame of :func:`brainbatch.estimate` for this job (its
+        expected cost in the job's mode is used: the ``(all)`` row when it mixes models).
+        Returns the USD figure drawn.
+        """
+        if isinstance(estimate, pd.DataFrame):
+            mode = self.session.settings.mode
+            rows = estimate[estimate["mode"] == mode]
+            if "(all)" in set(rows["model"]):
+                rows = rows[rows["model"] == "(all)"]
+            if rows.empty:
+                raise InputError(f"the estimate has no row for mode {mode!r}")
+            usd = float(rows["cost_expected_usd"].sum())
+        elif isinstance(estimate, int | float) and not isinstance(estimate, bool):
+            usd = float(estimate)
+        else:
+            raise InputError(
+                "set_estimate() takes a cost in USD or the DataFrame of bb.estimate(...), "
+                f"got {type(estimate).__name__}"
+            )
+        self._estimate_usd = usd
+        if self._panel is not None:
+            self._panel.set_estimate(usd)
+        return usd
+
+    # -- what is arriving --------------------------------------------------------------------
+
+    def latest(self, n: int = 10, *, width: int = 60) -> pd.DataFrame:
+        """The last ``n`` results, newest first: ``row, input, answer, status, latency_ms,
+        cost_usd, model, cached`` (input and answer cut to ``width`` characters)."""
+        return latest_frame(self.monitor.latest(n, width))
+
+    def errors(self) -> pd.DataFrame:
+        """One row per kind of error, most frequent first: ``kind, error_type, count,
+        message`` (one full example, the provider's words), ``row`` (where that example came
+        from), ``model``, ``first_at_s``."""
+        return errors_frame(self.monitor.errors())
+
+    def timeline(self) -> pd.DataFrame:
+        """Cumulative ``done, errors, cost_usd`` at ``t_s`` seconds, with ``rows_per_s`` and
+        ``errors_per_s`` over each interval (sampled, at most 240 points)."""
+        return timeline_frame(self.monitor.timeline())
+
+    def models(self) -> pd.DataFrame:
+        """Per model: ``rows, ok, failed, cost_usd`` and latency mean/p50/p95 in ms."""
+        return models_frame(self.monitor.models())
 
     def cancel(self) -> bool:
         """Stop the job: no new request starts; in-flight ones may finish; results are kept.
