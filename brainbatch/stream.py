@@ -52,7 +52,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 import orjson
@@ -76,6 +76,7 @@ __all__ = [
     "StreamJob",
     "StreamResult",
     "StreamRun",
+    "StreamSource",
     "is_stream_source",
     "prepare_stream",
 ]
@@ -90,6 +91,10 @@ LOCK = "_brainbatch.lock"
 PART_META_KEY = b"brainbatch"
 FORMAT_VERSION = 1
 Check = Literal["all", "chunk"]
+
+StreamSource: TypeAlias = "str | os.PathLike[str] | Iterable[pd.DataFrame] | pd.DataFrame | Any"
+"""What can be streamed: a path (.parquet, .csv, .jsonl, a folder of Parquet files), a
+``pyarrow.dataset.Dataset`` or ``Table``, an iterable of DataFrames, or a DataFrame."""
 
 _FILE_TYPES = {
     ".parquet": "parquet",
@@ -131,7 +136,7 @@ class _Source:
     kind: str  # parquet, csv, jsonl, dataset, frames
     total: int | None
     open_batches: Callable[[int], Iterator[Any]] | None  # first row -> arrow record batches
-    frames: Iterator[pd.DataFrame] | None = None  # an iterable of DataFrames (read once)
+    frames: Callable[[], Iterator[pd.DataFrame]] | None = None  # DataFrames, not arrow
     schema: Any = None  # pyarrow.Schema of the input, when known before reading
     once: bool = False
 
@@ -140,7 +145,7 @@ class _Source:
         rows' numbers in the input."""
         start = first_chunk * chunk_size
         if self.frames is not None:
-            pieces: Iterator[pd.DataFrame] = self.frames
+            pieces: Iterator[pd.DataFrame] = self.frames()
             skip = start
         else:
             assert self.open_batches is not None
@@ -210,9 +215,13 @@ def _open_source(source: Any) -> _Source:
             return iter(table.slice(first_row).to_batches())
 
         return _Source("the table", "table", table.num_rows, table_batches, schema=table.schema)
-    if isinstance(source, Iterable) and not isinstance(source, pd.DataFrame | bytes):
+    if isinstance(source, pd.DataFrame):
+        frame = source
+        return _Source("the DataFrame", "frame", len(frame), None, frames=lambda: iter([frame]))
+    if isinstance(source, Iterable) and not isinstance(source, bytes):
+        pieces = iter(source)
         return _Source(
-            "the DataFrame iterator", "frames", None, None, frames=iter(source), once=True
+            "the DataFrame iterator", "frames", None, None, frames=lambda: pieces, once=True
         )
     raise InputError(
         f"cannot stream a {type(source).__name__}: give a path (.parquet, .csv, .jsonl, or a "
@@ -746,6 +755,8 @@ class StreamRun:
     ) -> tuple[int, pd.DataFrame] | None:
         try:
             return next(chunks, None)
+        except InputError:
+            raise
         except _read_errors() as exc:
             raise InputError(f"{self.source.label} cannot be read: {_reason(exc)}") from None
 
@@ -912,6 +923,8 @@ def prepare_stream(
         out_path.mkdir(parents=True, exist_ok=True)
         _write_manifest(out_path, name, size, src, fingerprint)
     lock = _FolderLock(out_path)
+    for stale in out_path.glob(".part-*.tmp"):  # a run killed while writing a part
+        stale.unlink(missing_ok=True)
     stream = StreamJob(name, src.total)
     for meta in parts.values():
         if meta.get("complete"):
@@ -957,6 +970,8 @@ def _check_all(
             if settings.max_cost_usd is not None:
                 require_answer_caps(requests)
             models.update(r.model for r in requests)
+    except InputError:
+        raise
     except _read_errors() as exc:
         raise InputError(f"{src.label} cannot be read: {_reason(exc)}") from None
     if total == 0:

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import pandas as pd
 
@@ -48,6 +48,8 @@ from ..progress import (
 )
 from ..runner import DEFAULT_MAX_CONCURRENT, Mode, RunSettings
 from ..session import Session, new_session
+from ..stream import StreamResult, StreamRun, StreamSource, is_stream_source, prepare_stream
+from .stream import StreamHandle, run_stream, start_stream
 from .widget import JobPanel
 
 __all__ = ["PROGRESS_ENV", "JobHandle", "run", "submit"]
@@ -349,7 +351,7 @@ class JobHandle:
 
 
 def _prepare(
-    df: pd.DataFrame,
+    df: Any,
     spec: PromptSpec,
     settings: RunSettings,
     *,
@@ -389,6 +391,39 @@ def _prepare(
     )
 
 
+def _prepare_stream(
+    source: Any,
+    spec: PromptSpec,
+    settings: RunSettings,
+    out: str | os.PathLike[str] | None,
+    job_name: str | None,
+    store: Any,
+    columns: Sequence[str] | None,
+    chunk_size: int | None,
+    expand: bool,
+    progress: str | bool | None,
+) -> StreamRun:
+    """A file, dataset or iterator of frames (or ``out=``): stream it (see brainbatch.stream)."""
+    if out is None:
+        raise InputError(
+            f"a streamed input ({type(source).__name__}) needs out=: the folder its results "
+            "are written to as a Parquet dataset (e.g. out='results/')"
+        )
+    if expand:
+        raise InputError("expand=True is not available for streamed input (out=)")
+    _progress_mode(progress)
+    return prepare_stream(
+        source,
+        spec,
+        settings,
+        out=out,
+        store=store,
+        job_name=job_name,
+        columns=columns,
+        chunk_size=chunk_size,
+    )
+
+
 def _settings(
     model: str,
     provider: Any,
@@ -417,6 +452,7 @@ def _settings(
     )
 
 
+@overload
 def submit(
     df: pd.DataFrame,
     prompt: str | PromptFn,
@@ -439,8 +475,67 @@ def submit(
     poll_interval: float | None = None,
     expand: bool = False,
     progress: Progress | bool | None = "auto",
+    out: None = None,
+    chunk_size: None = None,
     **provider_kwargs: Any,
-) -> JobHandle:
+) -> JobHandle: ...
+
+
+@overload
+def submit(
+    df: StreamSource,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    provider: Any = None,
+    mode: Mode = "realtime",
+    job_name: str | None = None,
+    store: Any = None,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    *,
+    delay: float | None = None,
+    poll_interval: float | None = None,
+    expand: bool = False,
+    progress: Progress | bool | None = "auto",
+    out: str | os.PathLike[str],
+    chunk_size: int | None = None,
+    **provider_kwargs: Any,
+) -> StreamHandle: ...
+
+
+def submit(
+    df: StreamSource,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    provider: Any = None,
+    mode: Mode = "realtime",
+    job_name: str | None = None,
+    store: Any = None,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    *,
+    delay: float | None = None,
+    poll_interval: float | None = None,
+    expand: bool = False,
+    progress: Progress | bool | None = "auto",
+    out: str | os.PathLike[str] | None = None,
+    chunk_size: int | None = None,
+    **provider_kwargs: Any,
+) -> JobHandle | StreamHandle:
     """Start a job from a DataFrame and return its :class:`JobHandle` at once.
 
     Every row is checked first: a bad row raises :class:`~brainbatch.errors.InputError`
@@ -472,22 +567,29 @@ def submit(
             (``$BRAINBATCH_PROGRESS`` overrides ``"auto"``).
         provider_kwargs: passed to the provider (``api_key=``, ``base_url=``, ``latency_ms=``).
     """
+    spec = PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id)
+    settings = _settings(
+        model,
+        provider,
+        mode,
+        max_concurrent,
+        delay,
+        poll_interval,
+        rpm,
+        tpm,
+        max_cost_usd,
+        cache,
+        provider_kwargs,
+    )
+    if out is not None or is_stream_source(df):
+        stream = _prepare_stream(
+            df, spec, settings, out, job_name, store, columns, chunk_size, expand, progress
+        )
+        return start_stream(stream, progress=_progress_mode(progress))
     handle = _prepare(
         df,
-        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
-        _settings(
-            model,
-            provider,
-            mode,
-            max_concurrent,
-            delay,
-            poll_interval,
-            rpm,
-            tpm,
-            max_cost_usd,
-            cache,
-            provider_kwargs,
-        ),
+        spec,
+        settings,
         job_name=job_name,
         store=store,
         columns=columns,
@@ -499,6 +601,7 @@ def submit(
     return handle
 
 
+@overload
 def run(
     df: pd.DataFrame,
     prompt: str | PromptFn,
@@ -521,8 +624,67 @@ def run(
     poll_interval: float | None = None,
     expand: bool = False,
     progress: Progress | bool | None = "auto",
+    out: None = None,
+    chunk_size: None = None,
     **provider_kwargs: Any,
-) -> pd.DataFrame:
+) -> pd.DataFrame: ...
+
+
+@overload
+def run(
+    df: StreamSource,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    provider: Any = None,
+    mode: Mode = "realtime",
+    job_name: str | None = None,
+    store: Any = None,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    *,
+    delay: float | None = None,
+    poll_interval: float | None = None,
+    expand: bool = False,
+    progress: Progress | bool | None = "auto",
+    out: str | os.PathLike[str],
+    chunk_size: int | None = None,
+    **provider_kwargs: Any,
+) -> StreamResult: ...
+
+
+def run(
+    df: StreamSource,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    provider: Any = None,
+    mode: Mode = "realtime",
+    job_name: str | None = None,
+    store: Any = None,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    *,
+    delay: float | None = None,
+    poll_interval: float | None = None,
+    expand: bool = False,
+    progress: Progress | bool | None = "auto",
+    out: str | os.PathLike[str] | None = None,
+    chunk_size: int | None = None,
+    **provider_kwargs: Any,
+) -> pd.DataFrame | StreamResult:
     """Run a job from a DataFrame and return the results DataFrame (blocking).
 
     Takes the same arguments as :func:`submit`. The job runs on its own event loop in a
@@ -533,22 +695,29 @@ def run(
     (rows not run have status ``"cancelled"``). A second interrupt abandons the requests
     still in flight at once.
     """
+    spec = PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id)
+    settings = _settings(
+        model,
+        provider,
+        mode,
+        max_concurrent,
+        delay,
+        poll_interval,
+        rpm,
+        tpm,
+        max_cost_usd,
+        cache,
+        provider_kwargs,
+    )
+    if out is not None or is_stream_source(df):
+        stream = _prepare_stream(
+            df, spec, settings, out, job_name, store, columns, chunk_size, expand, progress
+        )
+        return run_stream(stream, progress=_progress_mode(progress))
     handle = _prepare(
         df,
-        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
-        _settings(
-            model,
-            provider,
-            mode,
-            max_concurrent,
-            delay,
-            poll_interval,
-            rpm,
-            tpm,
-            max_cost_usd,
-            cache,
-            provider_kwargs,
-        ),
+        spec,
+        settings,
         job_name=job_name,
         store=store,
         columns=columns,
