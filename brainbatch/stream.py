@@ -713,7 +713,7 @@ class StreamRun:
         """One provider for the whole stream: its rate limits span every chunk."""
         from .models import BatchRequest
 
-        models = dict.fromkeys([self.settings.model, *self.stored_spec.get("models", ())])
+        models = dict.fromkeys(self.stored_spec.get("models") or [self.settings.model])
         probe = BatchJob([BatchRequest(prompt="-", model=m) for m in models])
         return JobRunner(probe, self.settings).open_provider()
 
@@ -914,7 +914,15 @@ def prepare_stream(
             f"out={str(out_path)!r} holds results of an input with {known:,} "
             f"rows; this one has {src.total:,}: choose another folder"
         )
-    if not spec.model.startswith(MODEL_COLUMN_PREFIX):
+    if spec.model.startswith(MODEL_COLUMN_PREFIX):
+        if not models:
+            raise InputError(
+                f"model={spec.model!r} (a model per row) needs an input that can be read "
+                "twice (a file or a dataset, with check='all'): the provider is chosen from "
+                "the models of all rows before the first send"
+            )
+        settings = settings.with_overrides(model=sorted(models)[0])
+    else:
         models.add(spec.model)
     check_provider(settings, sorted(models) or [settings.model])
     job_store = open_store(store)
