@@ -72,6 +72,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_OPEN_BATCH_CHUNKS",
     "MANIFEST",
     "StreamJob",
     "StreamResult",
@@ -83,6 +84,9 @@ __all__ = [
 
 DEFAULT_CHUNK_SIZE = 10_000
 """Rows per chunk when ``chunk_size`` is not given: about 25 MB of requests and results."""
+
+DEFAULT_OPEN_BATCH_CHUNKS = 4
+"""mode="batch": chunks whose provider batches are open at once (memory: this many chunks)."""
 
 MANIFEST = "_brainbatch.json"
 """The output folder's description of its stream (ignored by Parquet readers: leading ``_``)."""
@@ -646,8 +650,11 @@ class StreamRun:
     parts: dict[int, dict[str, Any]]
     lock: _FolderLock | None
     stored_spec: dict[str, Any] = field(default_factory=dict)
+    open_chunks: int = 1
+    """Chunks run at once (native batch mode overlaps provider batches)."""
     chunks_run: int = 0
     """Chunks sent in this run (for tests and the summary)."""
+    stop_reason: str | None = None
 
     def release(self) -> None:
         """Free the output folder without running (a run frees it when it ends)."""
@@ -727,28 +734,43 @@ class StreamRun:
                 await asyncio.to_thread(store.delete_job, self.chunk_name(k))
 
     async def _run_chunks(self, provider: Any) -> None:
+        """Chunks in input order, ``open_chunks`` at a time (1 in real time: the order rows
+        are sent; native batches overlap so the provider works on several at once)."""
         job = self.job
         first = self.first_chunk()
         chunks = self.source.chunks(self.chunk_size, first)
-        done_rows = first * self.chunk_size
-        job.rows_read = done_rows
+        job.rows_read = first * self.chunk_size
+        running: set[asyncio.Task[bool]] = set()
+        go_on = True
         try:
-            while not job.cancel_requested:
+            while go_on and not job.cancel_requested:
                 got = await asyncio.to_thread(self._next_chunk, chunks)
                 if got is None:
-                    return
+                    break
                 k, frame = got
                 job.rows_read += len(frame)
                 if self.parts.get(k, {}).get("complete"):
                     continue
-                if not await self._run_chunk(k, frame, provider):
-                    return
+                running.add(asyncio.ensure_future(self._run_chunk(k, frame, provider)))
+                if len(running) >= self.open_chunks:
+                    finished, running = await asyncio.wait(
+                        running, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    go_on = all([t.result() for t in finished])
+            if running:
+                finished, running = await asyncio.wait(running)
+                for task in finished:
+                    task.result()
         finally:
+            for task in running:  # an error in one chunk: stop the others
+                task.cancel()
+            if running:
+                await asyncio.wait(running)
             with contextlib.suppress(Exception):
                 chunks.close()  # type: ignore[attr-defined]
-        if job.cancel_requested and not job.status.is_terminal:
+        if (job.cancel_requested or self.stop_reason) and not job.status.is_terminal:
             job.status = BatchStatus.CANCELLED
-            job.error = job.error or "cancelled"
+            job.error = job.error or self.stop_reason or "cancelled"
 
     def _next_chunk(
         self, chunks: Iterator[tuple[int, pd.DataFrame]]
@@ -790,8 +812,7 @@ class StreamRun:
             if left <= 0:
                 if lease is not None:
                     lease.release()
-                stream.status = BatchStatus.CANCELLED
-                stream.error = f"budget reached: max_cost_usd={settings.max_cost_usd} spent"
+                self.stop_reason = f"budget reached: max_cost_usd={settings.max_cost_usd} spent"
                 return False
             settings = settings.with_overrides(max_cost_usd=left)
         chunk.add_listener(stream.count)
@@ -807,8 +828,8 @@ class StreamRun:
         if complete and store is not None:
             await asyncio.to_thread(store.delete_job, name)
         if chunk.status == BatchStatus.CANCELLED or not complete:
-            stream.status = BatchStatus.CANCELLED
-            stream.error = chunk.error or "cancelled"
+            self.stop_reason = self.stop_reason or chunk.error or "cancelled"
+            stream.request_cancel()  # the other chunks open (native batches) stop too
             return False
         return True
 
@@ -854,6 +875,7 @@ def prepare_stream(
     columns: Sequence[str] | None = None,
     chunk_size: int | None = None,
     check: Check = "all",
+    open_chunks: int | None = None,
     force: bool = False,
 ) -> StreamRun:
     """Open the input and the output folder and check everything; sends nothing.
@@ -871,6 +893,10 @@ def prepare_stream(
             the same folder uses the folder's).
         check: ``"all"``: every row checked before the first send (one extra read of the
             input); ``"chunk"``: each chunk checked before it is sent.
+        open_chunks: mode="batch": chunks whose provider batches run at once (default
+            :data:`DEFAULT_OPEN_BATCH_CHUNKS`; 1 with ``max_cost_usd``, so each chunk's worst
+            case is checked against what the earlier ones spent). Real time runs one chunk
+            at a time (``max_concurrent`` requests in flight across the stream).
         force: run even if a chunk looks like it runs elsewhere.
 
     Raises:
@@ -882,6 +908,18 @@ def prepare_stream(
         isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
     ):
         raise InputError(f"chunk_size must be an integer > 0, got {chunk_size!r}")
+    if open_chunks is not None and (
+        isinstance(open_chunks, bool) or not isinstance(open_chunks, int) or open_chunks < 1
+    ):
+        raise InputError(f"open_chunks must be an integer > 0, got {open_chunks!r}")
+    if open_chunks not in (None, 1) and settings.mode != "batch":
+        raise InputError(
+            "open_chunks applies to mode='batch' only: in real time one chunk runs at a time "
+            "and max_concurrent sets the requests in flight"
+        )
+    if open_chunks is None:
+        batch = settings.mode == "batch" and settings.max_cost_usd is None
+        open_chunks = DEFAULT_OPEN_BATCH_CHUNKS if batch else 1
     if check not in ("all", "chunk"):
         raise InputError(f"check must be 'all' or 'chunk', got {check!r}")
     if job_name is not None and (not isinstance(job_name, str) or not job_name.strip()):
@@ -955,6 +993,7 @@ def prepare_stream(
         job=stream,
         parts=parts,
         lock=lock,
+        open_chunks=open_chunks,
         stored_spec=stored_spec,
     )
 
