@@ -38,6 +38,7 @@ from .notebook import accessor as _accessor  # noqa: F401  (registers DataFrame.
 from .notebook import plots as plot
 from .notebook.explore_cost import explore_cost
 from .notebook.explore_results import explore_results
+from .notebook.stream import StreamHandle
 from .pricing import Cost, Price, cost_of, list_priced_models, price_of, set_price
 from .providers import (
     AnthropicProvider,
@@ -47,6 +48,7 @@ from .providers import (
     resolve_provider,
 )
 from .store import JobStore, ResponseCache
+from .stream import StreamResult
 
 __version__ = "0.1.0"
 
@@ -84,6 +86,8 @@ __all__ = [
     "SimulatedProvider",
     "StopJob",
     "StoreError",
+    "StreamHandle",
+    "StreamResult",
     "TransientError",
     "__version__",
     "cost_of",
