@@ -704,6 +704,11 @@ class StreamRun:
             await self._run_chunks(provider)
             if not job.status.is_terminal:
                 job.status = BatchStatus.FAILED if job.n_error else BatchStatus.COMPLETED
+        except asyncio.CancelledError:  # a hard stop (second Ctrl-C): chunks stay resumable
+            if not job.status.is_terminal:
+                job.status = BatchStatus.CANCELLED
+                job.error = job.error or "cancelled"
+            raise
         except BaseException as exc:
             if not job.status.is_terminal:
                 job.status = BatchStatus.FAILED
@@ -937,6 +942,49 @@ def prepare_stream(
     ):
         raise InputError(f"out={str(out_path)!r} is the input; choose another folder")
     _check_columns(src, spec, columns)
+    if out_path.exists() and not out_path.is_dir():
+        raise InputError(f"out={str(out_path)!r} is a file; give a folder for the results")
+    made = not out_path.exists()
+    out_path.mkdir(parents=True, exist_ok=True)
+    lock = _FolderLock(out_path)  # before the folder is read: one run decides what it holds
+    try:
+        return _prepare_locked(
+            src,
+            spec,
+            settings,
+            out_path,
+            lock,
+            store,
+            job_name,
+            columns,
+            chunk_size,
+            check,
+            open_chunks,
+            force,
+        )
+    except BaseException:
+        lock.release()
+        if made:  # leave no empty folder behind a refused run
+            with contextlib.suppress(OSError):
+                (out_path / LOCK).unlink()
+                out_path.rmdir()
+        raise
+
+
+def _prepare_locked(
+    src: _Source,
+    spec: PromptSpec,
+    settings: RunSettings,
+    out_path: Path,
+    lock: _FolderLock,
+    store: Any,
+    job_name: str | None,
+    columns: Sequence[str] | None,
+    chunk_size: int | None,
+    check: Check,
+    open_chunks: int,
+    force: bool,
+) -> StreamRun:
     fingerprint = _fingerprint(spec, settings, columns)
     manifest = _read_manifest(out_path)
     if manifest is not None:
@@ -966,9 +1014,7 @@ def prepare_stream(
     job_store = open_store(store)
     name = job_name or (manifest or {}).get("name") or f"stream-{uuid.uuid4().hex[:8]}"
     if manifest is None:
-        out_path.mkdir(parents=True, exist_ok=True)
         _write_manifest(out_path, name, size, src, fingerprint)
-    lock = _FolderLock(out_path)
     for stale in out_path.glob(".part-*.tmp"):  # a run killed while writing a part
         stale.unlink(missing_ok=True)
     stream = StreamJob(name, src.total)
@@ -1031,7 +1077,10 @@ def _read_manifest(out: Path) -> dict[str, Any] | None:
         raise InputError(f"out={str(out)!r} is a file; give a folder for the results")
     path = out / MANIFEST
     if not path.is_file():
-        if out.is_dir() and any(not e.name.startswith(".") for e in os.scandir(out)):
+        mine = (LOCK,)
+        if out.is_dir() and any(
+            not e.name.startswith(".") and e.name not in mine for e in os.scandir(out)
+        ):
             raise InputError(
                 f"out={str(out)!r} is not empty and holds no brainbatch results; choose a new "
                 "or empty folder"

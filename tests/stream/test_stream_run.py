@@ -123,6 +123,7 @@ def test_a_bad_row_deep_in_the_file_is_refused_before_the_first_send(tmp_path: P
     with pytest.raises(InputError, match=r"in\.csv.*'text'.*rows 987"):
         _run(source, tmp_path / "out", fn)
     assert fn.sent == []
+    assert not (tmp_path / "out").exists()  # a refused run leaves no folder behind
 
 
 @pytest.mark.parametrize(
@@ -245,3 +246,15 @@ def test_the_budget_spans_every_chunk(tmp_path: Path) -> None:
     assert result.status == BatchStatus.CANCELLED
     assert 0 < result.done < ROWS
     assert result.paid_usd <= 0.01
+
+
+def test_a_second_run_into_a_folder_being_written_is_refused(tmp_path: Path) -> None:
+    _frame(300).to_parquet(source := tmp_path / "in.parquet")
+    spec, settings = PromptSpec(prompt="{text}", model="sim"), RunSettings(model="sim")
+    first = prepare_stream(source, spec, settings, out=tmp_path / "out")
+    try:
+        with pytest.raises(InputError, match="being written by another run"):
+            prepare_stream(source, spec, settings, out=tmp_path / "out")
+    finally:
+        first.release()
+    prepare_stream(source, spec, settings, out=tmp_path / "out").release()  # free again
