@@ -565,6 +565,12 @@ def submit(
         expand: flatten structured (dict) responses into ``response.<key>`` columns.
         progress: ``"auto"``, ``"widget"``, ``"text"``, ``"summary"`` or ``"none"``
             (``$BRAINBATCH_PROGRESS`` overrides ``"auto"``).
+        out: a folder: stream ``df`` into it as a Parquet dataset (see
+            :mod:`brainbatch.stream`); needed when ``df`` is a path (.parquet, .csv, .jsonl,
+            a folder of Parquet files), a pyarrow dataset or an iterable of DataFrames, which
+            are read in chunks and never held in memory. Returns a
+            :class:`~brainbatch.notebook.stream.StreamHandle` then.
+        chunk_size: rows per chunk of a streamed input (default 10,000).
         provider_kwargs: passed to the provider (``api_key=``, ``base_url=``, ``latency_ms=``).
     """
     spec = PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id)
@@ -687,8 +693,9 @@ def run(
 ) -> pd.DataFrame | StreamResult:
     """Run a job from a DataFrame and return the results DataFrame (blocking).
 
-    Takes the same arguments as :func:`submit`. The job runs on its own event loop in a
-    worker thread, so this works in scripts, tests and notebook cells alike. In a notebook the
+    Takes the same arguments as :func:`submit`; with ``out=`` (a streamed input) it returns a
+    :class:`~brainbatch.stream.StreamResult` instead of a DataFrame. The job runs on its own
+    event loop in a worker thread, so this works in scripts, tests and notebook cells alike. In a notebook the
     live panel is shown (without a Cancel button: the cell blocks the kernel, so a click
     could not arrive). Ctrl-C, or the kernel's interrupt button, cancels the job cleanly: the
     requests in flight may finish, a short note is printed, and the partial results come back
