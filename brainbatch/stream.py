@@ -655,6 +655,7 @@ class StreamRun:
     chunks_run: int = 0
     """Chunks sent in this run (for tests and the summary)."""
     stop_reason: str | None = None
+    stop_status: BatchStatus = BatchStatus.CANCELLED
 
     def release(self) -> None:
         """Free the output folder without running (a run frees it when it ends)."""
@@ -774,7 +775,7 @@ class StreamRun:
             with contextlib.suppress(Exception):
                 chunks.close()  # type: ignore[attr-defined]
         if (job.cancel_requested or self.stop_reason) and not job.status.is_terminal:
-            job.status = BatchStatus.CANCELLED
+            job.status = self.stop_status
             job.error = job.error or self.stop_reason or "cancelled"
 
     def _next_chunk(
@@ -833,6 +834,8 @@ class StreamRun:
         if complete and store is not None:
             await asyncio.to_thread(store.delete_job, name)
         if chunk.status == BatchStatus.CANCELLED or not complete:
+            if chunk.status == BatchStatus.FAILED:  # e.g. a refused key: the run failed
+                self.stop_status = BatchStatus.FAILED
             self.stop_reason = self.stop_reason or chunk.error or "cancelled"
             stream.request_cancel()  # the other chunks open (native batches) stop too
             return False

@@ -258,3 +258,18 @@ def test_a_second_run_into_a_folder_being_written_is_refused(tmp_path: Path) -> 
     finally:
         first.release()
     prepare_stream(source, spec, settings, out=tmp_path / "out").release()  # free again
+
+
+def test_a_refused_key_fails_the_stream_at_its_chunk_and_sends_no_later_chunk(
+    tmp_path: Path, sim: Any
+) -> None:
+    _frame().to_parquet(source := tmp_path / "in.parquet")
+    sim.configure(api_key="sk-right-key-FAKE-000")
+    result = bb.run(
+        source, prompt="{text}", model="gpt-4o-mini", provider="openai",
+        base_url=sim.openai_base_url, api_key="sk-wrong-key-FAKE-000", out=tmp_path / "out",
+        chunk_size=CHUNK, max_concurrent=2, progress="none",
+    )  # fmt: skip
+    assert result.status == BatchStatus.FAILED
+    assert result.done < CHUNK  # the first chunk stopped; no other chunk was started
+    assert sim.count("/v1/chat/completions") <= 2
