@@ -74,6 +74,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_OPEN_BATCH_CHUNKS",
     "MANIFEST",
+    "Check",
     "StreamJob",
     "StreamResult",
     "StreamRun",

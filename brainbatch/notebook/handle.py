@@ -48,7 +48,14 @@ from ..progress import (
 )
 from ..runner import DEFAULT_MAX_CONCURRENT, Mode, RunSettings
 from ..session import Session, new_session
-from ..stream import StreamResult, StreamRun, StreamSource, is_stream_source, prepare_stream
+from ..stream import (
+    Check,
+    StreamResult,
+    StreamRun,
+    StreamSource,
+    is_stream_source,
+    prepare_stream,
+)
 from .stream import StreamHandle, run_stream, start_stream
 from .widget import JobPanel
 
@@ -402,6 +409,8 @@ def _prepare_stream(
     chunk_size: int | None,
     expand: bool,
     progress: str | bool | None,
+    check: Check = "all",
+    open_chunks: int | None = None,
 ) -> StreamRun:
     """A file, dataset or iterator of frames (or ``out=``): stream it (see brainbatch.stream)."""
     if out is None:
@@ -421,6 +430,8 @@ def _prepare_stream(
         job_name=job_name,
         columns=columns,
         chunk_size=chunk_size,
+        check=check,
+        open_chunks=open_chunks,
     )
 
 
@@ -506,6 +517,8 @@ def submit(
     progress: Progress | bool | None = "auto",
     out: str | os.PathLike[str],
     chunk_size: int | None = None,
+    check: Check = "all",
+    open_chunks: int | None = None,
     **provider_kwargs: Any,
 ) -> StreamHandle: ...
 
@@ -534,6 +547,8 @@ def submit(
     progress: Progress | bool | None = "auto",
     out: str | os.PathLike[str] | None = None,
     chunk_size: int | None = None,
+    check: Check = "all",
+    open_chunks: int | None = None,
     **provider_kwargs: Any,
 ) -> JobHandle | StreamHandle:
     """Start a job from a DataFrame and return its :class:`JobHandle` at once.
@@ -571,6 +586,9 @@ def submit(
             are read in chunks and never held in memory. Returns a
             :class:`~brainbatch.notebook.stream.StreamHandle` then.
         chunk_size: rows per chunk of a streamed input (default 10,000).
+        check: streamed input: ``"all"`` reads it once to check every row before the first
+            send; ``"chunk"`` checks each chunk just before it is sent.
+        open_chunks: streamed input, mode="batch": provider batches open at once (default 4).
         provider_kwargs: passed to the provider (``api_key=``, ``base_url=``, ``latency_ms=``).
     """
     spec = PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id)
@@ -589,7 +607,18 @@ def submit(
     )
     if out is not None or is_stream_source(df):
         stream = _prepare_stream(
-            df, spec, settings, out, job_name, store, columns, chunk_size, expand, progress
+            df,
+            spec,
+            settings,
+            out,
+            job_name,
+            store,
+            columns,
+            chunk_size,
+            expand,
+            progress,
+            check,
+            open_chunks,
         )
         return start_stream(stream, progress=_progress_mode(progress))
     handle = _prepare(
@@ -661,6 +690,8 @@ def run(
     progress: Progress | bool | None = "auto",
     out: str | os.PathLike[str],
     chunk_size: int | None = None,
+    check: Check = "all",
+    open_chunks: int | None = None,
     **provider_kwargs: Any,
 ) -> StreamResult: ...
 
@@ -689,18 +720,20 @@ def run(
     progress: Progress | bool | None = "auto",
     out: str | os.PathLike[str] | None = None,
     chunk_size: int | None = None,
+    check: Check = "all",
+    open_chunks: int | None = None,
     **provider_kwargs: Any,
 ) -> pd.DataFrame | StreamResult:
     """Run a job from a DataFrame and return the results DataFrame (blocking).
 
     Takes the same arguments as :func:`submit`; with ``out=`` (a streamed input) it returns a
     :class:`~brainbatch.stream.StreamResult` instead of a DataFrame. The job runs on its own
-    event loop in a worker thread, so this works in scripts, tests and notebook cells alike. In a notebook the
-    live panel is shown (without a Cancel button: the cell blocks the kernel, so a click
-    could not arrive). Ctrl-C, or the kernel's interrupt button, cancels the job cleanly: the
-    requests in flight may finish, a short note is printed, and the partial results come back
-    (rows not run have status ``"cancelled"``). A second interrupt abandons the requests
-    still in flight at once.
+    event loop in a worker thread, so this works in scripts, tests and notebook cells alike. In
+    a notebook the live panel is shown (without a Cancel button: the cell blocks the kernel, so
+    a click could not arrive). Ctrl-C, or the kernel's interrupt button, cancels the job
+    cleanly: the requests in flight may finish, a short note is printed, and the partial results
+    come back (rows not run have status ``"cancelled"``). A second interrupt abandons the
+    requests still in flight at once.
     """
     spec = PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id)
     settings = _settings(
@@ -718,7 +751,18 @@ def run(
     )
     if out is not None or is_stream_source(df):
         stream = _prepare_stream(
-            df, spec, settings, out, job_name, store, columns, chunk_size, expand, progress
+            df,
+            spec,
+            settings,
+            out,
+            job_name,
+            store,
+            columns,
+            chunk_size,
+            expand,
+            progress,
+            check,
+            open_chunks,
         )
         return run_stream(stream, progress=_progress_mode(progress))
     handle = _prepare(

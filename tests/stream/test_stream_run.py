@@ -273,3 +273,14 @@ def test_a_refused_key_fails_the_stream_at_its_chunk_and_sends_no_later_chunk(
     assert result.status == BatchStatus.FAILED
     assert result.done < CHUNK  # the first chunk stopped; no other chunk was started
     assert sim.count("/v1/chat/completions") <= 2
+
+
+def test_check_chunk_reads_once_and_stops_at_the_chunk_with_the_bad_row(tmp_path: Path) -> None:
+    df = _frame()
+    df.loc[987, "text"] = None
+    df.to_parquet(source := tmp_path / "in.parquet")
+    fn = Recorder()
+    with pytest.raises(InputError, match=r"in\.parquet.*'text'.*rows 987"):
+        _run(source, tmp_path / "out", fn, check="chunk")
+    assert sorted(fn.sent) == sorted(f"row-{i}" for i in range(800))  # chunks 0-3, then stop
+    assert sorted(read_parts(tmp_path / "out")) == [0, 1, 2, 3]
