@@ -39,6 +39,7 @@ from .notebook import accessor as _accessor  # noqa: F401  (registers DataFrame.
 from .notebook import plots as plot
 from .notebook.explore_cost import explore_cost
 from .notebook.explore_results import explore_results
+from .notebook.stream import StreamHandle
 from .offline import export_batch, import_batch_results
 from .pricing import Cost, Price, cost_of, list_priced_models, price_of, set_price
 from .providers import (
@@ -50,6 +51,7 @@ from .providers import (
     resolve_provider,
 )
 from .store import JobStore, ResponseCache
+from .stream import StreamResult
 from .structured import OutputSchema
 
 __version__ = "0.1.0"
@@ -90,6 +92,8 @@ __all__ = [
     "SimulatedProvider",
     "StopJob",
     "StoreError",
+    "StreamHandle",
+    "StreamResult",
     "TransientError",
     "__version__",
     "cost_of",

@@ -241,7 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
         "(the input columns, then response, status, error, latency_ms, tokens, cost...).",
     )
     _add_job_options(run)
-    run.add_argument("--out", required=True, help="results file: .csv, .parquet or .jsonl")
+    run.add_argument(
+        "--out",
+        required=True,
+        help="results file (.csv, .parquet or .jsonl), or a folder (results/) to stream the "
+        "input in chunks into a Parquet dataset, in memory that does not grow with the input",
+    )
+    run.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        help="rows per chunk when --out is a folder (default 10000)",
+    )
     run.add_argument("--job-name", help="name the job in the store; the same name continues it")
     _add_store_option(run)
     run.add_argument("--no-store", action="store_true", help="keep results in memory only")

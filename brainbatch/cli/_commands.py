@@ -89,6 +89,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ._run import execute, exit_code, prepare_run
 
     args.params = _params(args)
+    from ._stream import is_folder_out, run_stream
+
+    if is_folder_out(args.out):  # a folder: stream the input into a Parquet dataset
+        return run_stream(args, _settings_kwargs(args))
     cli = prepare_run(args, _settings_kwargs(args))
     view = TerminalProgress(interval=args.progress_interval)
     _announce(cli, view)

@@ -16,6 +16,7 @@ Registered when :mod:`brainbatch` is imported::
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,6 +26,7 @@ from ..embeddings import DEFAULT_EMBEDDING_MODEL
 from ..estimate import DEFAULT_OUTPUT_RATIO, PriceModel
 from ..frame import PromptFn
 from ..runner import DEFAULT_MAX_CONCURRENT, Mode
+from ..stream import Check
 from ..structured import DEFAULT_SCHEMA_ATTEMPTS
 from . import plots
 from .explore import Display
@@ -32,9 +34,11 @@ from .explore import Display
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from ..stream import StreamResult
     from .explore_cost import CostExplorer
     from .explore_results import ResultsExplorer
     from .handle import JobHandle, Progress
+    from .stream import StreamHandle
 
 MAX_SAMPLE = 20_000  # brainbatch.notebook.explore_cost.MAX_SAMPLE (pinned by a test)
 
@@ -143,12 +147,18 @@ class BrainbatchAccessor:
         progress: Progress | bool | None = "auto",
         schema: Any = None,
         schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+        out: str | os.PathLike[str] | None = None,
+        chunk_size: int | None = None,
+        check: Check = "all",
+        open_chunks: int | None = None,
         **provider_kwargs: Any,
-    ) -> JobHandle:
-        """:func:`brainbatch.submit` on this frame: start a job, return its handle at once."""
+    ) -> JobHandle | StreamHandle:
+        """:func:`brainbatch.submit` on this frame: start a job, return its handle at once
+        (with ``out=``, a :class:`~brainbatch.notebook.stream.StreamHandle`)."""
         from .handle import submit
 
-        return submit(
+        fn: Any = submit  # both overloads: a frame, and a frame with out= (streamed)
+        out_: JobHandle | StreamHandle = fn(
             self._frame,
             prompt,
             model,
@@ -171,8 +181,13 @@ class BrainbatchAccessor:
             progress=progress,
             schema=schema,
             schema_attempts=schema_attempts,
+            out=out,
+            chunk_size=chunk_size,
+            check=check,
+            open_chunks=open_chunks,
             **provider_kwargs,
         )
+        return out_
 
     def run(
         self,
@@ -198,12 +213,18 @@ class BrainbatchAccessor:
         progress: Progress | bool | None = "auto",
         schema: Any = None,
         schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+        out: str | os.PathLike[str] | None = None,
+        chunk_size: int | None = None,
+        check: Check = "all",
+        open_chunks: int | None = None,
         **provider_kwargs: Any,
-    ) -> pd.DataFrame:
-        """:func:`brainbatch.run` on this frame: run a job, return the results frame."""
+    ) -> pd.DataFrame | StreamResult:
+        """:func:`brainbatch.run` on this frame: run a job, return the results frame (with
+        ``out=``, a :class:`~brainbatch.stream.StreamResult`)."""
         from .handle import run
 
-        return run(
+        fn: Any = run  # both overloads: a frame, and a frame with out= (streamed)
+        out_: pd.DataFrame | StreamResult = fn(
             self._frame,
             prompt,
             model,
@@ -226,8 +247,13 @@ class BrainbatchAccessor:
             progress=progress,
             schema=schema,
             schema_attempts=schema_attempts,
+            out=out,
+            chunk_size=chunk_size,
+            check=check,
+            open_chunks=open_chunks,
             **provider_kwargs,
         )
+        return out_
 
     def estimate(
         self,

@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import pandas as pd
 
@@ -57,7 +57,16 @@ from ..progress import (
 )
 from ..runner import DEFAULT_MAX_CONCURRENT, Mode, RunSettings
 from ..session import Session, new_session
+from ..stream import (
+    Check,
+    StreamResult,
+    StreamRun,
+    StreamSource,
+    is_stream_source,
+    prepare_stream,
+)
 from ..structured import DEFAULT_SCHEMA_ATTEMPTS
+from .stream import StreamHandle, run_stream, start_stream
 from .widget import JobPanel
 
 __all__ = ["PROGRESS_ENV", "JobHandle", "run", "submit"]
@@ -466,7 +475,7 @@ class JobHandle:
 
 
 def _prepare(
-    df: pd.DataFrame,
+    df: Any,
     spec: PromptSpec,
     settings: RunSettings,
     *,
@@ -508,6 +517,45 @@ def _prepare(
     )
 
 
+def _prepare_stream(
+    source: Any,
+    spec: PromptSpec,
+    settings: RunSettings,
+    out: str | os.PathLike[str] | None,
+    job_name: str | None,
+    store: Any,
+    columns: Sequence[str] | None,
+    chunk_size: int | None,
+    expand: bool,
+    progress: str | bool | None,
+    check: Check = "all",
+    open_chunks: int | None = None,
+) -> StreamRun:
+    """A file, dataset or iterator of frames (or ``out=``): stream it (see brainbatch.stream)."""
+    if out is None:
+        raise InputError(
+            f"a streamed input ({type(source).__name__}) needs out=: the folder its results "
+            "are written to as a Parquet dataset (e.g. out='results/')"
+        )
+    if expand:
+        raise InputError("expand=True is not available for streamed input (out=)")
+    if settings.schema is not None:
+        raise InputError("schema= is not available for streamed input (out=) yet")
+    _progress_mode(progress)
+    return prepare_stream(
+        source,
+        spec,
+        settings,
+        out=out,
+        store=store,
+        job_name=job_name,
+        columns=columns,
+        chunk_size=chunk_size,
+        check=check,
+        open_chunks=open_chunks,
+    )
+
+
 def _settings(
     model: str,
     provider: Any,
@@ -540,6 +588,7 @@ def _settings(
     )
 
 
+@overload
 def submit(
     df: pd.DataFrame,
     prompt: str | PromptFn,
@@ -564,8 +613,75 @@ def submit(
     progress: Progress | bool | None = "auto",
     schema: Any = None,
     schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    out: None = None,
+    chunk_size: None = None,
     **provider_kwargs: Any,
-) -> JobHandle:
+) -> JobHandle: ...
+
+
+@overload
+def submit(
+    df: StreamSource,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    provider: Any = None,
+    mode: Mode = "realtime",
+    job_name: str | None = None,
+    store: Any = None,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    rpm: float | Literal["auto"] | None = None,
+    tpm: float | Literal["auto"] | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    *,
+    delay: float | None = None,
+    poll_interval: float | None = None,
+    expand: bool = False,
+    progress: Progress | bool | None = "auto",
+    schema: Any = None,
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    out: str | os.PathLike[str],
+    chunk_size: int | None = None,
+    check: Check = "all",
+    open_chunks: int | None = None,
+    **provider_kwargs: Any,
+) -> StreamHandle: ...
+
+
+def submit(
+    df: StreamSource,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    provider: Any = None,
+    mode: Mode = "realtime",
+    job_name: str | None = None,
+    store: Any = None,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    rpm: float | Literal["auto"] | None = None,
+    tpm: float | Literal["auto"] | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    *,
+    delay: float | None = None,
+    poll_interval: float | None = None,
+    expand: bool = False,
+    progress: Progress | bool | None = "auto",
+    schema: Any = None,
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    out: str | os.PathLike[str] | None = None,
+    chunk_size: int | None = None,
+    check: Check = "all",
+    open_chunks: int | None = None,
+    **provider_kwargs: Any,
+) -> JobHandle | StreamHandle:
     """Start a job from a DataFrame and return its :class:`JobHandle` at once.
 
     Every row is checked first: a bad row raises :class:`~brainbatch.errors.InputError`
@@ -602,26 +718,53 @@ def submit(
         schema_attempts: real time: tries per row while answers fail validation (3).
         progress: ``"auto"``, ``"widget"``, ``"text"``, ``"summary"`` or ``"none"``
             (``$BRAINBATCH_PROGRESS`` overrides ``"auto"``).
+        out: a folder: stream ``df`` into it as a Parquet dataset (see
+            :mod:`brainbatch.stream`); needed when ``df`` is a path (.parquet, .csv, .jsonl,
+            a folder of Parquet files), a pyarrow dataset or an iterable of DataFrames, which
+            are read in chunks and never held in memory. Returns a
+            :class:`~brainbatch.notebook.stream.StreamHandle` then.
+        chunk_size: rows per chunk of a streamed input (default 10,000).
+        check: streamed input: ``"all"`` reads it once to check every row before the first
+            send; ``"chunk"`` checks each chunk just before it is sent.
+        open_chunks: streamed input, mode="batch": provider batches open at once (default 4).
         provider_kwargs: passed to the provider (``api_key=``, ``base_url=``, ``latency_ms=``).
     """
+    spec = PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id)
+    settings = _settings(
+        model,
+        provider,
+        mode,
+        max_concurrent,
+        delay,
+        poll_interval,
+        rpm,
+        tpm,
+        max_cost_usd,
+        cache,
+        provider_kwargs,
+        schema,
+        schema_attempts,
+    )
+    if out is not None or is_stream_source(df):
+        stream = _prepare_stream(
+            df,
+            spec,
+            settings,
+            out,
+            job_name,
+            store,
+            columns,
+            chunk_size,
+            expand,
+            progress,
+            check,
+            open_chunks,
+        )
+        return start_stream(stream, progress=_progress_mode(progress))
     handle = _prepare(
         df,
-        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
-        _settings(
-            model,
-            provider,
-            mode,
-            max_concurrent,
-            delay,
-            poll_interval,
-            rpm,
-            tpm,
-            max_cost_usd,
-            cache,
-            provider_kwargs,
-            schema,
-            schema_attempts,
-        ),
+        spec,
+        settings,
         job_name=job_name,
         store=store,
         columns=columns,
@@ -633,6 +776,7 @@ def submit(
     return handle
 
 
+@overload
 def run(
     df: pd.DataFrame,
     prompt: str | PromptFn,
@@ -657,36 +801,122 @@ def run(
     progress: Progress | bool | None = "auto",
     schema: Any = None,
     schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    out: None = None,
+    chunk_size: None = None,
     **provider_kwargs: Any,
-) -> pd.DataFrame:
+) -> pd.DataFrame: ...
+
+
+@overload
+def run(
+    df: StreamSource,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    provider: Any = None,
+    mode: Mode = "realtime",
+    job_name: str | None = None,
+    store: Any = None,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    rpm: float | Literal["auto"] | None = None,
+    tpm: float | Literal["auto"] | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    *,
+    delay: float | None = None,
+    poll_interval: float | None = None,
+    expand: bool = False,
+    progress: Progress | bool | None = "auto",
+    schema: Any = None,
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    out: str | os.PathLike[str],
+    chunk_size: int | None = None,
+    check: Check = "all",
+    open_chunks: int | None = None,
+    **provider_kwargs: Any,
+) -> StreamResult: ...
+
+
+def run(
+    df: StreamSource,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    provider: Any = None,
+    mode: Mode = "realtime",
+    job_name: str | None = None,
+    store: Any = None,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    rpm: float | Literal["auto"] | None = None,
+    tpm: float | Literal["auto"] | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    *,
+    delay: float | None = None,
+    poll_interval: float | None = None,
+    expand: bool = False,
+    progress: Progress | bool | None = "auto",
+    schema: Any = None,
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    out: str | os.PathLike[str] | None = None,
+    chunk_size: int | None = None,
+    check: Check = "all",
+    open_chunks: int | None = None,
+    **provider_kwargs: Any,
+) -> pd.DataFrame | StreamResult:
     """Run a job from a DataFrame and return the results DataFrame (blocking).
 
-    Takes the same arguments as :func:`submit`. The job runs on its own event loop in a
-    worker thread, so this works in scripts, tests and notebook cells alike. In a notebook the
-    live panel is shown (without a Cancel button: the cell blocks the kernel, so a click
-    could not arrive). Ctrl-C, or the kernel's interrupt button, cancels the job cleanly: the
-    requests in flight may finish, a short note is printed, and the partial results come back
-    (rows not run have status ``"cancelled"``). A second interrupt abandons the requests
-    still in flight at once.
+    Takes the same arguments as :func:`submit`; with ``out=`` (a streamed input) it returns a
+    :class:`~brainbatch.stream.StreamResult` instead of a DataFrame. The job runs on its own
+    event loop in a worker thread, so this works in scripts, tests and notebook cells alike. In
+    a notebook the live panel is shown (without a Cancel button: the cell blocks the kernel, so
+    a click could not arrive). Ctrl-C, or the kernel's interrupt button, cancels the job
+    cleanly: the requests in flight may finish, a short note is printed, and the partial results
+    come back (rows not run have status ``"cancelled"``). A second interrupt abandons the
+    requests still in flight at once.
     """
+    spec = PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id)
+    settings = _settings(
+        model,
+        provider,
+        mode,
+        max_concurrent,
+        delay,
+        poll_interval,
+        rpm,
+        tpm,
+        max_cost_usd,
+        cache,
+        provider_kwargs,
+        schema,
+        schema_attempts,
+    )
+    if out is not None or is_stream_source(df):
+        stream = _prepare_stream(
+            df,
+            spec,
+            settings,
+            out,
+            job_name,
+            store,
+            columns,
+            chunk_size,
+            expand,
+            progress,
+            check,
+            open_chunks,
+        )
+        return run_stream(stream, progress=_progress_mode(progress))
     handle = _prepare(
         df,
-        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
-        _settings(
-            model,
-            provider,
-            mode,
-            max_concurrent,
-            delay,
-            poll_interval,
-            rpm,
-            tpm,
-            max_cost_usd,
-            cache,
-            provider_kwargs,
-            schema,
-            schema_attempts,
-        ),
+        spec,
+        settings,
         job_name=job_name,
         store=store,
         columns=columns,

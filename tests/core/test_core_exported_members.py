@@ -11,9 +11,10 @@ PUBLIC = {
     "InputError", "JobHandle", "JobStore", "MockExecutor", "OpenAIProvider", "OutputSchema",
     "ParallelExecutor", "PermanentError", "Price", "Provider", "ProviderError",
     "ProviderResponse", "RateLimitError", "ResponseCache", "SequentialExecutor", "ServerError",
-    "SimulatedProvider", "StopJob", "StoreError", "TransientError", "__version__", "cost_of",
-    "cost_table", "embed", "estimate", "estimate_requests", "explore_cost", "explore_results",
-    "export_batch", "import_batch_results", "job_stats", "jobs",
+    "SimulatedProvider", "StopJob", "StoreError", "StreamHandle", "StreamResult",
+    "TransientError", "__version__", "cost_of", "cost_table", "embed", "estimate",
+    "estimate_requests", "explore_cost", "explore_results", "export_batch",
+    "import_batch_results", "job_stats", "jobs",
     "list_priced_models", "plot", "price_of", "resolve_provider", "resume", "run", "set_price",
     "submit", "token_counts",
 }  # fmt: skip
