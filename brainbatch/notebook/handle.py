@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from ..cluster import is_dask_frame
 from ..errors import InputError
 from ..frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests, results_frame
 from ..manager import job_stats
@@ -471,7 +472,34 @@ def submit(
         progress: ``"auto"``, ``"widget"``, ``"text"``, ``"summary"`` or ``"none"``
             (``$BRAINBATCH_PROGRESS`` overrides ``"auto"``).
         provider_kwargs: passed to the provider (``api_key=``, ``base_url=``, ``latency_ms=``).
+
+    A ``dask.dataframe.DataFrame`` runs on the current Dask cluster instead and gives a
+    :class:`brainbatch.cluster.ClusterJob` (see :mod:`brainbatch.cluster`).
     """
+    if is_dask_frame(df):
+        from ..cluster import submit_frame
+
+        return submit_frame(  # type: ignore[return-value]
+            df,
+            PromptSpec(prompt, model, system, params, custom_id),
+            _settings(
+                model,
+                provider,
+                mode,
+                max_concurrent,
+                delay,
+                poll_interval,
+                rpm,
+                tpm,
+                max_cost_usd,
+                cache,
+                provider_kwargs,
+            ),
+            job_name=job_name,
+            store=store,
+            columns=columns,
+            expand=expand,
+        )
     handle = _prepare(
         df,
         PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
@@ -532,7 +560,34 @@ def run(
     requests in flight may finish, a short note is printed, and the partial results come back
     (rows not run have status ``"cancelled"``). A second interrupt abandons the requests
     still in flight at once.
+
+    A ``dask.dataframe.DataFrame`` runs on the current Dask cluster, one sub-job per
+    partition, and its results come back as a dask DataFrame (see :mod:`brainbatch.cluster`).
     """
+    if is_dask_frame(df):
+        from ..cluster import run_frame
+
+        return run_frame(  # type: ignore[no-any-return]
+            df,
+            PromptSpec(prompt, model, system, params, custom_id),
+            _settings(
+                model,
+                provider,
+                mode,
+                max_concurrent,
+                delay,
+                poll_interval,
+                rpm,
+                tpm,
+                max_cost_usd,
+                cache,
+                provider_kwargs,
+            ),
+            job_name=job_name,
+            store=store,
+            columns=columns,
+            expand=expand,
+        )
     handle = _prepare(
         df,
         PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
