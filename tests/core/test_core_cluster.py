@@ -131,9 +131,7 @@ def test_max_cost_usd_holds_for_the_whole_cluster(client: object, sim: SimServer
     # each row costs at most ~$0.00003 (11 prompt + at most 50 answer tokens): the budget
     # covers about a third of the 30 rows, less than one partition's worth
     budget = 0.0003
-    out = bb.run(
-        frame(30, 3), **on(sim), params={"max_tokens": 50}, max_cost_usd=budget
-    ).compute()
+    out = bb.run(frame(30, 3), **on(sim), params={"max_tokens": 50}, max_cost_usd=budget).compute()
     assert out["paid_usd"].sum() <= budget
     assert (out["status"] == "success").sum() >= 5
     stopped = out[out["status"] == "cancelled"]
