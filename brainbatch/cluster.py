@@ -38,9 +38,10 @@ import contextlib
 import sys
 import threading
 import uuid
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -132,23 +133,34 @@ class Coordinator:
         self.acquired = 0
         """Requests the coordinator let go (for tests and stats)."""
 
-    async def acquire(self, tokens: int) -> tuple[bool, list[float] | None]:
-        """Wait for room under the cluster's limits: (False, None) once the job is cancelled
-        (nothing may be sent), else (True, the token ticket: see ``Limiter.acquire``)."""
-        if self._cancelled:
-            return False, None
-        ticket = await self._limiter.acquire(tokens)
-        if self._cancelled:  # cancelled while this request waited for its turn
+    async def grant(self, tokens: list[int]) -> tuple[bool, list[list[float] | None]]:
+        """Places under the cluster's limits for a partition's waiting requests (``tokens``:
+        each one's estimate), in order: waits for the first, then takes as many more as
+        there is room for now. (False, []) once the job is cancelled: nothing may be sent.
+        Each place is counted now; the partition sends at once (one round trip later)."""
+        if self._cancelled or not tokens:
+            return not self._cancelled, []
+        limiter = self._limiter
+        tickets = [await limiter.acquire(tokens[0])]
+        for t in tokens[1:]:
+            if limiter.would_wait(t):
+                break
+            tickets.append(await limiter.acquire(t))  # returns at once: room was checked
+        if self._cancelled:  # cancelled while the first waited for its turn
+            for _ in tickets:
+                limiter.release()
+            return False, []
+        self.acquired += len(tickets)
+        return True, tickets
+
+    async def give_back(
+        self, released: int, usage: list[tuple[list[float] | None, int, int]]
+    ) -> None:
+        """Concurrency places a partition is done with, and its requests' actual tokens."""
+        for _ in range(released):
             self._limiter.release()
-            return False, None
-        self.acquired += 1
-        return True, ticket
-
-    async def release(self) -> None:
-        self._limiter.release()
-
-    async def record_usage(self, ticket: list[float] | None, estimated: int, actual: int) -> None:
-        self._limiter.record_usage(ticket, estimated, actual)
+        for ticket, estimated, actual in usage:
+            self._limiter.record_usage(ticket, estimated, actual)
 
     async def cool_down(self, seconds: float) -> None:
         """A 429 (or the rate-limit headers) seen by one worker: pause every worker."""
@@ -203,17 +215,29 @@ class Coordinator:
 
 
 class RemoteLimiter:
-    """A provider's limiter that asks the job's :class:`Coordinator` (the cluster's one
-    Limiter) before every request; 429 cool-downs start there, so they pause every worker.
+    """A provider's limiter whose places come from the job's :class:`Coordinator` (the
+    cluster's one Limiter); 429 cool-downs start there too, so they pause every worker.
 
-    A local limiter (no limits of its own) applies a cool-down this worker saw at once,
-    without waiting for the round trip, and reads the rate-limit headers with the one rule.
+    A round trip to the coordinator costs milliseconds, so places are asked for in batches:
+    the requests waiting in this partition go in one ``grant`` call (one at a time per
+    partition), and finished requests give their places back together a few milliseconds
+    later. A local limiter (no limits of its own) applies a cool-down this worker saw at
+    once, and reads the rate-limit headers with the one rule.
     """
+
+    FLUSH_S = 0.005
+    """How long finished requests' places are gathered before they are given back."""
 
     def __init__(self, coordinator: Any, *, counts_tokens: bool) -> None:
         self._coordinator = coordinator
         self._counts_tokens = counts_tokens
         self._local = Limiter()
+        self._waiting: deque[tuple[int, asyncio.Future[tuple[bool, list[float] | None]]]] = deque()
+        self._asking = False
+        self._released = 0
+        self._usage: list[tuple[list[float] | None, int, int]] = []
+        self._flushing = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self.cool_downs = 0
 
     def __repr__(self) -> str:
@@ -227,19 +251,77 @@ class RemoteLimiter:
     def cooling_down_s(self) -> float:
         return self._local.cooling_down_s
 
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def acquire(self, tokens: int = 0) -> list[float] | None:
         await self._local.acquire(0)  # a cool-down this worker started: wait here first
-        ok, ticket = await self._coordinator.acquire(tokens)
+        place: asyncio.Future[tuple[bool, list[float] | None]]
+        place = asyncio.get_running_loop().create_future()
+        self._waiting.append((tokens, place))
+        if not self._asking:
+            self._asking = True
+            self._spawn(self._ask())
+        ok, ticket = await place
         if not ok:
             raise ClusterCancelled("cancelled")  # the request stays pending, unsent
-        return cast("list[float] | None", ticket)
+        return ticket
+
+    async def _ask(self) -> None:
+        """Ask the coordinator for places for every waiting request, until none waits."""
+        try:
+            while self._waiting:
+                ok, tickets = await self._coordinator.grant([t for t, _ in self._waiting])
+                if not ok:
+                    while self._waiting:
+                        _, place = self._waiting.popleft()
+                        if not place.done():
+                            place.set_result((False, None))
+                    return
+                for ticket in tickets:
+                    _, place = self._waiting.popleft()
+                    if place.done():  # its request was abandoned meanwhile: give it back
+                        self._give_back(ticket, 0, 0)
+                    else:
+                        place.set_result((True, ticket))
+        except BaseException as exc:
+            while self._waiting:
+                _, place = self._waiting.popleft()
+                if not place.done():
+                    place.set_exception(exc)
+            raise
+        finally:
+            self._asking = False
+
+    def _give_back(self, ticket: list[float] | None, estimated: int, actual: int) -> None:
+        self._released += 1
+        self.record_usage(ticket, estimated, actual)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flushing:
+            self._flushing = True
+            self._spawn(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            await asyncio.sleep(self.FLUSH_S)
+        finally:
+            self._flushing = False
+            released, self._released = self._released, 0
+            usage, self._usage = self._usage, []
+            if released or usage:
+                self._coordinator.give_back(released, usage)  # sent now; nothing waits
 
     def release(self) -> None:
-        self._coordinator.release()  # the call is sent now; nothing waits for the answer
+        self._give_back(None, 0, 0)
 
     def record_usage(self, ticket: list[float] | None, estimated: int, actual: int) -> None:
         if ticket is not None and actual != estimated:
-            self._coordinator.record_usage(ticket, estimated, actual)
+            self._usage.append((ticket, estimated, actual))
+            self._schedule_flush()
 
     def cool_down(self, seconds: float) -> None:
         if seconds <= 0:
