@@ -660,6 +660,7 @@ class ClusterJob:
     def _drive(self) -> None:
         import dask
         from dask.dataframe import from_delayed
+        from distributed import wait
 
         try:
             parts = self._check()
@@ -672,7 +673,10 @@ class ClusterJob:
                 )
                 for i, part in enumerate(parts)
             ]
-            self.client.gather(self.futures)  # raises what a partition raised
+            wait(self.futures)  # type: ignore[no-untyped-call]  # results stay on the workers
+            for future in self.futures:
+                if future.status == "error":
+                    raise future.exception()  # what a partition raised
             meta = self.client.submit(_empty, self.futures[0], pure=False).result()
             # the partitions' frames as they are: no conversion of object columns to
             # pyarrow strings (structured responses are dicts; dtypes as the pandas path's)
