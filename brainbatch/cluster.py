@@ -60,7 +60,7 @@ from .limits import Limiter
 from .models import BatchJob, BatchRequest, BatchStatus
 from .runner import JobRunner, RunSettings, price_model_of, wrap_cache
 from .secrets import public_settings
-from .session import new_session
+from .session import new_session, open_store
 from .store import default_store_path
 
 __all__ = [
@@ -663,6 +663,9 @@ class ClusterJob:
         from distributed import wait
 
         try:
+            if self._plan.store is not None:
+                # made here once: workers creating a new store file at the same moment race
+                open_store(self._plan.store)
             parts = self._check()
             self.coordinator = self._start_coordinator()
             if self._cancel_requested:
