@@ -601,6 +601,20 @@ class Limiter:
         finally:
             self._queued -= 1
 
+    def would_wait(self, tokens: int = 0) -> bool:
+        """True when :meth:`acquire` for ``tokens`` would wait now (no free concurrency slot,
+        a cool-down, workers in line, or no room under RPM/TPM); when False, an ``await
+        acquire(tokens)`` right away returns without suspending."""
+        now = self._clock()
+        if self.max_concurrent is not None and self._sem is not None and self._sem.locked():
+            return True
+        if self._resume_at > now:
+            return True
+        if self._requests is None and (self._tokens is None or tokens <= 0):
+            return False
+        window = self._tokens if tokens > 0 else None
+        return bool(self._queued) or self._room_at(now, window, tokens) > now
+
     def _room_at(self, now: float, window: _TokenWindow | None, tokens: int) -> float:
         """When there is room for one request (and ``tokens`` in ``window``)."""
         go = now

@@ -34,6 +34,7 @@ from typing import Any, Literal, overload
 
 import pandas as pd
 
+from ..cluster import is_dask_frame
 from ..errors import InputError
 from ..frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests, results_frame
 from ..manager import job_stats
@@ -728,6 +729,9 @@ def submit(
             send; ``"chunk"`` checks each chunk just before it is sent.
         open_chunks: streamed input, mode="batch": provider batches open at once (default 4).
         provider_kwargs: passed to the provider (``api_key=``, ``base_url=``, ``latency_ms=``).
+
+    A ``dask.dataframe.DataFrame`` runs on the current Dask cluster instead and gives a
+    :class:`brainbatch.cluster.ClusterJob` (see :mod:`brainbatch.cluster`).
     """
     spec = PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id)
     settings = _settings(
@@ -745,6 +749,20 @@ def submit(
         schema,
         schema_attempts,
     )
+    if is_dask_frame(df):
+        if settings.schema is not None:
+            raise InputError("schema= is not available for a dask DataFrame yet")
+        from ..cluster import submit_frame
+
+        return submit_frame(  # type: ignore[return-value]
+            df,
+            spec,
+            settings,
+            job_name=job_name,
+            store=store,
+            columns=columns,
+            expand=expand,
+        )
     if out is not None or is_stream_source(df):
         stream = _prepare_stream(
             df,
@@ -880,6 +898,9 @@ def run(
     cleanly: the requests in flight may finish, a short note is printed, and the partial results
     come back (rows not run have status ``"cancelled"``). A second interrupt abandons the
     requests still in flight at once.
+
+    A ``dask.dataframe.DataFrame`` runs on the current Dask cluster, one sub-job per
+    partition, and its results come back as a dask DataFrame (see :mod:`brainbatch.cluster`).
     """
     spec = PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id)
     settings = _settings(
@@ -897,6 +918,20 @@ def run(
         schema,
         schema_attempts,
     )
+    if is_dask_frame(df):
+        if settings.schema is not None:
+            raise InputError("schema= is not available for a dask DataFrame yet")
+        from ..cluster import run_frame
+
+        return run_frame(  # type: ignore[no-any-return]
+            df,
+            spec,
+            settings,
+            job_name=job_name,
+            store=store,
+            columns=columns,
+            expand=expand,
+        )
     if out is not None or is_stream_source(df):
         stream = _prepare_stream(
             df,
