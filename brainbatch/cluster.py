@@ -240,8 +240,19 @@ class RemoteLimiter:
         self._tasks: set[asyncio.Task[None]] = set()
         self.cool_downs = 0
 
+    auto_rpm = False
+    auto_tpm = False
+    """Limits on a cluster are the coordinator's, as given: none are learned from headers."""
+
     def __repr__(self) -> str:
         return "RemoteLimiter(the cluster's coordinator)"
+
+    def learn(self, headers: Mapping[str, str]) -> bool:
+        """Nothing to learn here: the coordinator holds the job's limits as given."""
+        return False
+
+    def shrink(self) -> None:
+        """Learned limits do not apply on a cluster (see :meth:`learn`)."""
 
     @property
     def counts_tokens(self) -> bool:
@@ -515,9 +526,14 @@ def _cluster_settings(settings: RunSettings) -> RunSettings:
             "DataFrame: each worker builds its own provider from the settings"
         )
     if settings.mode != "realtime":
-        raise InputError("a dask DataFrame runs in mode='realtime' only (batch mode: issue 18)")
+        raise InputError("a dask DataFrame runs in mode='realtime' only (batch mode is not available on a cluster yet)")
     if settings.delay is not None:
         raise InputError("delay= does not apply to a dask DataFrame; use rpm= or max_concurrent=")
+    if "auto" in (settings.rpm, settings.tpm):
+        raise InputError(
+            "rpm='auto' / tpm='auto' do not apply to a dask DataFrame yet: give the limits as "
+            "numbers (the cluster's coordinator holds them for every worker)"
+        )
     secret = sorted(set(settings.provider_kwargs) - set(public_settings(settings.provider_kwargs)))
     if secret or any(
         isinstance(v, Mapping) and len(v) != len(public_settings({k: v})[k])

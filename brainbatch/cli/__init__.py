@@ -77,20 +77,8 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 
 def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) -> None:
-    p.add_argument("input", metavar="INPUT", help="rows to run: a .csv, .parquet or .jsonl file")
-    p.add_argument(
-        "--prompt",
-        required=True,
-        help="a column name, or a template over columns such as 'Classify: {review}'",
-    )
-    p.add_argument(
-        "--model",
-        required=True,
-        help="model name (gpt-4o-mini, claude-haiku-4-5, sim...); col:NAME takes it per row",
-    )
-    p.add_argument(
-        "--provider", help="openai, anthropic, gemini, openrouter or sim (default: from model)"
-    )
+    _add_row_options(p)
+    p.add_argument("--provider", help="openai, anthropic, openrouter or sim (default: from model)")
     if not for_estimate:
         p.add_argument(
             "--mode",
@@ -100,17 +88,6 @@ def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) 
             "results within 24 h; flex: OpenAI's flex processing, batch prices in real time, "
             "slower answers",
         )
-    p.add_argument("--system", help="system prompt for every row")
-    p.add_argument(
-        "--param",
-        dest="param_list",
-        action="append",
-        type=_key_value,
-        default=[],
-        metavar="KEY=VALUE",
-        help="request parameter, e.g. --param temperature=0 --param max_tokens=200 (repeatable)",
-    )
-    p.add_argument("--id-column", help="column of unique row ids (default: the row number)")
     p.add_argument(
         "--concurrency", type=_positive_int, help="requests in flight at once (default 16)"
     )
@@ -133,13 +110,17 @@ def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) 
 
 def _add_row_options(p: argparse.ArgumentParser) -> None:
     """How rows become requests, and nothing about sending them (export, import)."""
-    p.add_argument("input", metavar="INPUT", help="the rows: a .csv, .parquet or .jsonl file")
+    p.add_argument("input", metavar="INPUT", help="rows to run: a .csv, .parquet or .jsonl file")
     p.add_argument(
         "--prompt",
         required=True,
         help="a column name, or a template over columns such as 'Classify: {review}'",
     )
-    p.add_argument("--model", required=True, help="model name; col:NAME takes it per row")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="model name (gpt-4o-mini, claude-haiku-4-5, sim...); col:NAME takes it per row",
+    )
     p.add_argument("--system", help="system prompt for every row")
     p.add_argument(
         "--param",
@@ -148,7 +129,7 @@ def _add_row_options(p: argparse.ArgumentParser) -> None:
         type=_key_value,
         default=[],
         metavar="KEY=VALUE",
-        help="request parameter, e.g. --param max_tokens=200 (repeatable)",
+        help="request parameter, e.g. --param temperature=0 --param max_tokens=200 (repeatable)",
     )
     p.add_argument("--id-column", help="column of unique row ids (default: the row number)")
 
