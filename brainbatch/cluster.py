@@ -526,7 +526,9 @@ def _cluster_settings(settings: RunSettings) -> RunSettings:
             "DataFrame: each worker builds its own provider from the settings"
         )
     if settings.mode != "realtime":
-        raise InputError("a dask DataFrame runs in mode='realtime' only (batch mode is not available on a cluster yet)")
+        raise InputError(
+            "a dask DataFrame runs in mode='realtime' only (batch mode is not available on a cluster yet)"
+        )
     if settings.delay is not None:
         raise InputError("delay= does not apply to a dask DataFrame; use rpm= or max_concurrent=")
     if "auto" in (settings.rpm, settings.tpm):
