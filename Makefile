@@ -43,6 +43,7 @@ bench: $(VENV)/.installed-dev  ## every benchmark, each against its same-run bas
 	$(PY) bench/batch.py
 	$(PY) bench/journal.py
 	$(PY) bench/notebook_front.py
+	$(PY) bench/panel.py
 	$(PY) bench/bench_pricing.py
 	$(PY) bench/bench_tokens.py
 

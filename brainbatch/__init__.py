@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .batchapi import BatchAPIExecutor
 from .budget import BudgetGuard
+from .embeddings import embed
 from .errors import (
     AuthenticationError,
     BrainbatchError,
@@ -38,15 +39,20 @@ from .notebook import accessor as _accessor  # noqa: F401  (registers DataFrame.
 from .notebook import plots as plot
 from .notebook.explore_cost import explore_cost
 from .notebook.explore_results import explore_results
+from .notebook.stream import StreamHandle
+from .offline import export_batch, import_batch_results
 from .pricing import Cost, Price, cost_of, list_priced_models, price_of, set_price
 from .providers import (
     AnthropicProvider,
+    GeminiProvider,
     OpenAIProvider,
     Provider,
     SimulatedProvider,
     resolve_provider,
 )
 from .store import JobStore, ResponseCache
+from .stream import StreamResult
+from .structured import OutputSchema
 
 __version__ = "0.1.0"
 
@@ -66,11 +72,13 @@ __all__ = [
     "ConnectionFailed",
     "Cost",
     "Executor",
+    "GeminiProvider",
     "InputError",
     "JobHandle",
     "JobStore",
     "MockExecutor",
     "OpenAIProvider",
+    "OutputSchema",
     "ParallelExecutor",
     "PermanentError",
     "Price",
@@ -84,14 +92,19 @@ __all__ = [
     "SimulatedProvider",
     "StopJob",
     "StoreError",
+    "StreamHandle",
+    "StreamResult",
     "TransientError",
     "__version__",
     "cost_of",
     "cost_table",
+    "embed",
     "estimate",
     "estimate_requests",
     "explore_cost",
     "explore_results",
+    "export_batch",
+    "import_batch_results",
     "job_stats",
     "jobs",
     "list_priced_models",

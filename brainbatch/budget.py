@@ -261,6 +261,28 @@ class BudgetGuard:
             self._reserved = max(0.0, self._reserved - reserved_usd) if self._in_flight else 0.0
             self._spent += actual_usd
 
+    def worst_case_usd(
+        self, request: BatchRequest, price_model: PriceModel = None, batch: bool = False
+    ) -> float:
+        """What ``request`` may cost at most (raises BudgetExceeded when that is unknown)."""
+        return self._estimate(request, price_model, batch)
+
+    def actual_usd(
+        self,
+        out: object,
+        request: BatchRequest,
+        reserved: float,
+        price_model: PriceModel = None,
+        batch: bool = False,
+    ) -> float:
+        """What an answered request cost (``reserved``, the worst case, when unknown)."""
+        return self._actual(out, request, reserved, price_model, batch)
+
+    def add_spent(self, usd: float) -> None:
+        """Count money paid elsewhere (a resumed part of a cluster job) as spent."""
+        with self._lock:
+            self._spent += usd
+
     def _actual(
         self,
         out: object,

@@ -31,6 +31,7 @@ import pandas as pd
 from .errors import InputError
 from .models import BatchRequest
 from .pricing import price_of, warn_unpriced
+from .structured import schema_text
 from .tokens import _content_text, estimate_tokens_many, has_exact_tokenizer
 
 __all__ = [
@@ -90,6 +91,9 @@ def request_max_tokens(request: BatchRequest) -> int | None:
 def _request_texts(request: BatchRequest) -> list[str]:
     texts = [request.system] if request.system else []
     texts.extend(_content_text(m.get("content", "")) for m in request.chat_messages())
+    schema = schema_text(request.params)
+    if schema is not None:  # structured output: the schema travels in the prompt
+        texts.append(schema)
     return texts
 
 

@@ -10,6 +10,10 @@ becomes an error result for that row and never stops the batch, except
 :class:`~brainbatch.errors.StopJob` (a refused API key, the budget guard), which ends the whole
 job. Only requests without a result are sent, so running ``execute`` again on a job resumes it.
 
+Pausing (``job.request_pause()``, the panel's Pause button) stops new requests from starting
+until ``job.request_resume()``; requests in flight finish and the job keeps its workers, so it
+continues where it stopped (no new job, no resume from the store).
+
 Cancellation (``job.request_cancel()``, ``BatchManager.cancel``, a Cancel button) stops new
 requests from starting at once; requests already in flight get ``cancel_grace`` seconds to
 finish (their answers are usually paid for), then they are abandoned and stay pending.
@@ -81,7 +85,20 @@ def make_result(request: BatchRequest, out: object, elapsed_ms: float) -> BatchR
 
 
 def error_result(request: BatchRequest, exc: BaseException, elapsed_ms: float) -> BatchResult:
-    """An error :class:`BatchResult` for a request whose ``process_fn`` raised ``exc``."""
+    """An error :class:`BatchResult` for a request whose ``process_fn`` raised ``exc``.
+
+    An error that carries the answer it is about (``exc.response``, a
+    :class:`ProviderResponse`: an answer that failed its schema, a refusal) keeps that
+    answer as ``result`` with its tokens and cost: it was paid for.
+    """
+    answer = getattr(exc, "response", None)
+    if isinstance(answer, ProviderResponse):
+        failed = make_result(request, answer, elapsed_ms)
+        failed.status = "error"
+        failed.attempts = int(getattr(exc, "attempts", None) or answer.attempts or 1)
+        failed.error = str(exc) or type(exc).__name__
+        failed.error_type = str(getattr(exc, "kind", None) or type(exc).__name__)
+        return failed
     return BatchResult(
         request_id=request.id,
         custom_id=request.custom_id,
@@ -150,6 +167,13 @@ class Executor(ABC):
     def _should_stop(self, job: BatchJob) -> bool:
         return self._stop is not None or job.cancel_requested
 
+    async def _until_unpaused(self, job: BatchJob) -> bool:
+        """Wait while the job is paused (``job.request_pause()``); True when the job may
+        start its next request, False when it must stop (cancelled or a StopJob) instead."""
+        while job.paused and not self._should_stop(job):
+            await asyncio.sleep(_POLL_S)
+        return not self._should_stop(job)
+
     async def _process(self, job: BatchJob, request: BatchRequest, fn: ProcessFn) -> None:
         """Send one request and record its result (or note a StopJob)."""
         t0 = time.perf_counter()
@@ -213,7 +237,7 @@ class SequentialExecutor(Executor):
                 deadline = time.monotonic() + self.delay
                 while not self._should_stop(job) and (left := deadline - time.monotonic()) > 0:
                     await asyncio.sleep(min(left, _POLL_S))
-            if self._should_stop(job):
+            if self._should_stop(job) or (job.paused and not await self._until_unpaused(job)):
                 return
             first = False
             task = asyncio.ensure_future(self._process(job, request, fn))
@@ -241,7 +265,7 @@ class ParallelExecutor(Executor):
 
         async def worker() -> None:
             for request in pending:
-                if self._should_stop(job):
+                if self._should_stop(job) or (job.paused and not await self._until_unpaused(job)):
                     return
                 await self._process(job, request, fn)
 

@@ -588,6 +588,10 @@ def _missing_status(job: BatchJob) -> str:
     return "not_run"
 
 
+_ERROR_STATUS = {"invalid_output": "invalid", "refusal": "refused"}
+"""Statuses of failed rows whose answer came back but is not usable (by ``error_type``)."""
+
+
 def _float(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
@@ -630,6 +634,7 @@ def results_frame(
     *,
     columns: Sequence[str] | None = None,
     expand: bool = False,
+    schema: Any = None,
 ) -> pd.DataFrame:
     """The results DataFrame of ``job``.
 
@@ -642,6 +647,11 @@ def results_frame(
             the job's requests in order.
         columns: input columns to keep (default: all).
         expand: also flatten dict (structured) responses into ``response.<key>`` columns.
+        schema: the job's :class:`~brainbatch.structured.OutputSchema` (or a Pydantic class /
+            JSON-schema dict): ``response`` holds each checked answer (a model instance, or
+            a dict), typed ``response.<field>`` columns follow, and ``raw_response`` keeps
+            the answer as received (also for rows whose answer was ``invalid`` or
+            ``refused``: those statuses come from the row's ``error_type``).
 
     Rows without a result get status ``"cancelled"``, ``"expired"`` or ``"not_run"`` after
     the job's final status, and the job's error (why it stopped: the budget reached, a
@@ -669,6 +679,7 @@ def results_frame(
     cached = np.zeros(n, dtype=bool)
     finish: list[str | None] = [None] * n
     done_at = np.full(n, np.nan)
+    raw: list[Any] = [None] * n
     get_request = job.get_request
     get_result = job.get_result
     for i, key in enumerate(keys):
@@ -680,7 +691,9 @@ def results_frame(
         if res is None:
             continue
         response[i] = res.result if res.status == "success" else None
-        status[i] = res.status
+        status[i] = _ERROR_STATUS.get(res.error_type or "", res.status)
+        if schema is not None and res.error_type in _ERROR_STATUS:
+            raw[i] = res.result
         error[i] = res.error
         latency[i] = _float(res.processing_time_ms)
         in_tok[i] = res.input_tokens
@@ -715,7 +728,21 @@ def results_frame(
         "finish_reason": pd.array(finish, dtype=object),
         "completed_at": pd.to_datetime(done_at, unit="s", utc=True),
     }
-    if expand:
+    if schema is not None:
+        from .structured import OutputSchema, object_array
+
+        checked, extra, bad = OutputSchema.of(schema).columns(response)
+        for i, why in enumerate(bad):
+            if why is not None:  # a stored answer that this schema refuses
+                status[i], error[i], checked[i] = "invalid", why, None
+        raw = [r if r is not None else a for r, a in zip(raw, response, strict=True)]
+        data["response"] = object_array(checked)
+        data["status"] = pd.array(status, dtype=object)
+        data["error"] = pd.array(error, dtype=object)
+        items = list(data.items())
+        data = dict(items[:1]) | extra | {"raw_response": object_array(raw)}
+        data |= dict(items[1:])
+    elif expand:
         extra = _expand(response)
         items = list(data.items())
         data = dict(items[:1]) | {k: pd.array(v, dtype=object) for k, v in extra.items()}

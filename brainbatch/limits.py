@@ -51,16 +51,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
+from typing import Literal
 
 from .errors import ConnectionFailed, InputError, ProviderError, RateLimitError
 
 __all__ = [
+    "DEFAULT_AUTO_SHARE",
+    "MIN_AUTO_SHARE",
     "Attempt",
     "Attempts",
     "Limiter",
     "RetryPolicy",
     "parse_reset",
     "parse_retry_after",
+    "rate_header",
     "retry_allowed",
 ]
 
@@ -322,7 +326,7 @@ class _Gcra:
 
     __slots__ = ("burst_s", "interval", "tat")
 
-    def __init__(self, limit: int, window_s: float, headroom: float) -> None:
+    def __init__(self, limit: float, window_s: float, headroom: float) -> None:
         burst = max(1.0, limit / 60.0)
         if burst >= limit:
             burst = max(1.0, limit / 2.0)
@@ -363,7 +367,7 @@ class _TokenWindow:
 
     __slots__ = ("limit", "log", "slot", "used", "window")
 
-    def __init__(self, limit: int, window_s: float, headroom: float, slots: int = 100) -> None:
+    def __init__(self, limit: float, window_s: float, headroom: float, slots: int = 100) -> None:
         self.limit = limit * headroom
         self.window = window_s
         self.slot = window_s / slots
@@ -418,16 +422,36 @@ class _TokenWindow:
             self.used += delta
 
 
+DEFAULT_AUTO_SHARE = 0.9
+"""Share of the provider's own limits used with ``rpm="auto"`` / ``tpm="auto"``."""
+
+MIN_AUTO_SHARE = 0.5
+"""The least share of learned limits 429s can shrink the pace to."""
+
+
+def rate_header(headers: Mapping[str, str], field: str, what: str) -> str | None:
+    """A rate-limit header in either provider's naming: ``field`` is ``"limit"``,
+    ``"remaining"`` or ``"reset"``, ``what`` ``"requests"`` or ``"tokens"`` (OpenAI:
+    ``x-ratelimit-remaining-requests``; Anthropic: ``anthropic-ratelimit-requests-remaining``)."""
+    value = headers.get(f"x-ratelimit-{field}-{what}")
+    if value is None:
+        value = headers.get(f"anthropic-ratelimit-{what}-{field}")
+    return value
+
+
 class Limiter:
     """Concurrency, RPM and TPM limits and the shared cool-down of one provider.
 
     Args:
-        rpm: requests per ``window_s`` (None: no limit).
-        tpm: tokens (prompt + completion) per ``window_s`` (None: no limit).
+        rpm: requests per ``window_s`` (None: no limit; ``"auto"``: the provider's own limit,
+            learned from its rate-limit headers, see :meth:`learn`).
+        tpm: tokens (prompt + completion) per ``window_s`` (None: no limit; ``"auto"``).
         max_concurrent: requests in flight at once (None: no limit here).
         window_s: the window the provider counts over (60 s for "per minute" limits).
         headroom: share of the limits to use; default 99% of ``rpm`` (request counts are
             exact) and 97% of ``tpm`` (a margin for token estimates).
+        auto_share: share of *learned* limits to use (default 90%; each 429 lowers it by
+            10%, down to 50%).
         clock, sleep: the time source and the way to wait (tests pass a virtual clock).
 
     Use as ``await limiter.acquire(tokens)`` ... ``limiter.release()`` around each attempt.
@@ -436,17 +460,41 @@ class Limiter:
     def __init__(
         self,
         *,
-        rpm: int | None = None,
-        tpm: int | None = None,
+        rpm: float | Literal["auto"] | None = None,
+        tpm: float | Literal["auto"] | None = None,
         max_concurrent: int | None = None,
         window_s: float = 60.0,
         headroom: float | None = None,
+        auto_share: float = DEFAULT_AUTO_SHARE,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrent", max_concurrent)):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise InputError(f"{name} must be an integer >= 1 or None, got {value!r}")
+        self.auto_rpm = rpm == "auto"
+        self.auto_tpm = tpm == "auto"
+        fixed_rpm = None if rpm == "auto" else rpm
+        fixed_tpm = None if tpm == "auto" else tpm
+        for name, value in (("rpm", fixed_rpm), ("tpm", fixed_tpm)):
+            bad = isinstance(value, bool) or not isinstance(value, int | float)
+            if value is not None and (bad or not 0 < value < math.inf):
+                raise InputError(f"{name} must be a number > 0, 'auto' or None, got {value!r}")
+        if max_concurrent is not None and (
+            not isinstance(max_concurrent, int)
+            or isinstance(max_concurrent, bool)
+            or max_concurrent < 1
+        ):
+            raise InputError(
+                f"max_concurrent must be an integer >= 1 or None, got {max_concurrent!r}"
+            )
+        if not MIN_AUTO_SHARE <= auto_share <= 1:
+            raise InputError(
+                f"auto_share must be between {MIN_AUTO_SHARE} and 1, got {auto_share!r}"
+            )
+        self.auto_share = auto_share
+        """Share of learned limits used (shrinks by 10% per 429, down to half)."""
+        self.learned_rpm: int | None = None
+        self.learned_tpm: int | None = None
+        self.limits_source = "set" if fixed_rpm or fixed_tpm else "none"
+        rpm, tpm = fixed_rpm, fixed_tpm
         if not window_s > 0:
             raise InputError(f"window_s must be > 0, got {window_s!r}")
         if headroom is not None and not 0 < headroom <= 1:
@@ -471,6 +519,8 @@ class Limiter:
         # sliding window of 1/1000-window slots: the bound, exact to 0.1% of the window)
         self._requests = _Gcra(rpm, counted_s, rpm_share) if rpm else None
         self._sent = _TokenWindow(rpm, counted_s, rpm_share, slots=1000) if rpm else None
+        if self.auto_rpm:  # count sends from the start: they count once the limit is known
+            self._sent = _TokenWindow(1 << 62, counted_s, 1.0, slots=1000)
         self._tokens = _TokenWindow(tpm, counted_s, tpm_share) if tpm else None
         self._resume_at = 0.0
         self._spread = 0.0
@@ -507,6 +557,11 @@ class Limiter:
             if self._requests is None and (self._tokens is None or tokens <= 0):
                 if self._resume_at > self._clock():
                     await self._wait_cool_down()
+                sent = self._sent
+                if sent is not None:  # rpm="auto", limit not known yet: count, never wait
+                    now = self._clock()
+                    sent._expire(now - sent.window)  # keep one window of history, no more
+                    sent.commit(now, 1)
                 return None
             return await self._admit(tokens)
         except BaseException:
@@ -546,22 +601,38 @@ class Limiter:
         finally:
             self._queued -= 1
 
+    def would_wait(self, tokens: int = 0) -> bool:
+        """True when :meth:`acquire` for ``tokens`` would wait now (no free concurrency slot,
+        a cool-down, workers in line, or no room under RPM/TPM); when False, an ``await
+        acquire(tokens)`` right away returns without suspending."""
+        now = self._clock()
+        if self.max_concurrent is not None and self._sem is not None and self._sem.locked():
+            return True
+        if self._resume_at > now:
+            return True
+        if self._requests is None and (self._tokens is None or tokens <= 0):
+            return False
+        window = self._tokens if tokens > 0 else None
+        return bool(self._queued) or self._room_at(now, window, tokens) > now
+
     def _room_at(self, now: float, window: _TokenWindow | None, tokens: int) -> float:
         """When there is room for one request (and ``tokens`` in ``window``)."""
         go = now
         if window is not None:
             go = window.earliest(now, tokens)
-        if self._requests is not None and self._sent is not None:
+        if self._requests is not None:
             at = self._requests.earliest(now, 1)
             go = at if at > go else go
+        if self._sent is not None:
             at = self._sent.earliest(now, 1)
             go = at if at > go else go
         return go
 
     def _count(self, now: float, window: _TokenWindow | None, tokens: int) -> list[float] | None:
         """Count one request (and ``tokens``) sent at ``now``; the token ticket."""
-        if self._requests is not None and self._sent is not None:
+        if self._requests is not None:
             self._requests.commit(now, 1)
+        if self._sent is not None:
             self._sent.commit(now, 1)
         return window.commit(now, tokens) if window is not None else None
 
@@ -609,21 +680,93 @@ class Limiter:
             await self._sleep(left + random.random() * self._spread)
 
     def observe_headers(self, headers: Mapping[str, str], next_tokens: int = 1) -> None:
-        """Start a cool-down when ``x-ratelimit-*`` / ``anthropic-ratelimit-*`` headers say
-        no request (or fewer tokens than ``next_tokens``) remains before the window resets."""
-        for prefix in ("x-ratelimit-", "anthropic-ratelimit-"):
-            remaining = headers.get(prefix + "remaining-requests")
-            if remaining is not None and remaining.strip() == "0":
-                wait = parse_reset(headers.get(prefix + "reset-requests"))
+        """Start a cool-down when the rate-limit headers (OpenAI's ``x-ratelimit-*``,
+        Anthropic's ``anthropic-ratelimit-*``) say no request (or fewer tokens than
+        ``next_tokens``) remains before the window resets (learning the limits themselves
+        is :meth:`learn`)."""
+        remaining = rate_header(headers, "remaining", "requests")
+        if remaining is not None and remaining.strip() == "0":
+            wait = parse_reset(rate_header(headers, "reset", "requests"))
+            if wait:
+                self.cool_down(wait)
+        remaining_tokens = rate_header(headers, "remaining", "tokens")
+        if remaining_tokens is not None:
+            try:
+                left = int(float(remaining_tokens))
+            except ValueError:
+                return
+            if left < next_tokens:
+                wait = parse_reset(rate_header(headers, "reset", "tokens"))
                 if wait:
                     self.cool_down(wait)
-            remaining_tokens = headers.get(prefix + "remaining-tokens")
-            if remaining_tokens is not None:
-                try:
-                    left = int(float(remaining_tokens))
-                except ValueError:
-                    continue
-                if left < next_tokens:
-                    wait = parse_reset(headers.get(prefix + "reset-tokens"))
-                    if wait:
-                        self.cool_down(wait)
+
+    # -- limits learned from the provider ----------------------------------------------------
+
+    def learn(self, headers: Mapping[str, str]) -> bool:
+        """Take the provider's own limits from its ``...-limit-requests`` /
+        ``...-limit-tokens`` headers (for the sides set to ``"auto"``) and run at
+        :attr:`auto_share` of them. Returns True when a limit changed."""
+        changed = False
+        for what, auto in (("requests", self.auto_rpm), ("tokens", self.auto_tpm)):
+            if not auto:
+                continue
+            raw = rate_header(headers, "limit", what)
+            try:
+                limit = int(float(raw)) if raw is not None else 0
+            except ValueError:
+                continue
+            if limit < 1:
+                continue
+            if what == "requests" and limit != self.learned_rpm:
+                self.learned_rpm = limit
+                changed = True
+            elif what == "tokens" and limit != self.learned_tpm:
+                self.learned_tpm = limit
+                changed = True
+        if changed:
+            self._apply_learned()
+        return changed
+
+    def shrink(self) -> None:
+        """A 429 under learned limits: run at 90% of the share used so far (at least half
+        the provider's limits), so the next windows stay under them."""
+        if self.learned_rpm is None and self.learned_tpm is None:
+            return
+        share = max(MIN_AUTO_SHARE, self.auto_share * 0.9)
+        if share < self.auto_share:
+            self.auto_share = share
+            self._apply_learned()
+
+    def _apply_learned(self) -> None:
+        counted_s = self.window_s + min(0.5, max(0.05, 0.01 * self.window_s))
+        share = self.auto_share
+        if self.learned_rpm is not None:
+            self.rpm = self.learned_rpm
+            old = self._sent
+            self._requests = _Gcra(self.rpm, counted_s, share)
+            self._sent = _TokenWindow(self.rpm, counted_s, share, slots=1000)
+            if old is not None:  # what was sent in this window still counts
+                self._sent.log, self._sent.used = old.log, old.used
+        if self.learned_tpm is not None:
+            self.tpm = self.learned_tpm
+            old_tokens = self._tokens
+            self._tokens = _TokenWindow(self.tpm, counted_s, share)
+            if old_tokens is not None:
+                self._tokens.log, self._tokens.used = old_tokens.log, old_tokens.used
+        self.limits_source = "learned"
+
+    @property
+    def limits_in_force(self) -> str:
+        """The limits this limiter runs under, and where they came from (for displays)."""
+        parts = []
+        for name, value, auto in (
+            ("rpm", self.rpm, self.auto_rpm),
+            ("tpm", self.tpm, self.auto_tpm),
+        ):
+            if value is None:
+                parts.append(f"{name} auto (not yet known)" if auto else f"{name} none")
+            elif auto:
+                parts.append(f"{name} {value:,} from the provider, {self.auto_share:.0%} used")
+            else:
+                parts.append(f"{name} {value:,} as set")
+        return ", ".join(parts)

@@ -60,7 +60,12 @@ def job_stats(job: BatchJob) -> dict[str, Any]:
 
 
 class BatchManager:
-    """Keeps jobs by id (in memory) and offers the operations the rest of the toolkit uses.
+    """The seed's small in-memory registry: keeps jobs by id, cancels them, reports on them.
+
+    It assembles no run: it takes no lease and applies no rate limit, budget or cache. The
+    one place a run is put together is :class:`brainbatch.runner.JobRunner` (what
+    ``bb.run``, ``bb.submit`` and the CLI use); a job made here can be run by it, or by any
+    executor directly.
 
     ``cancel()`` is safe to call from any thread, e.g. from a widget's click handler while the
     job runs on another thread's event loop.

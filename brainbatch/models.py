@@ -225,6 +225,8 @@ class BatchJob:
         self.input_tokens = 0
         self.output_tokens = 0
         self._cancel = threading.Event()
+        self._running = threading.Event()  # cleared while paused
+        self._running.set()
         self._listeners: list[Callable[[BatchResult], None]] = []
         initial, self.results = self.results, []
         for r in initial:
@@ -383,6 +385,22 @@ class BatchJob:
     def cancel_requested(self) -> bool:
         """True once :meth:`request_cancel` was called."""
         return self._cancel.is_set()
+
+    # -- pause -------------------------------------------------------------------------------
+
+    def request_pause(self) -> None:
+        """Ask the running executor to start no new request until :meth:`request_resume`;
+        requests in flight finish. Safe from any thread. Cancel still works while paused."""
+        self._running.clear()
+
+    def request_resume(self) -> None:
+        """Let a paused job start requests again. Safe from any thread."""
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        """True between :meth:`request_pause` and :meth:`request_resume`."""
+        return not self._running.is_set()
 
     def notify_progress(self) -> Any:
         """Call the progress callback, if any; returns what it returned (maybe awaitable)."""

@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -50,6 +50,7 @@ from .errors import InputError
 
 __all__ = [
     "BATCH_DISCOUNT",
+    "EMBEDDING_PRICES",
     "Cost",
     "Price",
     "cost_of",
@@ -337,13 +338,37 @@ def _resolve(model: str) -> Price | None:
     return _from_genai(model, name, None) or _from_genai(model, rest, None)
 
 
+_EMBEDDINGS_SOURCE = "OpenAI price list (embeddings)"
+#: OpenAI's embedding models, which genai-prices does not carry: USD per million input
+#: tokens, real time and Batch API (OpenAI's pricing page; embeddings have no output tokens).
+EMBEDDING_PRICES: Mapping[str, tuple[float, float]] = {
+    "text-embedding-3-small": (0.02, 0.01),
+    "text-embedding-3-large": (0.13, 0.065),
+    "text-embedding-ada-002": (0.10, 0.05),
+}
+
+
+def _embedding_price(model: str) -> Price | None:
+    bare = model.strip()
+    prefix, sep, rest = bare.partition("/")
+    if sep and prefix.lower() in (*_OWN_PREFIXES, "openai"):
+        bare = rest
+    rates = EMBEDDING_PRICES.get(bare)
+    if rates is None:
+        return None
+    return Price(model, rates[0], 0.0, None, rates[1], 0.0, source=_EMBEDDINGS_SOURCE)
+
+
 def price_of(model: str) -> Price | None:
-    """The price of ``model``, or None when neither the user nor the price data knows it."""
+    """The price of ``model``, or None when neither the user nor the price data knows it
+    (OpenAI's embedding models come from :data:`EMBEDDING_PRICES` when the data lacks them)."""
     try:
         return _price_cache[model]
     except KeyError:
         pass
     price = _resolve(model) if isinstance(model, str) and model.strip() else None
+    if price is None and isinstance(model, str):
+        price = _embedding_price(model)
     with _lock:
         _price_cache[model] = price
     return price

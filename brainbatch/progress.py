@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -27,10 +27,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_UPDATES_PER_S",
+    "BatchRow",
     "Snapshot",
     "TextProgress",
     "View",
+    "batch_rows",
     "batch_text",
+    "batches_text",
     "describe",
     "format_duration",
     "format_money",
@@ -63,6 +66,7 @@ class Snapshot:
     batch: Mapping[str, Any] | None
     cancelling: bool = False  # cancel requested, requests in flight still finishing
     detail: str = ""  # model, provider, mode, limits: shown beside the name
+    paused: bool = False  # no new request starts until resumed (requests in flight finish)
 
     @property
     def fraction(self) -> float:
@@ -100,6 +104,7 @@ def snapshot(job: BatchJob, name: str, done_at_start: int = 0, detail: str = "")
         batch=batch if isinstance(batch, Mapping) else None,
         cancelling=job.cancel_requested and not job.status.is_terminal,
         detail=detail,
+        paused=job.paused and not job.status.is_terminal,
     )
 
 
@@ -163,13 +168,90 @@ def batch_text(s: Snapshot) -> str:
     return " · ".join(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    """One provider batch of a native batch job, as a display shows it."""
+
+    part: str
+    batch_id: str
+    model: str
+    status: str
+    requests: int
+    completed: int
+    failed: int
+    counts_live: bool  # OpenAI: counts move while it runs; Anthropic: only at the end
+    elapsed_s: float
+    window_s: float  # NaN when the provider gave no expiry
+    expires_at: str
+    collected: bool
+
+    @property
+    def window_text(self) -> str:
+        """``10:00 of the 24:00:00 window`` (or the elapsed time alone)."""
+        if self.window_s == self.window_s and self.window_s > 0:
+            return (
+                f"{format_duration(self.elapsed_s)} of the {format_duration(self.window_s)} window"
+            )
+        return f"elapsed {format_duration(self.elapsed_s)}"
+
+    @property
+    def counts_text(self) -> str:
+        """``120/500 done, 2 failed`` (live counts), or ``500 requests`` until they arrive."""
+        if self.counts_live or self.completed or self.failed or self.collected:
+            return f"{self.completed:,}/{self.requests:,} done, {self.failed:,} failed"
+        return f"{self.requests:,} requests"
+
+
+def _num(v: Any, default: float = math.nan) -> float:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else default
+
+
+def batch_rows(s: Snapshot) -> list[BatchRow]:
+    """Each provider batch of a native batch job (from ``batch_progress["per_batch"]``)."""
+    per = (s.batch or {}).get("per_batch")
+    if not isinstance(per, list):
+        return []
+    rows = []
+    for b in per:
+        if not isinstance(b, Mapping):
+            continue
+        rows.append(
+            BatchRow(
+                part=str(b.get("part") or ""),
+                batch_id=str(b.get("batch_id") or ""),
+                model=str(b.get("model") or "mixed"),
+                status=str(b.get("status") or ""),
+                requests=int(_num(b.get("requests"), 0)),
+                completed=int(_num(b.get("completed"), 0)),
+                failed=int(_num(b.get("failed"), 0)),
+                counts_live=bool(b.get("counts_live")),
+                elapsed_s=_num(b.get("elapsed_s"), 0.0),
+                window_s=_num(b.get("window_s")),
+                expires_at=str(b.get("expires_at") or ""),
+                collected=bool(b.get("collected")),
+            )
+        )
+    return rows
+
+
+def batches_text(rows: Sequence[BatchRow]) -> str:
+    """One line per provider batch: part, model, status, counts, time against the window."""
+    return "\n".join(
+        f"  batch {r.part or '?'} {r.batch_id} ({r.model}): {r.status} · {r.counts_text} · "
+        f"{r.window_text}"
+        for r in rows
+    )
+
+
 def progress_text(s: Snapshot) -> str:
     """One line: done/total, counts, cost, elapsed, ETA, throughput."""
     pct = 100.0 * s.fraction
     head = f"{s.done:,}/{s.total:,} ({pct:.1f}%)"
     counts = f"{s.succeeded:,} ok, {s.failed:,} failed, {s.cached:,} cached"
     times = f"elapsed {format_duration(s.elapsed_s)}"
-    if not s.finished:
+    if s.paused:
+        times += ", paused"
+    elif not s.finished:
         times += f", ETA {format_duration(s.eta_s)}"
     return f"{head} · {counts} · {format_money(s.cost_usd)} · {times} · {format_rate(s.rate)}"
 
@@ -206,9 +288,18 @@ class TextProgress:
     Args:
         live: rewrite one line in place as the job runs (for terminals); when False only the
             final summary line is printed (scripts, nbconvert, nbval: easy to sanitise).
+        details: called once at the end; what it returns (the grouped errors and per-model
+            lines of :func:`brainbatch.monitor.details_text`) is printed under the summary.
     """
 
-    def __init__(self, stream: IO[str] | None = None, *, live: bool | None = None) -> None:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        live: bool | None = None,
+        details: Callable[[], str] | None = None,
+    ) -> None:
+        self.details = details
         self.stream = stream if stream is not None else sys.stderr
         if live is None:
             isatty = getattr(self.stream, "isatty", None)
@@ -226,6 +317,9 @@ class TextProgress:
             self._finished = True
             end = "\r" + " " * self._width + "\r" if self.live and self._width else ""
             self.stream.write(end + summary_line(s) + "\n")
+            extra = self.details() if self.details is not None else ""
+            if extra:
+                self.stream.write(extra + "\n")
         elif self.live:
             line = f"brainbatch {s.name}: " + (
                 batch_text(s) if s.batch is not None else progress_text(s)

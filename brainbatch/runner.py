@@ -41,6 +41,7 @@ from .models import BatchJob, BatchRequest, BatchStatus, ProviderResponse
 from .providers.base import Provider
 from .providers.registry import provider_for_model, resolve_provider
 from .secrets import public_settings
+from .structured import DEFAULT_SCHEMA_ATTEMPTS, OutputSchema, checking
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENT",
@@ -54,7 +55,11 @@ __all__ = [
 DEFAULT_MAX_CONCURRENT = 16
 """Requests in flight at once when ``max_concurrent`` is not given."""
 
-Mode = Literal["realtime", "batch"]
+Mode = Literal["realtime", "batch", "flex"]
+
+FLEX_TIMEOUT_S = 900.0
+"""Seconds per attempt in mode="flex" (unless ``timeout=`` is given): flex answers can take
+many minutes, and OpenAI suggests a 15-minute timeout."""
 
 
 def _storable(value: Any) -> bool:
@@ -86,12 +91,16 @@ class RunSettings:
             when ``provider`` is None (``"sim"`` / ``"sim/<model>"`` is the offline simulator).
         provider: a :class:`~brainbatch.providers.base.Provider` instance, a provider name
             (``"sim"``, ``"openai"``, ``"anthropic"``...), or None to choose from ``model``.
-        mode: ``"realtime"`` (requests sent now, under the limits) or ``"batch"`` (the
-            provider's native Batch API: half price, results within 24 h).
+        mode: ``"realtime"`` (requests sent now, under the limits), ``"batch"`` (the
+            provider's native Batch API: half price, results within 24 h) or ``"flex"``
+            (OpenAI's flex processing: real-time requests with ``service_tier="flex"``, batch
+            prices, slower answers; a 429 ``resource_unavailable`` is retried with backoff).
         max_concurrent: requests in flight at once (real time).
         delay: seconds between requests, one at a time (strict limits); overrides
             ``max_concurrent``.
-        rpm, tpm: requests / tokens per minute the provider may be sent.
+        rpm, tpm: requests / tokens per minute the provider may be sent; ``"auto"`` (what
+            an HTTP provider does when none is given): the provider's own limits, learned
+            from its rate-limit headers, at 90%.
         max_cost_usd: stop starting requests before the job's spend could pass this.
         cache: True serves repeated requests from the store's response cache (needs a
             store); None (default) and False send every request (see
@@ -99,6 +108,11 @@ class RunSettings:
         poll_interval: mode="batch": seconds between the first status checks (default 5).
         provider_kwargs: passed to the provider (``api_key``, ``base_url``, ``latency_ms`` for
             the simulator...). Never shown in reprs or stored (see :meth:`spec`).
+        schema: typed structured output (a :class:`~brainbatch.structured.OutputSchema`, a
+            Pydantic model class or a JSON-schema dict): every answer is checked against it
+            (see :mod:`brainbatch.structured`); the requests must carry its
+            ``response_format`` (``schema.add_to(params)``). Stored as JSON with the job.
+        schema_attempts: real time: tries per row while answers fail the schema (default 3).
     """
 
     model: str = "sim"
@@ -106,18 +120,20 @@ class RunSettings:
     mode: Mode = "realtime"
     max_concurrent: int = DEFAULT_MAX_CONCURRENT
     delay: float | None = None
-    rpm: float | None = None
-    tpm: float | None = None
+    rpm: float | Literal["auto"] | None = None
+    tpm: float | Literal["auto"] | None = None
     max_cost_usd: float | None = None
     cache: bool | None = None
     poll_interval: float | None = None
     provider_kwargs: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    schema: OutputSchema | None = None
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
             raise InputError(f"model must be a non-empty string, got {self.model!r}")
-        if self.mode not in ("realtime", "batch"):
-            raise InputError(f"mode must be 'realtime' or 'batch', got {self.mode!r}")
+        if self.mode not in ("realtime", "batch", "flex"):
+            raise InputError(f"mode must be 'realtime', 'batch' or 'flex', got {self.mode!r}")
         if self.provider is not None and not (
             isinstance(self.provider, str | Provider) or callable(self.provider)
         ):
@@ -132,8 +148,10 @@ class RunSettings:
             raise InputError(f"delay must be a number of seconds >= 0, got {self.delay!r}")
         if self.delay is not None and (self.delay < 0 or math.isinf(self.delay)):
             raise InputError(f"delay must be a number of seconds >= 0, got {self.delay!r}")
-        _positive("rpm", self.rpm)
-        _positive("tpm", self.tpm)
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if value != "auto":
+                _positive(name, value)
         _positive("max_cost_usd", self.max_cost_usd)
         _positive("poll_interval", self.poll_interval)
         if self.mode != "batch" and self.poll_interval is not None:
@@ -142,14 +160,41 @@ class RunSettings:
             raise InputError(f"cache must be True, False or None, got {self.cache!r}")
         if self.mode == "batch" and self._simulated():
             raise InputError(
-                "mode='batch' needs a provider with a native Batch API (OpenAI or Anthropic, or "
-                "a compatible server); offline, start brainbatch.sim.SimServer and pass "
+                "mode='batch' needs a provider with a native Batch API (OpenAI, Anthropic or "
+                "Gemini, or a compatible server); offline, start brainbatch.sim.SimServer and pass "
                 "provider='openai', base_url=server.openai_base_url"
             )
+        if self.mode == "flex":
+            self._check_flex()
         if self.mode == "batch" and self.delay is not None:
             raise InputError("delay applies to mode='realtime' only; drop it for mode='batch'")
         if not isinstance(self.provider_kwargs, Mapping):
             raise InputError("provider_kwargs must be a mapping")
+        if self.schema is not None and not isinstance(self.schema, OutputSchema):
+            object.__setattr__(self, "schema", OutputSchema.of(self.schema))
+        _positive("schema_attempts", self.schema_attempts, integer=True)
+
+    def _check_flex(self) -> None:
+        from .providers.openai import OpenAIProvider
+
+        p = self.provider
+        if p is None or isinstance(p, str):
+            name = p.strip().lower() if isinstance(p, str) else provider_for_model(self.model)
+            if name in ("sim", "simulated"):
+                raise InputError(
+                    "mode='flex' is OpenAI's flex processing; the in-process simulator has "
+                    "none. Offline, start brainbatch.sim.SimServer and pass provider='openai', "
+                    "base_url=server.openai_base_url"
+                )
+            if name is not None and name != "openai":
+                raise InputError(
+                    f"mode='flex' is OpenAI's flex processing; provider {name!r} has none "
+                    "(use mode='batch' for half price there)"
+                )
+        elif not isinstance(p, OpenAIProvider) or p.service_tier != "flex":
+            raise InputError(
+                "mode='flex' with a provider object needs OpenAIProvider(service_tier='flex')"
+            )
 
     def _simulated(self) -> bool:
         from .providers.simulated import SimulatedProvider
@@ -191,6 +236,8 @@ class RunSettings:
             "max_cost_usd": self.max_cost_usd,
             "cache": self.cache,
             "poll_interval": self.poll_interval,
+            "schema": None if self.schema is None else self.schema.spec(),
+            "schema_attempts": self.schema_attempts,
             "provider_kwargs": {
                 k: v for k, v in public_settings(self.provider_kwargs).items() if _storable(v)
             },
@@ -211,8 +258,12 @@ class RunSettings:
             "cache",
             "poll_interval",
             "provider_kwargs",
+            "schema",
+            "schema_attempts",
         }
         data = {k: v for k, v in spec.items() if k in known}
+        if isinstance(data.get("schema"), Mapping):  # stored as JSON: the class is not kept
+            data["schema"] = OutputSchema.from_spec(data["schema"])
         extra = dict(data.pop("provider_kwargs", None) or {})
         extra.update(overrides.pop("provider_kwargs", None) or {})
         data.update({k: v for k, v in overrides.items() if v is not None})
@@ -277,11 +328,20 @@ class JobRunner:
         if s.tpm is not None:
             kwargs["tpm"] = s.tpm
         name = s.provider if isinstance(s.provider, str) else provider_for_model(s.model)
-        if s.mode == "realtime" and name not in (None, "sim", "simulated"):
+        if s.mode != "batch" and name not in (None, "sim", "simulated"):
             # size the HTTP provider's connection pool to the executor's concurrency
             kwargs.setdefault("max_concurrent", s.max_concurrent)
+        if s.mode == "flex":
+            kwargs["service_tier"] = "flex"
+            kwargs.setdefault("timeout", FLEX_TIMEOUT_S)
         models = {r.model for r in self.job.requests}
-        return open_providers(s.provider, s.model, models, **kwargs), True
+        provider = open_providers(s.provider, s.model, models, **kwargs)
+        if s.mode == "flex" and not _all_openai(provider):
+            raise ConfigurationError(
+                "mode='flex' is OpenAI's flex processing, and some rows' models belong to "
+                "another provider; run those with mode='realtime' or mode='batch'"
+            )
+        return provider, True
 
     # -- 2. process_fn -------------------------------------------------------------------------
 
@@ -307,6 +367,8 @@ class JobRunner:
         if s.max_cost_usd is not None:
             self.budget = BudgetGuard(s.max_cost_usd, already_spent_usd=self.job.paid_usd)
             fn = self.budget.wrap(fn, price_model=price_model_of(provider))
+        if s.schema is not None:  # inside the cache: only checked answers are cached
+            fn = checking(fn, s.schema, s.schema_attempts)
         if self.store is not None and s.cache is True:
             fn = await wrap_cache(fn, self.store, provider, self.job, s.cache)
         return fn
@@ -321,7 +383,8 @@ class JobRunner:
             # journal flush), so a crash right after submitting re-attaches instead of paying
             # for the same batch twice
             on_submit = None if self.store is None else self.store.record_provider_batch
-            return make_batch_executor(provider, s.poll_interval, on_submit=on_submit)
+            check = None if s.schema is None else s.schema.check
+            return make_batch_executor(provider, s.poll_interval, on_submit=on_submit, check=check)
         if s.delay is not None:
             return SequentialExecutor(delay=s.delay)
         return ParallelExecutor(max_concurrent=s.max_concurrent)
@@ -470,6 +533,14 @@ def open_providers(
     return resolve_provider(provider, model, **kwargs)
 
 
+def _all_openai(provider: Any) -> bool:
+    from .providers.openai import OpenAIProvider
+
+    if isinstance(provider, ProviderRouter):
+        return all(isinstance(p, OpenAIProvider) for p in provider.providers.values())
+    return isinstance(provider, OpenAIProvider)
+
+
 def price_model_of(provider: Any) -> PriceModel:
     """How a provider's request models map to priced models (the simulator's ``sim`` ->
     its ``model``); None: each request's own model."""
@@ -494,6 +565,7 @@ def make_batch_executor(
     provider: Any,
     poll_interval: float | None = None,
     on_submit: Callable[[BatchJob, Any], Any] | None = None,
+    check: Callable[[ProviderResponse], ProviderResponse] | None = None,
 ) -> Executor:
     """The native Batch API executor for an OpenAI or Anthropic (compatible) provider.
 
@@ -503,10 +575,11 @@ def make_batch_executor(
     from .batchapi import BatchAPIExecutor
 
     if poll_interval is None:
-        return BatchAPIExecutor(provider, on_submit=on_submit)
+        return BatchAPIExecutor(provider, on_submit=on_submit, check=check)
     return BatchAPIExecutor(
         provider,
         poll_interval=poll_interval,
         max_poll_interval=max(60.0, poll_interval),
         on_submit=on_submit,
+        check=check,
     )

@@ -23,6 +23,7 @@ It imports no front: :mod:`brainbatch.notebook` and :mod:`brainbatch.cli` both b
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from .errors import ConfigurationError, InputError
 from .models import BatchJob, BatchRequest
 from .runner import JobRunner, RunSettings
 from .store import JobStore, Lease, default_store_path
+from .structured import OutputSchema
 
 __all__ = [
     "RESUMABLE_ERRORS",
@@ -250,6 +252,7 @@ def resume_session(
     force: bool = False,
     run_overrides: Mapping[str, Any] | None = None,
     provider_kwargs: Mapping[str, Any] | None = None,
+    schema: Any = None,
 ) -> Session:
     """A stored job, to continue with its stored settings (keys come from the environment).
 
@@ -261,6 +264,8 @@ def resume_session(
         force: run even if the job looks like it runs elsewhere.
         run_overrides: run settings to change (:data:`RUN_OVERRIDES`); None values ignored.
         provider_kwargs: provider settings to add or change (``api_key=``, ``base_url=``).
+        schema: the Pydantic model (or schema) a typed job ran with, so answers come back
+            as model instances; it must ask for the same JSON as the stored schema.
 
     Raises:
         InputError: no store; an unknown run setting.
@@ -292,6 +297,8 @@ def resume_session(
         provider_kwargs=dict(provider_kwargs or {}),
         **{k: v for k, v in overrides.items() if v is not None},
     )
+    if schema is not None:
+        settings = _same_schema(settings, schema, job_id_or_name)
     if settings.max_cost_usd is not None:
         require_answer_caps(job.iter_pending())
     check_provider(settings, [r.model for r in job.requests])
@@ -315,6 +322,19 @@ def resume_session(
         reset=reset,
         spec=spec,
     )
+
+
+def _same_schema(settings: RunSettings, schema: Any, job: str) -> RunSettings:
+    """``settings`` with the user's schema object (its class gives model instances)."""
+    given = OutputSchema.of(schema)
+    stored = settings.schema
+    if stored is None or not stored.same_as(given):
+        what = "no schema" if stored is None else f"schema {stored.name!r}"
+        raise InputError(
+            f"schema={given.name} asks for other JSON than job {job!r} was run with ({what}); "
+            "resume with the model the job was started with, or without schema="
+        )
+    return dataclasses.replace(settings, schema=given)
 
 
 def _reset_unpaid_errors(store: JobStore | None, job: BatchJob, *, retry_failed: bool) -> int:

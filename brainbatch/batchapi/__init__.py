@@ -1,4 +1,5 @@
-"""Native provider batch APIs: OpenAI Batch and Anthropic Message Batches (half price).
+"""Native provider batch APIs: OpenAI Batch, Anthropic Message Batches and Gemini Batch Mode
+(half price).
 
 :class:`BatchAPIExecutor` runs a job through them with the same contract as every executor;
 :mod:`~brainbatch.batchapi.jsonl` builds, validates, splits and parses the files;
@@ -9,6 +10,7 @@
 from .anthropic import AnthropicBatchBackend
 from .base import BatchBackend, Outcome, WireProvider
 from .executor import BatchAPIExecutor, backend_for, batch_progress, enqueued_tokens
+from .gemini import GEMINI_LIMITS, GEMINI_STATES, GeminiBatchBackend
 from .jsonl import (
     ANTHROPIC_LIMITS,
     CUSTOM_ID_MAX_CHARS,
@@ -32,6 +34,8 @@ from .records import (
 __all__ = [
     "ANTHROPIC_LIMITS",
     "CUSTOM_ID_MAX_CHARS",
+    "GEMINI_LIMITS",
+    "GEMINI_STATES",
     "NOT_SUBMITTED",
     "OPENAI_LIMITS",
     "OPENAI_STATES",
@@ -42,6 +46,7 @@ __all__ = [
     "BatchBackend",
     "BatchLimits",
     "Chunk",
+    "GeminiBatchBackend",
     "OpenAIBatchBackend",
     "Outcome",
     "ProviderBatch",

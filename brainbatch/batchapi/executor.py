@@ -53,6 +53,7 @@ from ..models import BatchJob, BatchRequest, BatchResult, BatchStatus, ProviderR
 from ..tokens import estimate_message_tokens
 from .anthropic import AnthropicBatchBackend
 from .base import BatchBackend, Outcome, WireProvider
+from .gemini import GeminiBatchBackend
 from .jsonl import (
     BatchLimits,
     Chunk,
@@ -71,6 +72,7 @@ log = logging.getLogger("brainbatch")
 _BACKENDS: dict[str, type[BatchBackend]] = {
     "openai": OpenAIBatchBackend,
     "anthropic": AnthropicBatchBackend,
+    "gemini": GeminiBatchBackend,
 }
 _NOTIFY_EVERY_S = 0.25
 _HOLDS_TOKENS = {BatchStatus.PROCESSING.value, BatchStatus.CANCELLED.value}
@@ -87,8 +89,9 @@ def backend_for(
     cls = _BACKENDS.get(str(wanted))
     if cls is None:
         raise InputError(
-            f"api={wanted!r}: batch APIs exist for {sorted(_BACKENDS)}; pass an OpenAIProvider "
-            "or AnthropicProvider (or api='openai' for an OpenAI-compatible provider)"
+            f"api={wanted!r}: batch APIs exist for {sorted(_BACKENDS)}; pass an OpenAIProvider, "
+            "AnthropicProvider or GeminiProvider (or api='openai' for an OpenAI-compatible "
+            "provider)"
         )
     for attr in ("base_url", "client", "auth_headers", "build_body", "parse_response"):
         if not hasattr(provider, attr):
@@ -118,7 +121,8 @@ class _Queued:
 
 
 class BatchAPIExecutor(Executor):
-    """Runs jobs through OpenAI's Batch API or Anthropic's Message Batches.
+    """Runs jobs through OpenAI's Batch API, Anthropic's Message Batches or Gemini's Batch
+    Mode (:mod:`brainbatch.batchapi.gemini`).
 
     Args:
         provider: an ``OpenAIProvider`` or ``AnthropicProvider`` (its client, base URL, key
@@ -148,6 +152,10 @@ class BatchAPIExecutor(Executor):
             once the provider accepted it (or refused it), so it can be persisted at once
             (e.g. ``JobStore.record_provider_batch``). An error journaling the intent stops
             the job before that batch is sent; later errors are logged.
+        check: called with each answer (a ``ProviderResponse``); what it raises becomes
+            that row's error (the answer, tokens and cost kept when the error carries them,
+            as :class:`~brainbatch.structured.InvalidAnswer` does), so ``retry_failed``
+            sends those rows again. ``brainbatch.structured.OutputSchema.check`` is one.
 
     Cancelling the asyncio task running :meth:`execute` (not ``job.request_cancel()``) only
     stops waiting: the provider batches keep running and a later :meth:`execute` on the job
@@ -169,6 +177,7 @@ class BatchAPIExecutor(Executor):
         cancel_timeout: float = 60.0,
         max_poll_failures: int = 10,
         on_submit: Callable[[BatchJob, ProviderBatch], Any] | None = None,
+        check: Callable[[ProviderResponse], ProviderResponse] | None = None,
     ) -> None:
         super().__init__()
         for pname, value in (
@@ -223,6 +232,7 @@ class BatchAPIExecutor(Executor):
         self.cancel_timeout = float(cancel_timeout)
         self.max_poll_failures = max_poll_failures
         self.on_submit = on_submit
+        self.check = check
         self._prepared: dict[str, list[Chunk]] = {}
         self._refused: dict[str, str] = {}
 
@@ -714,6 +724,8 @@ class BatchAPIExecutor(Executor):
                     batch=True,
                     json_output=_wants_json(request),
                 )
+                if self.check is not None:  # e.g. a structured-output schema
+                    resp = self.check(resp)
             except Exception as exc:  # a malformed body is that row's error, not the job's
                 return error_result(request, exc, turnaround or 0.0)
             return make_result(request, resp, turnaround or 0.0)
@@ -819,7 +831,14 @@ def _wants_json(request: BatchRequest) -> bool:
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         return True
     config = params.get("output_config")
-    return isinstance(config, dict) and isinstance(config.get("format"), dict)
+    if isinstance(config, dict) and isinstance(config.get("format"), dict):
+        return True
+    # Gemini's own spelling (responseMimeType, or inside generationConfig)
+    generation = params.get("generationConfig") or params.get("generation_config") or params
+    if not isinstance(generation, dict):
+        return False
+    mime = generation.get("responseMimeType") or generation.get("response_mime_type")
+    return mime == "application/json"
 
 
 async def _not_sent(request: BatchRequest) -> ProviderResponse:

@@ -29,7 +29,10 @@ def batch_progress(
     those counts move while the batch runs: OpenAI); ``collected`` (results recorded in the
     job); ``elapsed_s`` since the first batch was created; ``window_s`` (to the latest
     ``expires_at``), ``window_used`` (0..1) and ``expires_at`` (ISO 8601, UTC);
-    ``updated_at`` (Unix seconds).
+    ``updated_at`` (Unix seconds); ``per_batch``: one dict per provider batch (``part``,
+    ``batch_id``, ``model``, ``status``, ``requests``, ``completed``, ``failed``,
+    ``counts_live``, ``elapsed_s``, ``window_s``, ``expires_at``, ``collected``), so a display
+    can show each batch's state and counts (for Anthropic, elapsed against expiry).
 
     With ``counts_live`` False (Anthropic: its counts only move when a batch ends) show
     ``elapsed_s`` against ``window_s`` / ``expires_at``, not a percentage.
@@ -63,4 +66,26 @@ def batch_progress(
         "window_used": round(min(1.0, elapsed / window), 6) if window else None,
         "expires_at": datetime.fromtimestamp(end, UTC).isoformat() if end else None,
         "updated_at": now,
+        "per_batch": [_one(r, now) for r in batches],
+    }
+
+
+def _one(r: ProviderBatch, now: float) -> dict[str, Any]:
+    start = r.created_at or r.submitted_at
+    end = r.ended_at if r.ended and r.ended_at else now
+    return {
+        "part": r.part,
+        "batch_id": r.batch_id,
+        "model": r.model,
+        "status": r.status or r.state,
+        "requests": r.n_requests,
+        "completed": r.counts.completed,
+        "failed": r.counts.failed,
+        "counts_live": r.counts.live,
+        "elapsed_s": round(max(0.0, end - start), 3) if start else None,
+        "window_s": (r.expires_at - r.created_at) if r.expires_at and r.created_at else None,
+        "expires_at": (
+            datetime.fromtimestamp(r.expires_at, UTC).isoformat() if r.expires_at else None
+        ),
+        "collected": r.collected,
     }

@@ -77,6 +77,39 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 
 def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) -> None:
+    _add_row_options(p)
+    p.add_argument("--provider", help="openai, anthropic, openrouter or sim (default: from model)")
+    if not for_estimate:
+        p.add_argument(
+            "--mode",
+            choices=("realtime", "batch", "flex"),
+            default="realtime",
+            help="realtime (default); batch: the provider's native Batch API, half price, "
+            "results within 24 h; flex: OpenAI's flex processing, batch prices in real time, "
+            "slower answers",
+        )
+    p.add_argument(
+        "--concurrency", type=_positive_int, help="requests in flight at once (default 16)"
+    )
+    if for_estimate:
+        p.add_argument("--rpm", type=_positive_float, help="requests per minute to stay under")
+        p.add_argument("--tpm", type=_positive_float, help="tokens per minute to stay under")
+    else:
+        _add_rate_options(p)
+    if not for_estimate:
+        p.add_argument(
+            "--schema",
+            metavar="FILE.json",
+            help="a JSON schema every answer must follow: sent as each provider's structured "
+            "output, answers checked, typed response.<field> columns (invalid/refused rows "
+            "say so in status)",
+        )
+        _add_run_limits(p)
+    _add_provider_options(p)
+
+
+def _add_row_options(p: argparse.ArgumentParser) -> None:
+    """How rows become requests, and nothing about sending them (export, import)."""
     p.add_argument("input", metavar="INPUT", help="rows to run: a .csv, .parquet or .jsonl file")
     p.add_argument(
         "--prompt",
@@ -88,15 +121,6 @@ def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) 
         required=True,
         help="model name (gpt-4o-mini, claude-haiku-4-5, sim...); col:NAME takes it per row",
     )
-    p.add_argument("--provider", help="openai, anthropic, openrouter or sim (default: from model)")
-    if not for_estimate:
-        p.add_argument(
-            "--mode",
-            choices=("realtime", "batch"),
-            default="realtime",
-            help="realtime (default), or batch: the provider's native Batch API, half price, "
-            "results within 24 h",
-        )
     p.add_argument("--system", help="system prompt for every row")
     p.add_argument(
         "--param",
@@ -108,14 +132,21 @@ def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) 
         help="request parameter, e.g. --param temperature=0 --param max_tokens=200 (repeatable)",
     )
     p.add_argument("--id-column", help="column of unique row ids (default: the row number)")
+
+
+def _rate(text: str) -> float | str:
+    """A number > 0, or ``auto``."""
+    return "auto" if text.strip().lower() == "auto" else _positive_float(text)
+
+
+def _add_rate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--concurrency", type=_positive_int, help="requests in flight at once (default 16)"
+        "--rpm",
+        type=_rate,
+        help="requests per minute to stay under, or auto: the provider's own limit from its "
+        "rate-limit headers, at 90%% (the default for HTTP providers)",
     )
-    p.add_argument("--rpm", type=_positive_float, help="requests per minute to stay under")
-    p.add_argument("--tpm", type=_positive_float, help="tokens per minute to stay under")
-    if not for_estimate:
-        _add_run_limits(p)
-    _add_provider_options(p)
+    p.add_argument("--tpm", type=_rate, help="tokens per minute to stay under, or auto")
 
 
 def _add_run_limits(p: argparse.ArgumentParser) -> None:
@@ -167,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_cancel,
         cmd_demo,
         cmd_estimate,
+        cmd_export,
+        cmd_import,
         cmd_jobs,
         cmd_resume,
         cmd_run,
@@ -189,7 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
         "(the input columns, then response, status, error, latency_ms, tokens, cost...).",
     )
     _add_job_options(run)
-    run.add_argument("--out", required=True, help="results file: .csv, .parquet or .jsonl")
+    run.add_argument(
+        "--out",
+        required=True,
+        help="results file (.csv, .parquet or .jsonl), or a folder (results/) to stream the "
+        "input in chunks into a Parquet dataset, in memory that does not grow with the input",
+    )
+    run.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        help="rows per chunk when --out is a folder (default 10000)",
+    )
     run.add_argument("--job-name", help="name the job in the store; the same name continues it")
     _add_store_option(run)
     run.add_argument("--no-store", action="store_true", help="keep results in memory only")
@@ -221,6 +264,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     est.set_defaults(func=cmd_estimate)
 
+    export = sub.add_parser(
+        "export",
+        help="write the batch input files for a run elsewhere (vllm run-batch...)",
+        description="Write INPUT's rows as OpenAI batch input files in --out-dir (one model "
+        "per file, at most 50,000 requests and 200 MB each), for a run brainbatch does not "
+        "drive, such as vllm run-batch. Read the answers back with brainbatch import.",
+    )
+    _add_row_options(export)
+    export.add_argument("--out-dir", required=True, help="folder for the .jsonl files")
+    export.add_argument("--prefix", default="batch", help="file name prefix (default batch)")
+    export.add_argument("--overwrite", action="store_true", help="replace files already there")
+    export.set_defaults(func=cmd_export)
+
+    imp = sub.add_parser(
+        "import",
+        help="read batch output files back into a results file",
+        description="Join batch output files (OpenAI Batch API or vllm run-batch) with "
+        "INPUT's rows on custom_id and write the results (as brainbatch run writes them). "
+        "Give the same INPUT, --prompt, --model, --system, --param and --id-column as to "
+        "brainbatch export.",
+    )
+    _add_row_options(imp)
+    imp.add_argument(
+        "--results", nargs="+", required=True, metavar="FILE", help="the output .jsonl files"
+    )
+    imp.add_argument("--out", required=True, help="results file: .csv, .parquet or .jsonl")
+    imp.add_argument(
+        "--realtime-price",
+        action="store_true",
+        help="price answers at the real-time price (default: the batch price)",
+    )
+    imp.set_defaults(func=cmd_import)
+
     jobs = sub.add_parser("jobs", help="list the jobs in the store")
     _add_store_option(jobs)
     jobs.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -239,8 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the failed rows again too (succeeded rows never are)",
     )
     resume.add_argument("--concurrency", type=_positive_int, help="requests in flight at once")
-    resume.add_argument("--rpm", type=_positive_float, help="requests per minute to stay under")
-    resume.add_argument("--tpm", type=_positive_float, help="tokens per minute to stay under")
+    _add_rate_options(resume)
     _add_run_limits(resume)
     _add_provider_options(resume)
     _add_store_option(resume)

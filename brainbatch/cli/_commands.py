@@ -89,6 +89,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ._run import execute, exit_code, prepare_run
 
     args.params = _params(args)
+    from ._stream import is_folder_out, run_stream
+
+    if is_folder_out(args.out):  # a folder: stream the input into a Parquet dataset
+        return run_stream(args, _settings_kwargs(args))
     cli = prepare_run(args, _settings_kwargs(args))
     view = TerminalProgress(interval=args.progress_interval)
     _announce(cli, view)
@@ -166,6 +170,57 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     table = estimate_requests(build_requests(df, spec), **limits)
     print(_estimate_text(table))
     return 0
+
+
+# -- export / import ------------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``brainbatch export``: the batch input files in ``--out-dir``, one line each on stdout."""
+    from ..offline import export_batch
+    from ._io import read_table
+
+    df = read_table(Path(args.input))
+    files = export_batch(
+        df,
+        args.prompt,
+        args.model,
+        args.out_dir,
+        system=args.system,
+        params=_params(args) or None,
+        custom_id=args.id_column,
+        prefix=args.prefix,
+        overwrite=args.overwrite,
+    )
+    for f in files:
+        print(f"{f.path}\t{f.model}\t{f.requests} requests\t{f.bytes:,} bytes")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """``brainbatch import``: the results file from batch output files; 0 when every row
+    succeeded, else 1."""
+    from ..offline import import_batch_results
+    from ._io import check_output, read_table, write_table
+
+    out = Path(args.out)
+    check_output(out, [Path(args.input), *map(Path, args.results)])
+    df = read_table(Path(args.input))
+    results = import_batch_results(
+        args.results,
+        df,
+        args.prompt,
+        args.model,
+        system=args.system,
+        params=_params(args) or None,
+        custom_id=args.id_column,
+        batch=not args.realtime_price,
+    )
+    write_table(results, out)
+    counts = results["status"].value_counts()
+    summary = ", ".join(f"{int(n):,} {status}" for status, n in counts.items())
+    print(f"brainbatch: {len(results):,} rows ({summary}); results in {out}", file=sys.stderr)
+    return 0 if bool((results["status"] == "success").all()) else 1
 
 
 _ESTIMATE_COLUMNS = {

@@ -6,8 +6,12 @@ On a terminal: one line rewritten in place, at most 10 times a second::
     · elapsed 4.1 s, ETA 9.5 s · 222.4 rows/s
 
 When stderr is not a terminal (a pipe, a log file, CI): a plain line every ``interval``
-seconds and the final summary, so logs stay readable. The text comes from the same
-functions as the notebook's panel (:mod:`brainbatch.progress`).
+seconds (with one line per provider batch for a native batch job) and the final summary, so
+logs stay readable. Under the summary come the grouped
+errors (each kind, its count and one full example with its row) and, for a job that mixes
+models, one line per model (:func:`brainbatch.monitor.details_text`). The text comes from the
+same functions as the notebook's panel and text fallback (:mod:`brainbatch.progress`,
+:mod:`brainbatch.monitor`).
 """
 
 from __future__ import annotations
@@ -15,9 +19,17 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from typing import IO
 
-from ..progress import Snapshot, format_duration, progress_text, summary_line
+from ..progress import (
+    Snapshot,
+    batch_rows,
+    batches_text,
+    format_duration,
+    progress_text,
+    summary_line,
+)
 
 __all__ = ["TerminalProgress"]
 
@@ -46,11 +58,18 @@ class TerminalProgress:
         stream: where to write (stderr by default).
         live: rewrite one line in place; default: when ``stream`` is a terminal.
         interval: seconds between plain lines when not live.
+        details: called once at the end; what it returns is printed under the summary.
     """
 
     def __init__(
-        self, stream: IO[str] | None = None, *, live: bool | None = None, interval: float = 5.0
+        self,
+        stream: IO[str] | None = None,
+        *,
+        live: bool | None = None,
+        interval: float = 5.0,
+        details: Callable[[], str] | None = None,
     ) -> None:
+        self.details = details
         self.stream = stream if stream is not None else sys.stderr
         if live is None:
             isatty = getattr(self.stream, "isatty", None)
@@ -69,6 +88,9 @@ class TerminalProgress:
             self._finished = True
             self._clear()
             self.stream.write(summary_line(s) + "\n")
+            extra = self.details() if self.details is not None else ""
+            if extra:
+                self.stream.write(extra + "\n")
         elif self.live:
             cols = shutil.get_terminal_size((120, 24)).columns
             line = _line(s)[: max(20, cols - 1)]
@@ -81,6 +103,9 @@ class TerminalProgress:
                 return
             self._last_plain = now
             self.stream.write(f"brainbatch {s.name}: {_line(s)}\n")
+            rows = batch_rows(s) if s.batch is not None else []
+            if rows:  # each provider batch's state, counts and time against its window
+                self.stream.write(batches_text(rows) + "\n")
         self.stream.flush()
 
     def note(self, message: str) -> None:

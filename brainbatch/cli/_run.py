@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from ..errors import BrainbatchError, ConfigurationError, InputError
@@ -37,10 +38,12 @@ from ..frame import (
     row_keys,
 )
 from ..models import BatchJob, BatchStatus
+from ..monitor import JobMonitor, details_text
 from ..progress import snapshot
 from ..runner import RunSettings
 from ..session import Session, new_session, open_store, resume_session
 from ..store import JobStore
+from ..structured import OutputSchema
 from ._io import check_output, read_table, write_table
 from ._progress import TerminalProgress
 
@@ -93,16 +96,18 @@ def prepare_run(args: Any, settings_kwargs: Mapping[str, Any]) -> CliJob:
     out = Path(args.out)
     check_output(out, [input_path])
     df = read_table(input_path)
+    schema = _read_schema(args.schema) if getattr(args, "schema", None) else None
+    params = args.params or None
     spec = PromptSpec(
         prompt=args.prompt,
         model=args.model,
         system=args.system,
-        params=args.params or None,
+        params=params if schema is None else schema.add_to(params),
         custom_id=args.id_column,
     )
     requests = build_requests(df, spec)
     model = requests[0].model if args.model.startswith(MODEL_COLUMN_PREFIX) else args.model
-    settings = RunSettings(model=model, **settings_kwargs)
+    settings = RunSettings(model=model, schema=schema, **settings_kwargs)
     cli = {
         "input": str(input_path.resolve()),
         "out": str(out.resolve()),
@@ -119,6 +124,23 @@ def prepare_run(args: Any, settings_kwargs: Mapping[str, Any]) -> CliJob:
         force=args.force,
     )
     return CliJob(session, out, df, [r.key for r in requests])
+
+
+def _read_schema(path: str) -> OutputSchema:
+    """``--schema FILE.json``: the JSON schema in that file.
+
+    Raises:
+        InputError: the file cannot be read, is not JSON, or is not a usable schema.
+    """
+    try:
+        data = orjson.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise InputError(f"--schema {path!r}: cannot read it: {exc.strerror or exc}") from None
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"--schema {path!r} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--schema {path!r} must hold a JSON object (a JSON schema)")
+    return OutputSchema.of(data)
 
 
 def prepare_resume(args: Any, overrides: Mapping[str, Any]) -> CliJob:
@@ -269,6 +291,9 @@ def execute(cli: CliJob, view: TerminalProgress) -> pd.DataFrame:
     job = cli.job
     done_at_start = job.done
     failure: Exception | None = None
+    monitor = JobMonitor(job)
+    if view.details is None:
+        view.details = lambda: details_text(monitor)
     try:
         asyncio.run(_run_async(cli, view))
     except Exception as exc:  # written below first, so nothing done is lost
@@ -282,7 +307,7 @@ def execute(cli: CliJob, view: TerminalProgress) -> pd.DataFrame:
             with contextlib.suppress(Exception):
                 cli.store.update_status(job)
             cli.store.close()
-    frame = results_frame(job, cli.inputs, cli.keys)
+    frame = results_frame(job, cli.inputs, cli.keys, schema=cli.session.settings.schema)
     try:
         write_table(frame, cli.out)
     except OSError as exc:

@@ -17,14 +17,15 @@ when a panel is actually shown.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from ..errors import InputError
-from ..estimate import estimate_requests
+from ..estimate import DEFAULT_OUTPUT_RATIO, PriceModel, estimate_requests
 from ..frame import PromptFn, PromptSpec, build_requests, results_frame
 from ..session import open_store, resume_session
+from ..structured import OutputSchema
 from .handle import JobHandle, _progress_mode, _run_blocking, run, submit
 
 __all__ = [
@@ -47,21 +48,44 @@ def estimate(
     system: str | None = None,
     params: Mapping[str, Any] | None = None,
     custom_id: str | None = None,
-    **kwargs: Any,
+    schema: Any = None,
+    max_tokens: int | None = None,
+    expected_output_tokens: float | None = None,
+    output_ratio: float = DEFAULT_OUTPUT_RATIO,
+    max_concurrent: int = 10,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    typical_latency_s: float | None = None,
+    price_model: PriceModel = None,
 ) -> pd.DataFrame:
     """What running ``df`` would cost and take, before anything is sent.
 
     The rows become requests exactly as :func:`submit` makes them (same checks, same
     errors); :func:`brainbatch.estimate.estimate_requests` then counts tokens, prices them
-    real time vs batch and estimates the duration under the limits given in ``kwargs``
-    (``max_concurrent``, ``rpm``, ``tpm``, ``max_tokens``, ``expected_output_tokens``...).
+    real time vs batch and estimates the duration under the limits given (its arguments:
+    ``max_tokens``, ``expected_output_tokens``, ``output_ratio``, ``max_concurrent``,
+    ``rpm``, ``tpm``, ``typical_latency_s``, ``price_model``).
     Returns its summary DataFrame (one row per mode, and per model when rows use several).
+    With ``schema=`` (a Pydantic model class or a JSON-schema dict) the schema's compact JSON
+    counts as prompt tokens of every row, as the providers put it into the prompt.
     """
+    if schema is not None:
+        params = OutputSchema.of(schema).add_to(params)
     requests = build_requests(
         df,
         PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
     )
-    return estimate_requests(requests, **kwargs)
+    return estimate_requests(
+        requests,
+        max_tokens=max_tokens,
+        expected_output_tokens=expected_output_tokens,
+        output_ratio=output_ratio,
+        max_concurrent=max_concurrent,
+        rpm=rpm,
+        tpm=tpm,
+        typical_latency_s=typical_latency_s,
+        price_model=price_model,
+    )
 
 
 def jobs(store: Any = None) -> pd.DataFrame:
@@ -84,14 +108,15 @@ def resume(
     retry_failed: bool = False,
     max_concurrent: int | None = None,
     delay: float | None = None,
-    rpm: float | None = None,
-    tpm: float | None = None,
+    rpm: float | Literal["auto"] | None = None,
+    tpm: float | Literal["auto"] | None = None,
     max_cost_usd: float | None = None,
     cache: bool | None = None,
     poll_interval: float | None = None,
     progress: str | bool | None = "auto",
     wait: bool = False,
     force: bool = False,
+    schema: Any = None,
     **provider_kwargs: Any,
 ) -> JobHandle | pd.DataFrame:
     """Continue a stored job (after a cancel, a crash or a kernel restart).
@@ -113,6 +138,9 @@ def resume(
         progress: as for :func:`submit`.
         wait: block and return the results DataFrame (Ctrl-C cancels cleanly).
         force: run even if the job looks like it is running in another process.
+        schema: the Pydantic model the job was run with, to get model instances back
+            (without it a typed job's answers are checked against the stored JSON schema
+            and come back as dicts); it must ask for the same JSON.
         provider_kwargs: provider settings (``api_key=``, ``base_url=``...).
 
     Returns a running :class:`JobHandle` (its results are indexed by ``custom_id``, with a
@@ -124,6 +152,7 @@ def resume(
         provider=provider,
         retry_failed=retry_failed,
         force=force,
+        schema=schema,
         run_overrides={
             "max_concurrent": max_concurrent,
             "delay": delay,

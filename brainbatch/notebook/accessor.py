@@ -16,15 +16,31 @@ Registered when :mod:`brainbatch` is imported::
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from ..errors import InputError
+from ..embeddings import DEFAULT_EMBEDDING_MODEL
+from ..estimate import DEFAULT_OUTPUT_RATIO, PriceModel
+from ..frame import PromptFn
+from ..runner import DEFAULT_MAX_CONCURRENT, Mode
+from ..stream import Check
+from ..structured import DEFAULT_SCHEMA_ATTEMPTS
 from . import plots
+from .explore import Display
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from ..stream import StreamResult
+    from .explore_cost import CostExplorer
+    from .explore_results import ResultsExplorer
+    from .handle import JobHandle, Progress
+    from .stream import StreamHandle
+
+MAX_SAMPLE = 20_000  # brainbatch.notebook.explore_cost.MAX_SAMPLE (pinned by a test)
 
 __all__ = ["STATUSES", "BrainbatchAccessor", "PlotAccessor", "summarize"]
 
@@ -103,35 +119,275 @@ class BrainbatchAccessor:
     def __init__(self, frame: pd.DataFrame) -> None:
         self._frame = frame
 
-    def _api(self, name: str) -> Any:
-        import brainbatch
+    # Each method below has the full signature of the function it calls (minus the frame),
+    # so ``df.bb.run?`` in Jupyter shows every parameter; tests/notebook/test_nb_accessor.py
+    # pins the signatures against the functions'.
 
-        fn = getattr(brainbatch, name, None)
-        if fn is None:  # pragma: no cover - only while the notebook front is incomplete
-            raise InputError(f"brainbatch.{name} is not available in this version")
-        return fn
+    def submit(
+        self,
+        prompt: str | PromptFn,
+        model: str = "sim",
+        provider: Any = None,
+        mode: Mode = "realtime",
+        job_name: str | None = None,
+        store: Any = None,
+        system: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        custom_id: str | None = None,
+        columns: Sequence[str] | None = None,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        rpm: float | Literal["auto"] | None = None,
+        tpm: float | Literal["auto"] | None = None,
+        max_cost_usd: float | None = None,
+        cache: bool | None = None,
+        *,
+        delay: float | None = None,
+        poll_interval: float | None = None,
+        expand: bool = False,
+        progress: Progress | bool | None = "auto",
+        schema: Any = None,
+        schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+        out: str | os.PathLike[str] | None = None,
+        chunk_size: int | None = None,
+        check: Check = "all",
+        open_chunks: int | None = None,
+        **provider_kwargs: Any,
+    ) -> JobHandle | StreamHandle:
+        """:func:`brainbatch.submit` on this frame: start a job, return its handle at once
+        (with ``out=``, a :class:`~brainbatch.notebook.stream.StreamHandle`)."""
+        from .handle import submit
 
-    def submit(self, **kwargs: Any) -> Any:
-        """``bb.submit(df, **kwargs)``: start a job on this frame; returns its handle."""
-        return self._api("submit")(self._frame, **kwargs)
+        fn: Any = submit  # both overloads: a frame, and a frame with out= (streamed)
+        out_: JobHandle | StreamHandle = fn(
+            self._frame,
+            prompt,
+            model,
+            provider,
+            mode,
+            job_name,
+            store,
+            system,
+            params,
+            custom_id,
+            columns,
+            max_concurrent,
+            rpm,
+            tpm,
+            max_cost_usd,
+            cache,
+            delay=delay,
+            poll_interval=poll_interval,
+            expand=expand,
+            progress=progress,
+            schema=schema,
+            schema_attempts=schema_attempts,
+            out=out,
+            chunk_size=chunk_size,
+            check=check,
+            open_chunks=open_chunks,
+            **provider_kwargs,
+        )
+        return out_
 
-    def run(self, **kwargs: Any) -> pd.DataFrame:
-        """``bb.run(df, **kwargs)``: run a job on this frame and return the results frame."""
-        out: pd.DataFrame = self._api("run")(self._frame, **kwargs)
-        return out
+    def run(
+        self,
+        prompt: str | PromptFn,
+        model: str = "sim",
+        provider: Any = None,
+        mode: Mode = "realtime",
+        job_name: str | None = None,
+        store: Any = None,
+        system: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        custom_id: str | None = None,
+        columns: Sequence[str] | None = None,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        rpm: float | Literal["auto"] | None = None,
+        tpm: float | Literal["auto"] | None = None,
+        max_cost_usd: float | None = None,
+        cache: bool | None = None,
+        *,
+        delay: float | None = None,
+        poll_interval: float | None = None,
+        expand: bool = False,
+        progress: Progress | bool | None = "auto",
+        schema: Any = None,
+        schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+        out: str | os.PathLike[str] | None = None,
+        chunk_size: int | None = None,
+        check: Check = "all",
+        open_chunks: int | None = None,
+        **provider_kwargs: Any,
+    ) -> pd.DataFrame | StreamResult:
+        """:func:`brainbatch.run` on this frame: run a job, return the results frame (with
+        ``out=``, a :class:`~brainbatch.stream.StreamResult`)."""
+        from .handle import run
 
-    def estimate(self, **kwargs: Any) -> pd.DataFrame:
-        """``bb.estimate(df, **kwargs)``: tokens, cost (real time vs batch) and duration."""
-        out: pd.DataFrame = self._api("estimate")(self._frame, **kwargs)
-        return out
+        fn: Any = run  # both overloads: a frame, and a frame with out= (streamed)
+        out_: pd.DataFrame | StreamResult = fn(
+            self._frame,
+            prompt,
+            model,
+            provider,
+            mode,
+            job_name,
+            store,
+            system,
+            params,
+            custom_id,
+            columns,
+            max_concurrent,
+            rpm,
+            tpm,
+            max_cost_usd,
+            cache,
+            delay=delay,
+            poll_interval=poll_interval,
+            expand=expand,
+            progress=progress,
+            schema=schema,
+            schema_attempts=schema_attempts,
+            out=out,
+            chunk_size=chunk_size,
+            check=check,
+            open_chunks=open_chunks,
+            **provider_kwargs,
+        )
+        return out_
 
-    def explore_cost(self, **kwargs: Any) -> Any:
-        """``bb.explore_cost(df, **kwargs)``: the interactive cost what-if for this frame."""
-        return self._api("explore_cost")(self._frame, **kwargs)
+    def estimate(
+        self,
+        prompt: str | PromptFn,
+        model: str = "sim",
+        *,
+        system: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        custom_id: str | None = None,
+        schema: Any = None,
+        max_tokens: int | None = None,
+        expected_output_tokens: float | None = None,
+        output_ratio: float = DEFAULT_OUTPUT_RATIO,
+        max_concurrent: int = 10,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        typical_latency_s: float | None = None,
+        price_model: PriceModel = None,
+    ) -> pd.DataFrame:
+        """:func:`brainbatch.estimate` on this frame: tokens, cost (real time vs batch) and
+        duration, before anything is sent."""
+        from . import estimate
 
-    def explore(self, **kwargs: Any) -> Any:
-        """``bb.explore_results(results, **kwargs)``: cost, tokens, latency per group."""
-        return self._api("explore_results")(self._frame, **kwargs)
+        return estimate(
+            self._frame,
+            prompt,
+            model,
+            system=system,
+            params=params,
+            custom_id=custom_id,
+            schema=schema,
+            max_tokens=max_tokens,
+            expected_output_tokens=expected_output_tokens,
+            output_ratio=output_ratio,
+            max_concurrent=max_concurrent,
+            rpm=rpm,
+            tpm=tpm,
+            typical_latency_s=typical_latency_s,
+            price_model=price_model,
+        )
+
+    def embed(
+        self,
+        text: str,
+        model: str = DEFAULT_EMBEDDING_MODEL,
+        *,
+        dimensions: int | None = None,
+        provider: Any = None,
+        columns: Sequence[str] | None = None,
+        custom_id: str | None = None,
+        batch_size: int | None = None,
+        max_concurrent: int = 8,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        seed: int = 0,
+        **provider_kwargs: Any,
+    ) -> pd.DataFrame:
+        """:func:`brainbatch.embed` on this frame: the frame with an ``embedding`` column."""
+        from ..embeddings import embed
+
+        return embed(
+            self._frame,
+            text,
+            model,
+            dimensions=dimensions,
+            provider=provider,
+            columns=columns,
+            custom_id=custom_id,
+            batch_size=batch_size,
+            max_concurrent=max_concurrent,
+            rpm=rpm,
+            tpm=tpm,
+            seed=seed,
+            **provider_kwargs,
+        )
+
+    def explore_cost(
+        self,
+        prompt: str | PromptFn,
+        models: Sequence[str] | str | None = None,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        custom_id: str | None = None,
+        max_tokens: int | None = None,
+        expected_output_tokens: int | None = None,
+        output_ratio: float = DEFAULT_OUTPUT_RATIO,
+        price_model: PriceModel = None,
+        mode: str = "both",
+        sample: int | None = None,
+        max_sample: int = MAX_SAMPLE,
+        seed: int = 0,
+        df_name: str = "df",
+        display: Display = "auto",
+        **submit_kwargs: Any,
+    ) -> CostExplorer:
+        """:func:`brainbatch.explore_cost` on this frame: the interactive cost what-if."""
+        from .explore_cost import explore_cost
+
+        return explore_cost(
+            self._frame,
+            prompt,
+            models,
+            model=model,
+            system=system,
+            params=params,
+            custom_id=custom_id,
+            max_tokens=max_tokens,
+            expected_output_tokens=expected_output_tokens,
+            output_ratio=output_ratio,
+            price_model=price_model,
+            mode=mode,
+            sample=sample,
+            max_sample=max_sample,
+            seed=seed,
+            df_name=df_name,
+            display=display,
+            **submit_kwargs,
+        )
+
+    def explore(
+        self,
+        *,
+        by: str = "model",
+        metric: str = "cost_usd",
+        buckets: int = 4,
+        display: Display = "auto",
+    ) -> ResultsExplorer:
+        """:func:`brainbatch.explore_results` of this results frame: cost, tokens and latency
+        per group."""
+        from .explore_results import explore_results
+
+        return explore_results(self._frame, by=by, metric=metric, buckets=buckets, display=display)
 
     def summary(self) -> pd.DataFrame:
         """:func:`summarize` this results frame (one row)."""

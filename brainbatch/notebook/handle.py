@@ -24,19 +24,29 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import os
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import pandas as pd
 
+from ..cluster import is_dask_frame
 from ..errors import InputError
 from ..frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests, results_frame
 from ..manager import job_stats
 from ..models import BatchStatus
+from ..monitor import (
+    JobMonitor,
+    details_text,
+    errors_frame,
+    latest_frame,
+    models_frame,
+    timeline_frame,
+)
 from ..progress import (
     MAX_UPDATES_PER_S,
     Snapshot,
@@ -48,6 +58,16 @@ from ..progress import (
 )
 from ..runner import DEFAULT_MAX_CONCURRENT, Mode, RunSettings
 from ..session import Session, new_session
+from ..stream import (
+    Check,
+    StreamResult,
+    StreamRun,
+    StreamSource,
+    is_stream_source,
+    prepare_stream,
+)
+from ..structured import DEFAULT_SCHEMA_ATTEMPTS
+from .stream import StreamHandle, run_stream, start_stream
 from .widget import JobPanel
 
 __all__ = ["PROGRESS_ENV", "JobHandle", "run", "submit"]
@@ -128,13 +148,21 @@ class JobHandle:
         self._done_at_start = job.done
         self._panel: JobPanel | None = None
         self._detail = describe(session.settings)
+        self.monitor = JobMonitor(job)
+        """Latest answers, grouped errors, timeline and per-model figures as they arrive."""
+        self._pausable = session.settings.mode != "batch"
+        self._estimate_usd: float | None = None
 
     # -- starting ----------------------------------------------------------------------------
 
     def _start(self, *, thread: bool = False) -> None:
         """Run the job: on the running loop (a task) unless ``thread`` or no loop runs."""
         if self._progress in ("text", "summary"):
-            self._add_view(TextProgress(live=self._progress == "text"))
+            self._add_view(
+                TextProgress(
+                    live=self._progress == "text", details=lambda: details_text(self.monitor)
+                )
+            )
         loop: asyncio.AbstractEventLoop | None = None
         if not thread:
             try:
@@ -168,6 +196,7 @@ class JobHandle:
 
     async def _drive(self) -> None:
         ticker = asyncio.ensure_future(self._tick())
+        self.monitor.start()  # the chart's time axis starts when the job does
         try:
             await self.runner.run()
         except asyncio.CancelledError:
@@ -186,6 +215,8 @@ class JobHandle:
                 self.job.completed_at = datetime.now(UTC)
         finally:
             ticker.cancel()
+            self.job.request_resume()  # a job cancelled while paused is not left paused
+            self.monitor.sample()
             self._render()
             self._future.set_result(None)
             _ACTIVE.discard(self)
@@ -197,7 +228,15 @@ class JobHandle:
         while True:
             await asyncio.sleep(period)
             job = self.job
-            state = (job.done, job.status, job.cancel_requested, int(job.elapsed_s))
+            self.monitor.sample()
+            state = (
+                job.done,
+                job.status,
+                job.cancel_requested,
+                job.paused,
+                int(job.elapsed_s),
+                self.monitor.version,
+            )
             if state != last:
                 last = state
                 self._render()
@@ -230,7 +269,15 @@ class JobHandle:
     def panel(self) -> JobPanel:
         """The live ipywidgets panel of this job (made on first use)."""
         if self._panel is None:
-            self._panel = JobPanel(self._cancel_clicked, cancellable=self._cancellable)
+            self._panel = JobPanel(
+                self._cancel_clicked,
+                cancellable=self._cancellable,
+                monitor=self.monitor,
+                on_pause=self._pause_clicked if self._pausable and self._cancellable else None,
+                budget_usd=self.session.settings.max_cost_usd,
+                estimate_usd=self._estimate_usd,
+                batch=not self._pausable,
+            )
             self._panel.update(self._snapshot())
             self._add_view(self._panel)
         return self._panel
@@ -271,6 +318,85 @@ class JobHandle:
     def _cancel_clicked(self) -> None:
         self.cancel()
 
+    def _pause_clicked(self, pause: bool) -> None:
+        if pause:
+            self.pause()
+        else:
+            self.resume()
+
+    def pause(self) -> bool:
+        """Stop starting requests (those in flight finish); :meth:`resume` continues the same
+        job where it stopped. Real-time jobs only. Safe from any thread. Returns False when
+        the job had already ended."""
+        if not self._pausable:
+            raise InputError(
+                "pause() is for real-time jobs; a native batch runs at the provider "
+                "(cancel() stops it)"
+            )
+        if self.done():
+            return False
+        self.job.request_pause()
+        return True
+
+    def resume(self) -> bool:
+        """Start requests again after :meth:`pause`. Returns False when the job had ended."""
+        self.job.request_resume()
+        return not self.done()
+
+    @property
+    def paused(self) -> bool:
+        """True while the job is paused."""
+        return self.job.paused and not self.done()
+
+    def set_estimate(self, estimate: float | pd.DataFrame) -> float:
+        """Draw the cost estimated before the run on the panel's cost chart (a dotted line).
+
+        ``estimate``: USD, or the DataFrame of :func:`brainbatch.estimate` for this job (its
+        expected cost in the job's mode is used: the ``(all)`` row when it mixes models).
+        Returns the USD figure drawn.
+        """
+        if isinstance(estimate, pd.DataFrame):
+            mode = self.session.settings.mode
+            rows = estimate[estimate["mode"] == mode]
+            if "(all)" in set(rows["model"]):
+                rows = rows[rows["model"] == "(all)"]
+            if rows.empty:
+                raise InputError(f"the estimate has no row for mode {mode!r}")
+            usd = float(rows["cost_expected_usd"].sum())
+        elif isinstance(estimate, int | float) and not isinstance(estimate, bool):
+            usd = float(estimate)
+        else:
+            raise InputError(
+                "set_estimate() takes a cost in USD or the DataFrame of bb.estimate(...), "
+                f"got {type(estimate).__name__}"
+            )
+        self._estimate_usd = usd
+        if self._panel is not None:
+            self._panel.set_estimate(usd)
+        return usd
+
+    # -- what is arriving --------------------------------------------------------------------
+
+    def latest(self, n: int = 10, *, width: int = 60) -> pd.DataFrame:
+        """The last ``n`` results, newest first: ``row, input, answer, status, latency_ms,
+        cost_usd, model, cached`` (input and answer cut to ``width`` characters)."""
+        return latest_frame(self.monitor.latest(n, width))
+
+    def errors(self) -> pd.DataFrame:
+        """One row per kind of error, most frequent first: ``kind, error_type, count,
+        message`` (one full example, the provider's words), ``row`` (where that example came
+        from), ``model``, ``first_at_s``."""
+        return errors_frame(self.monitor.errors())
+
+    def timeline(self) -> pd.DataFrame:
+        """Cumulative ``done, errors, cost_usd`` at ``t_s`` seconds, with ``rows_per_s`` and
+        ``errors_per_s`` over each interval (sampled, at most 240 points)."""
+        return timeline_frame(self.monitor.timeline())
+
+    def models(self) -> pd.DataFrame:
+        """Per model: ``rows, ok, failed, cost_usd`` and latency mean/p50/p95 in ms."""
+        return models_frame(self.monitor.models())
+
     def cancel(self) -> bool:
         """Stop the job: no new request starts; in-flight ones may finish; results are kept.
 
@@ -291,6 +417,7 @@ class JobHandle:
             self._keys,
             columns=self._columns,
             expand=self._expand if expand is None else expand,
+            schema=self.session.settings.schema,
         )
 
     def _outcome(self) -> pd.DataFrame:
@@ -349,7 +476,7 @@ class JobHandle:
 
 
 def _prepare(
-    df: pd.DataFrame,
+    df: Any,
     spec: PromptSpec,
     settings: RunSettings,
     *,
@@ -373,6 +500,8 @@ def _prepare(
                 f"columns= names {missing} that the DataFrame does not have; available "
                 f"columns: {[str(c) for c in df.columns]}"
             )
+    if settings.schema is not None:  # the provider-native form goes with every request
+        spec = dataclasses.replace(spec, params=settings.schema.add_to(spec.params))
     requests = build_requests(df, spec)
     if spec.model.startswith(MODEL_COLUMN_PREFIX):
         settings = settings.with_overrides(model=requests[0].model)
@@ -389,6 +518,45 @@ def _prepare(
     )
 
 
+def _prepare_stream(
+    source: Any,
+    spec: PromptSpec,
+    settings: RunSettings,
+    out: str | os.PathLike[str] | None,
+    job_name: str | None,
+    store: Any,
+    columns: Sequence[str] | None,
+    chunk_size: int | None,
+    expand: bool,
+    progress: str | bool | None,
+    check: Check = "all",
+    open_chunks: int | None = None,
+) -> StreamRun:
+    """A file, dataset or iterator of frames (or ``out=``): stream it (see brainbatch.stream)."""
+    if out is None:
+        raise InputError(
+            f"a streamed input ({type(source).__name__}) needs out=: the folder its results "
+            "are written to as a Parquet dataset (e.g. out='results/')"
+        )
+    if expand:
+        raise InputError("expand=True is not available for streamed input (out=)")
+    if settings.schema is not None:
+        raise InputError("schema= is not available for streamed input (out=) yet")
+    _progress_mode(progress)
+    return prepare_stream(
+        source,
+        spec,
+        settings,
+        out=out,
+        store=store,
+        job_name=job_name,
+        columns=columns,
+        chunk_size=chunk_size,
+        check=check,
+        open_chunks=open_chunks,
+    )
+
+
 def _settings(
     model: str,
     provider: Any,
@@ -396,11 +564,13 @@ def _settings(
     max_concurrent: int,
     delay: float | None,
     poll_interval: float | None,
-    rpm: float | None,
-    tpm: float | None,
+    rpm: float | Literal["auto"] | None,
+    tpm: float | Literal["auto"] | None,
     max_cost_usd: float | None,
     cache: bool | None,
     provider_kwargs: Mapping[str, Any],
+    schema: Any = None,
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
 ) -> RunSettings:
     return RunSettings(
         model=model,
@@ -414,9 +584,12 @@ def _settings(
         max_cost_usd=max_cost_usd,
         cache=cache,
         provider_kwargs=dict(provider_kwargs),
+        schema=schema,
+        schema_attempts=schema_attempts,
     )
 
 
+@overload
 def submit(
     df: pd.DataFrame,
     prompt: str | PromptFn,
@@ -430,8 +603,8 @@ def submit(
     custom_id: str | None = None,
     columns: Sequence[str] | None = None,
     max_concurrent: int = DEFAULT_MAX_CONCURRENT,
-    rpm: float | None = None,
-    tpm: float | None = None,
+    rpm: float | Literal["auto"] | None = None,
+    tpm: float | Literal["auto"] | None = None,
     max_cost_usd: float | None = None,
     cache: bool | None = None,
     *,
@@ -439,8 +612,77 @@ def submit(
     poll_interval: float | None = None,
     expand: bool = False,
     progress: Progress | bool | None = "auto",
+    schema: Any = None,
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    out: None = None,
+    chunk_size: None = None,
     **provider_kwargs: Any,
-) -> JobHandle:
+) -> JobHandle: ...
+
+
+@overload
+def submit(
+    df: StreamSource,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    provider: Any = None,
+    mode: Mode = "realtime",
+    job_name: str | None = None,
+    store: Any = None,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    rpm: float | Literal["auto"] | None = None,
+    tpm: float | Literal["auto"] | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    *,
+    delay: float | None = None,
+    poll_interval: float | None = None,
+    expand: bool = False,
+    progress: Progress | bool | None = "auto",
+    schema: Any = None,
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    out: str | os.PathLike[str],
+    chunk_size: int | None = None,
+    check: Check = "all",
+    open_chunks: int | None = None,
+    **provider_kwargs: Any,
+) -> StreamHandle: ...
+
+
+def submit(
+    df: StreamSource,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    provider: Any = None,
+    mode: Mode = "realtime",
+    job_name: str | None = None,
+    store: Any = None,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    rpm: float | Literal["auto"] | None = None,
+    tpm: float | Literal["auto"] | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    *,
+    delay: float | None = None,
+    poll_interval: float | None = None,
+    expand: bool = False,
+    progress: Progress | bool | None = "auto",
+    schema: Any = None,
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    out: str | os.PathLike[str] | None = None,
+    chunk_size: int | None = None,
+    check: Check = "all",
+    open_chunks: int | None = None,
+    **provider_kwargs: Any,
+) -> JobHandle | StreamHandle:
     """Start a job from a DataFrame and return its :class:`JobHandle` at once.
 
     Every row is checked first: a bad row raises :class:`~brainbatch.errors.InputError`
@@ -457,7 +699,8 @@ def submit(
             ``"sim"`` (default) is the offline simulator.
         provider: ``"sim"``, ``"openai"``, ``"anthropic"``, a Provider object, or None to
             choose from the model name.
-        mode: ``"realtime"`` or ``"batch"`` (native Batch API, half price).
+        mode: ``"realtime"``, ``"batch"`` (native Batch API, half price) or ``"flex"``
+            (OpenAI's flex processing: real time at batch prices, slower answers).
         job_name: names the job in the store; running again with the same name continues it
             (only rows without a result are sent).
         store: a JobStore or a path; None uses the default store (``$BRAINBATCH_STORE`` or
@@ -468,26 +711,78 @@ def submit(
         max_concurrent, delay, rpm, tpm, max_cost_usd, cache: see
             :class:`brainbatch.runner.RunSettings`.
         expand: flatten structured (dict) responses into ``response.<key>`` columns.
+        schema: typed answers: a Pydantic model class or a JSON-schema dict. Each provider
+            gets its native structured-output form, every answer is validated, and the
+            results have ``response`` (the model instance), typed ``response.<field>``
+            columns and ``raw_response``; rows whose answers never validated are
+            ``invalid``, refusals ``refused`` (see :mod:`brainbatch.structured`).
+        schema_attempts: real time: tries per row while answers fail validation (3).
         progress: ``"auto"``, ``"widget"``, ``"text"``, ``"summary"`` or ``"none"``
             (``$BRAINBATCH_PROGRESS`` overrides ``"auto"``).
+        out: a folder: stream ``df`` into it as a Parquet dataset (see
+            :mod:`brainbatch.stream`); needed when ``df`` is a path (.parquet, .csv, .jsonl,
+            a folder of Parquet files), a pyarrow dataset or an iterable of DataFrames, which
+            are read in chunks and never held in memory. Returns a
+            :class:`~brainbatch.notebook.stream.StreamHandle` then.
+        chunk_size: rows per chunk of a streamed input (default 10,000).
+        check: streamed input: ``"all"`` reads it once to check every row before the first
+            send; ``"chunk"`` checks each chunk just before it is sent.
+        open_chunks: streamed input, mode="batch": provider batches open at once (default 4).
         provider_kwargs: passed to the provider (``api_key=``, ``base_url=``, ``latency_ms=``).
+
+    A ``dask.dataframe.DataFrame`` runs on the current Dask cluster instead and gives a
+    :class:`brainbatch.cluster.ClusterJob` (see :mod:`brainbatch.cluster`).
     """
+    spec = PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id)
+    settings = _settings(
+        model,
+        provider,
+        mode,
+        max_concurrent,
+        delay,
+        poll_interval,
+        rpm,
+        tpm,
+        max_cost_usd,
+        cache,
+        provider_kwargs,
+        schema,
+        schema_attempts,
+    )
+    if is_dask_frame(df):
+        if settings.schema is not None:
+            raise InputError("schema= is not available for a dask DataFrame yet")
+        from ..cluster import submit_frame
+
+        return submit_frame(  # type: ignore[return-value]
+            df,
+            spec,
+            settings,
+            job_name=job_name,
+            store=store,
+            columns=columns,
+            expand=expand,
+        )
+    if out is not None or is_stream_source(df):
+        stream = _prepare_stream(
+            df,
+            spec,
+            settings,
+            out,
+            job_name,
+            store,
+            columns,
+            chunk_size,
+            expand,
+            progress,
+            check,
+            open_chunks,
+        )
+        return start_stream(stream, progress=_progress_mode(progress))
     handle = _prepare(
         df,
-        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
-        _settings(
-            model,
-            provider,
-            mode,
-            max_concurrent,
-            delay,
-            poll_interval,
-            rpm,
-            tpm,
-            max_cost_usd,
-            cache,
-            provider_kwargs,
-        ),
+        spec,
+        settings,
         job_name=job_name,
         store=store,
         columns=columns,
@@ -499,6 +794,7 @@ def submit(
     return handle
 
 
+@overload
 def run(
     df: pd.DataFrame,
     prompt: str | PromptFn,
@@ -512,8 +808,8 @@ def run(
     custom_id: str | None = None,
     columns: Sequence[str] | None = None,
     max_concurrent: int = DEFAULT_MAX_CONCURRENT,
-    rpm: float | None = None,
-    tpm: float | None = None,
+    rpm: float | Literal["auto"] | None = None,
+    tpm: float | Literal["auto"] | None = None,
     max_cost_usd: float | None = None,
     cache: bool | None = None,
     *,
@@ -521,34 +817,141 @@ def run(
     poll_interval: float | None = None,
     expand: bool = False,
     progress: Progress | bool | None = "auto",
+    schema: Any = None,
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    out: None = None,
+    chunk_size: None = None,
     **provider_kwargs: Any,
-) -> pd.DataFrame:
+) -> pd.DataFrame: ...
+
+
+@overload
+def run(
+    df: StreamSource,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    provider: Any = None,
+    mode: Mode = "realtime",
+    job_name: str | None = None,
+    store: Any = None,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    rpm: float | Literal["auto"] | None = None,
+    tpm: float | Literal["auto"] | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    *,
+    delay: float | None = None,
+    poll_interval: float | None = None,
+    expand: bool = False,
+    progress: Progress | bool | None = "auto",
+    schema: Any = None,
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    out: str | os.PathLike[str],
+    chunk_size: int | None = None,
+    check: Check = "all",
+    open_chunks: int | None = None,
+    **provider_kwargs: Any,
+) -> StreamResult: ...
+
+
+def run(
+    df: StreamSource,
+    prompt: str | PromptFn,
+    model: str = "sim",
+    provider: Any = None,
+    mode: Mode = "realtime",
+    job_name: str | None = None,
+    store: Any = None,
+    system: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    custom_id: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    rpm: float | Literal["auto"] | None = None,
+    tpm: float | Literal["auto"] | None = None,
+    max_cost_usd: float | None = None,
+    cache: bool | None = None,
+    *,
+    delay: float | None = None,
+    poll_interval: float | None = None,
+    expand: bool = False,
+    progress: Progress | bool | None = "auto",
+    schema: Any = None,
+    schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    out: str | os.PathLike[str] | None = None,
+    chunk_size: int | None = None,
+    check: Check = "all",
+    open_chunks: int | None = None,
+    **provider_kwargs: Any,
+) -> pd.DataFrame | StreamResult:
     """Run a job from a DataFrame and return the results DataFrame (blocking).
 
-    Takes the same arguments as :func:`submit`. The job runs on its own event loop in a
-    worker thread, so this works in scripts, tests and notebook cells alike. In a notebook the
-    live panel is shown (without a Cancel button: the cell blocks the kernel, so a click
-    could not arrive). Ctrl-C, or the kernel's interrupt button, cancels the job cleanly: the
-    requests in flight may finish, a short note is printed, and the partial results come back
-    (rows not run have status ``"cancelled"``). A second interrupt abandons the requests
-    still in flight at once.
+    Takes the same arguments as :func:`submit`; with ``out=`` (a streamed input) it returns a
+    :class:`~brainbatch.stream.StreamResult` instead of a DataFrame. The job runs on its own
+    event loop in a worker thread, so this works in scripts, tests and notebook cells alike. In
+    a notebook the live panel is shown (without a Cancel button: the cell blocks the kernel, so
+    a click could not arrive). Ctrl-C, or the kernel's interrupt button, cancels the job
+    cleanly: the requests in flight may finish, a short note is printed, and the partial results
+    come back (rows not run have status ``"cancelled"``). A second interrupt abandons the
+    requests still in flight at once.
+
+    A ``dask.dataframe.DataFrame`` runs on the current Dask cluster, one sub-job per
+    partition, and its results come back as a dask DataFrame (see :mod:`brainbatch.cluster`).
     """
+    spec = PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id)
+    settings = _settings(
+        model,
+        provider,
+        mode,
+        max_concurrent,
+        delay,
+        poll_interval,
+        rpm,
+        tpm,
+        max_cost_usd,
+        cache,
+        provider_kwargs,
+        schema,
+        schema_attempts,
+    )
+    if is_dask_frame(df):
+        if settings.schema is not None:
+            raise InputError("schema= is not available for a dask DataFrame yet")
+        from ..cluster import run_frame
+
+        return run_frame(  # type: ignore[no-any-return]
+            df,
+            spec,
+            settings,
+            job_name=job_name,
+            store=store,
+            columns=columns,
+            expand=expand,
+        )
+    if out is not None or is_stream_source(df):
+        stream = _prepare_stream(
+            df,
+            spec,
+            settings,
+            out,
+            job_name,
+            store,
+            columns,
+            chunk_size,
+            expand,
+            progress,
+            check,
+            open_chunks,
+        )
+        return run_stream(stream, progress=_progress_mode(progress))
     handle = _prepare(
         df,
-        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
-        _settings(
-            model,
-            provider,
-            mode,
-            max_concurrent,
-            delay,
-            poll_interval,
-            rpm,
-            tpm,
-            max_cost_usd,
-            cache,
-            provider_kwargs,
-        ),
+        spec,
+        settings,
         job_name=job_name,
         store=store,
         columns=columns,

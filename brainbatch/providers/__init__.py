@@ -2,6 +2,7 @@
 
 from .anthropic import AnthropicProvider
 from .base import Provider
+from .gemini import GeminiProvider
 from .http import HttpProvider
 from .openai import OpenAIProvider
 from .registry import provider_for_model, resolve_provider
@@ -9,6 +10,7 @@ from .simulated import SimulatedProvider, simulate_answer
 
 __all__ = [
     "AnthropicProvider",
+    "GeminiProvider",
     "HttpProvider",
     "OpenAIProvider",
     "Provider",

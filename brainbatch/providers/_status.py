@@ -15,6 +15,7 @@ status         error                                          retried
 408            :class:`TransientError`, kind ``"timeout"``    yes
 409            :class:`TransientError`, kind ``"conflict"``   yes
 429            :class:`RateLimitError` with ``retry_after``   yes, after the hint
+429 capacity   :class:`TransientError`, kind ``"capacity"``   yes, with backoff (flex)
 5xx            :class:`ServerError`                           yes
 other 4xx      :class:`PermanentError`                        no
 =============  =============================================  =========================
@@ -66,6 +67,23 @@ _TYPE_STATUS = {
     "server_error": 500,
     "overloaded_error": 529,
     "timeout_error": 504,
+    # Google's canonical status names (Gemini: {"error": {"code", "message", "status"}})
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "ABORTED": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "INTERNAL": 500,
+    "UNKNOWN": 500,
+    "DATA_LOSS": 500,
+    "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
 }
 
 
@@ -73,6 +91,7 @@ def error_detail(payload: Any) -> tuple[str | None, str | None]:
     """``(message, type)`` of a JSON error body, each None when it has none.
 
     Understands ``{"error": {"message", "type" | "code"}}`` (OpenAI, Anthropic),
+    ``{"error": {"code": 429, "message", "status"}}`` (Google),
     ``{"error": "text"}``, ``{"message", "type"}`` (vLLM) and ``{"detail": "text"}``.
     """
     if not isinstance(payload, dict):
@@ -81,6 +100,8 @@ def error_detail(payload: Any) -> tuple[str | None, str | None]:
     if isinstance(err, dict):
         message = err.get("message")
         kind = err.get("type") or err.get("code")
+        if not isinstance(kind, str):  # Google: {"code": 429, "status": "RESOURCE_EXHAUSTED"}
+            kind = err.get("status")
         return (
             message if isinstance(message, str) and message else None,
             kind if isinstance(kind, str) and kind else None,
@@ -93,6 +114,23 @@ def error_detail(payload: Any) -> tuple[str | None, str | None]:
             kind = payload.get("type")
             return value, kind if isinstance(kind, str) and kind else None
     return None, None
+
+
+CAPACITY_CODES = frozenset({"resource_unavailable"})
+"""Error codes of a 429 that means "no capacity for this service tier right now" (OpenAI's
+flex processing), not "you went over your rate limit": retried with backoff, without pausing
+the other workers."""
+
+
+def error_code(content: bytes) -> str | None:
+    """The ``error.code`` of a JSON error body, or None."""
+    try:
+        payload = orjson.loads(content) if content else None
+    except orjson.JSONDecodeError:
+        return None
+    err = payload.get("error") if isinstance(payload, dict) else None
+    code = err.get("code") if isinstance(err, dict) else None
+    return code if isinstance(code, str) and code else None
 
 
 def _join(message: str | None, kind: str | None) -> str | None:
@@ -142,6 +180,7 @@ def status_error(
     secrets: Iterable[Secret | str | None] = (),
     request_id_header: str = "x-request-id",
     answered: int | None = None,
+    code: str | None = None,
 ) -> ProviderError:
     """The brainbatch error for an HTTP answer with ``status`` (see the module table).
 
@@ -159,6 +198,8 @@ def status_error(
             ``request-id``; both are looked at).
         answered: the status actually answered when it differs from ``status`` (a 200 with an
             error body).
+        code: the error body's ``code`` (:func:`error_code`); a 429 with a code in
+            :data:`CAPACITY_CODES` is a :class:`TransientError` of kind ``"capacity"``.
     """
     prefix = f"{what}: " if what else ""
     shown = status if answered is None else answered
@@ -198,6 +239,8 @@ def status_error(
             )
         return AuthenticationError(f"{_sentence(text)} {hint}", **common)
     if status == 429:
+        if code in CAPACITY_CODES:  # the tier has no room now: not the caller's rate limit
+            return TransientError(text, kind="capacity", **common)
         return RateLimitError(text, **common)
     if status == 408:
         return TransientError(text, kind="timeout", **common)

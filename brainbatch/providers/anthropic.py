@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from ..errors import ConfigurationError
 from ..models import BatchRequest, ProviderResponse
 from ..pricing import cost_of
+from ..structured import anthropic_schema
 from ._shape import Shape
 from ._status import answer_error
 from .http import HttpProvider, parse_json_text
@@ -126,6 +127,8 @@ class AnthropicProvider(HttpProvider):
         if isinstance(fmt, Mapping) and fmt.get("type") in ("json_schema", "json_object"):
             spec = fmt.get("json_schema") or {}
             schema = spec.get("schema", spec) if isinstance(spec, Mapping) else {}
+            if isinstance(spec, Mapping) and spec.get("strict") and isinstance(schema, Mapping):
+                schema = anthropic_schema(schema)  # constraints it lacks go to descriptions
             config = dict(params.pop("output_config", None) or {})
             config["format"] = {"type": "json_schema", "schema": schema or {"type": "object"}}
             body["output_config"] = config

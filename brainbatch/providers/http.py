@@ -32,7 +32,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -51,7 +51,7 @@ from ..limits import Limiter, RetryPolicy
 from ..models import BatchRequest, ProviderResponse
 from ..secrets import Secret, is_secret_header, redact
 from ..tokens import estimate_message_tokens
-from ._status import body_message, status_error
+from ._status import body_message, error_code, status_error
 from .base import Provider
 
 __all__ = [
@@ -375,8 +375,8 @@ class HttpProvider(Provider):
         client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         max_concurrent: int | None = 1024,
-        rpm: int | None = None,
-        tpm: int | None = None,
+        rpm: float | Literal["auto"] | None = "auto",
+        tpm: float | Literal["auto"] | None = "auto",
         max_attempts: int = 6,
         timeout: float = DEFAULT_TIMEOUT_S,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
@@ -386,6 +386,7 @@ class HttpProvider(Provider):
         adapt_to_headers: bool = True,
         default_output_tokens: int = 256,
         extra_headers: Mapping[str, str] | None = None,
+        service_tier: str | None = None,
     ) -> None:
         self.model = model
         self.base_url = (base_url or self.default_base_url).rstrip("/")
@@ -400,6 +401,11 @@ class HttpProvider(Provider):
             raise ConfigurationError(
                 f"default_output_tokens must be an integer >= 1, got {default_output_tokens!r}"
             )
+        if service_tier is not None and (not isinstance(service_tier, str) or not service_tier):
+            raise ConfigurationError(
+                f"service_tier must be a non-empty string or None, got {service_tier!r}"
+            )
+        self.service_tier = service_tier
         self._key = Secret(self._find_key(api_key))
         self.batch = batch
         self.retry = retry or RetryPolicy(max_attempts=max_attempts)
@@ -525,6 +531,11 @@ class HttpProvider(Provider):
         """A completion body -> :class:`ProviderResponse`, priced real time or ``batch``."""
         raise NotImplementedError
 
+    def request_path(self, request: BatchRequest) -> str:
+        """The path (after ``base_url``) one request is sent to: :attr:`path`, unless the
+        wire protocol puts the model in the URL (Gemini's ``models/{model}:generateContent``)."""
+        return self.path
+
     def max_output_tokens(self, body: Mapping[str, Any]) -> int:
         """The output tokens to reserve under a TPM limit for this body."""
         for name in ("max_completion_tokens", "max_tokens"):
@@ -560,6 +571,7 @@ class HttpProvider(Provider):
             key_env=self.key_env_var(),
             secrets=(self._key,),
             request_id_header=self.request_id_header,
+            code=error_code(raw.content) if raw.status == 429 else None,
         )
 
     # -- one request -----------------------------------------------------------------------
@@ -579,6 +591,8 @@ class HttpProvider(Provider):
             ProviderError: the class the failure maps to (:mod:`._status`).
         """
         body = self.build_body(request)
+        if self.service_tier is not None:  # a request's own service_tier wins
+            body.setdefault("service_tier", self.service_tier)
         content = orjson.dumps(body)
         json_output = _wants_json(body)
         limiter = self.limiter
@@ -590,7 +604,7 @@ class HttpProvider(Provider):
         if self._check_plain_http:
             self._check_plain_http = False
             self.warn_if_insecure(self.base_url)
-        http, path, policy = self.http, self.path, self.retry
+        http, path, policy = self.http, self.request_path(request), self.retry
         attempt = 0
         waited = 0.0
         while True:
@@ -628,6 +642,8 @@ class HttpProvider(Provider):
                             limiter.record_usage(
                                 ticket, estimate, (out.input_tokens or 0) + (out.output_tokens or 0)
                             )
+                        if limiter.auto_rpm or limiter.auto_tpm:
+                            limiter.learn(raw.headers)
                         if self.adapt_to_headers:
                             limiter.observe_headers(raw.headers, estimate or 1)
                         return out
@@ -643,7 +659,11 @@ class HttpProvider(Provider):
                 raise error
             waited += delay
             retry_after = error.retry_after
-            if retry_after is not None or isinstance(error, RateLimitError):
+            if error.kind == "capacity":
+                pass  # no capacity for this tier now: this request backs off, the others go on
+            elif retry_after is not None or isinstance(error, RateLimitError):
+                if isinstance(error, RateLimitError):
+                    limiter.shrink()  # learned limits: run slower from now on
                 hint = retry_after if retry_after is not None else policy.ceiling(attempt)
                 limiter.cool_down(min(hint, policy.max_retry_after_s))
             if log.isEnabledFor(logging.DEBUG):  # never headers: no key reaches a log
@@ -664,7 +684,12 @@ def _wants_json(body: Mapping[str, Any]) -> bool:
     if isinstance(fmt, Mapping):
         return fmt.get("type") in ("json_object", "json_schema")
     config = body.get("output_config")
-    return isinstance(config, Mapping) and isinstance(config.get("format"), Mapping)
+    if isinstance(config, Mapping) and isinstance(config.get("format"), Mapping):
+        return True
+    generation = body.get("generationConfig")  # Gemini
+    return isinstance(generation, Mapping) and generation.get("responseMimeType") == (
+        "application/json"
+    )
 
 
 def parse_json_text(text: str) -> dict[str, Any] | None:

@@ -45,7 +45,9 @@ class OpenAIProvider(HttpProvider):
         client: your own ``httpx.AsyncClient`` (used as is, never closed by brainbatch).
         transport: an httpx transport (e.g. ``httpx.MockTransport``) to build the client on.
         max_concurrent: requests in flight at once (also the connection pool size).
-        rpm, tpm: requests / tokens per minute to stay under (None: no limit).
+        rpm, tpm: requests / tokens per minute to stay under; ``"auto"`` (default): the
+            limits the provider states in its rate-limit headers, learned from the first
+            answers, at 90% (each 429 lowers the share by 10%, down to 50%); None: no limit.
         max_attempts: tries per request, the first included.
         timeout: seconds per attempt; connect_timeout: seconds to connect.
         batch: price answers as native batch work (50%).
@@ -55,6 +57,11 @@ class OpenAIProvider(HttpProvider):
         default_output_tokens: output tokens reserved under ``tpm`` when a request sets no
             ``max_tokens``.
         extra_headers: more headers for every request (``OpenAI-Organization``...).
+        service_tier: sent as the body's ``service_tier`` unless a request sets its own:
+            ``"flex"`` is OpenAI's flex processing (batch prices, slower answers, 429
+            ``resource_unavailable`` when there is no capacity, retried with backoff without
+            pausing the other workers); ``mode="flex"`` sets it. An answer that says
+            ``"service_tier": "flex"`` is priced at the batch price.
 
     Requests to ``api.openai.com`` that use a field OpenAI marks deprecated
     (:data:`DEPRECATED_FIELDS`: ``max_tokens``, ``seed``, ``functions``, ``function_call``,
@@ -109,7 +116,8 @@ class OpenAIProvider(HttpProvider):
         ``result`` is the message text; with ``json_output`` (structured output was asked
         for) the text parsed as a JSON object. ``json_output=None`` parses text that is a
         JSON object and keeps anything else as text. An answer with only tool calls gives
-        ``{"tool_calls": [...]}``.
+        ``{"tool_calls": [...]}``. A refusal (``message.refusal`` without content) gives the
+        refusal text with ``finish_reason="refusal"``.
 
         Raises:
             ConnectionFailed: (``kind="malformed_response"``) the body is not a completion,
@@ -157,7 +165,13 @@ class OpenAIProvider(HttpProvider):
         )
         model = shape.text(body.get("model"), "model") or self.model or ""
         finish = shape.text(choice.get("finish_reason"), "choices[0].finish_reason")
-        cost = cost_of(model, inp, out, cached, batch=batch)
+        if content is None and not tool_calls and result:
+            finish = "refusal"  # message.refusal: the model declined (as Anthropic says it)
+        flex = body.get("service_tier") == "flex"  # flex processing is billed as batch work
+        cost = cost_of(model, inp, out, cached, batch=batch or flex)
+        price_source = cost.price_source
+        if flex and not batch and cost.price_source != "unknown":
+            price_source = f"{price_source} (flex processing: batch price)"
         return ProviderResponse(
             result=result,
             model=model or None,
@@ -168,5 +182,5 @@ class OpenAIProvider(HttpProvider):
             provider_request_id=rid,
             latency_ms=latency_ms,
             cost_usd=cost.usd,
-            price_source=cost.price_source,
+            price_source=price_source,
         )

@@ -13,13 +13,15 @@ from .base import Provider
 
 __all__ = ["PROVIDER_NAMES", "provider_for_model", "resolve_provider"]
 
-PROVIDER_NAMES = ("openai", "anthropic", "openrouter", "sim")
+PROVIDER_NAMES = ("openai", "anthropic", "gemini", "openrouter", "sim")
 
 _OPENAI = re.compile(r"^(gpt-|chatgpt-|o\d|text-|davinci|babbage|ft:gpt-)")
+_GEMINI = re.compile(r"^(google/|models/)?gemini-")
 
 
 def provider_for_model(model: str) -> str | None:
-    """The provider name a model name implies (``"openai"``, ``"anthropic"``, ``"sim"``), or
+    """The provider name a model name implies (``"openai"``, ``"anthropic"``, ``"gemini"``,
+    ``"sim"``), or
     None when the name says nothing (``"llama3"``: then give ``provider=``)."""
     name = model.strip().lower()
     if name == "sim" or name.startswith("sim/"):
@@ -28,6 +30,8 @@ def provider_for_model(model: str) -> str | None:
         return "anthropic"
     if _OPENAI.match(name):
         return "openai"
+    if _GEMINI.match(name):
+        return "gemini"
     return None
 
 
@@ -40,7 +44,9 @@ def resolve_provider(
         provider: ``"openai"``, ``"anthropic"``, ``"openrouter"``, ``"sim"``, a
             :class:`Provider` instance (returned as is), or None to pick from ``model``:
             ``gpt-*``, ``o1``/``o3``/``o4*``, ``chatgpt-*`` -> OpenAI; ``claude-*`` ->
-            Anthropic; ``sim`` or ``sim/<model>`` -> the simulated provider.
+            Anthropic; ``gemini-*`` (also ``google/gemini-*``, ``models/gemini-*``) -> Gemini
+            (``provider="google"`` is the same); ``sim`` or ``sim/<model>`` -> the simulated
+            provider.
         model: the model the requests name.
         **kwargs: passed to the provider's constructor (``base_url``, ``api_key``, ``rpm``...).
 
@@ -88,6 +94,10 @@ def resolve_provider(
         from .anthropic import AnthropicProvider
 
         return AnthropicProvider(model, **kwargs)
+    if name in ("gemini", "google"):
+        from .gemini import GeminiProvider
+
+        return GeminiProvider(model, **kwargs)
     if name in ("sim", "simulated"):
         from .simulated import SimulatedProvider
 

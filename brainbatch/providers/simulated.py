@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import math
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -45,6 +46,8 @@ class SimAnswer:
     input_tokens: int
     output_tokens: int
     finish_reason: str
+    refusal: bool = False
+    """True when ``result`` is a refusal text (the answer the schema asked for was declined)."""
 
 
 def _digest(*parts: object) -> int:
@@ -52,24 +55,97 @@ def _digest(*parts: object) -> int:
     return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big")
 
 
-def _from_schema(schema: Mapping[str, Any], rng: random.Random, depth: int = 0) -> Any:
+_DAY_S = 86_400
+
+
+def _resolve(schema: Any, defs: Mapping[str, Any]) -> Any:
+    for _ in range(32):  # a $ref to a $ref...; recursion deeper than this stops the walk
+        if not isinstance(schema, Mapping) or "$ref" not in schema:
+            return schema
+        schema = defs.get(str(schema["$ref"]).rsplit("/", 1)[-1], {})
+    return {}
+
+
+def _from_schema(
+    schema: Any, rng: random.Random, depth: int = 0, defs: Mapping[str, Any] | None = None
+) -> Any:
+    """A value that follows ``schema`` (objects, arrays, enums, const, $ref/$defs, anyOf,
+    numeric and length bounds, date-time/date strings), drawn from ``rng``."""
+    if defs is None and isinstance(schema, Mapping):
+        defs = {**schema.get("definitions", {}), **schema.get("$defs", {})}
+    defs = defs or {}
+    schema = _resolve(schema, defs)
+    if not isinstance(schema, Mapping):
+        return None
     kind = schema.get("type")
+    if isinstance(kind, list):
+        real = [k for k in kind if k != "null"]
+        kind = real[0] if real else "null"
+    if "const" in schema:
+        return schema["const"]
     if schema.get("enum"):
         return rng.choice(list(schema["enum"]))
+    branches = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(branches, list) and branches:
+        real = [b for b in branches if _resolve(b, defs) != {"type": "null"}]
+        if depth > 3 or not real:
+            return None  # deep recursive unions end with null where the schema allows it
+        return _from_schema(rng.choice(real), rng, depth + 1, defs)
     if kind == "object" or "properties" in schema:
         props = schema.get("properties", {}) or {}
-        return {k: _from_schema(v, rng, depth + 1) for k, v in props.items()}
+        return {k: _from_schema(v, rng, depth + 1, defs) for k, v in props.items()}
     if kind == "array":
         items = schema.get("items", {"type": "string"})
-        return [_from_schema(items, rng, depth + 1) for _ in range(rng.randint(1, 3))]
+        lo = int(schema.get("minItems", 1 if depth < 3 else 0))
+        hi = max(lo, min(int(schema.get("maxItems", 3)), lo + 3))
+        return [_from_schema(items, rng, depth + 1, defs) for _ in range(rng.randint(lo, hi))]
     if kind == "integer":
-        return rng.randint(int(schema.get("minimum", 0)), int(schema.get("maximum", 10)))
+        lo = int(schema.get("minimum", schema.get("exclusiveMinimum", -1) + 1))
+        hi = int(schema.get("maximum", schema.get("exclusiveMaximum", 11) - 1))
+        return rng.randint(lo, max(lo, hi))
     if kind == "number":
-        lo, hi = float(schema.get("minimum", 0.0)), float(schema.get("maximum", 1.0))
-        return round(rng.uniform(lo, hi), 3)
+        low, high = float(schema.get("minimum", 0.0)), float(schema.get("maximum", 1.0))
+        return round(rng.uniform(low, max(low, high)), 3)
     if kind == "boolean":
         return rng.random() < 0.5
-    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 6)))
+    if kind == "null":
+        return None
+    fmt = schema.get("format")
+    if fmt in ("date-time", "date"):
+        stamp = 1_767_225_600 + rng.randrange(365) * _DAY_S + rng.randrange(_DAY_S)  # 2026
+        text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
+        return text if fmt == "date-time" else text[:10]
+    text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 6)))
+    shortest, longest = int(schema.get("minLength", 0)), schema.get("maxLength")
+    text = text.ljust(shortest, "x")
+    return text[: int(longest)] if longest is not None else text
+
+
+def _broken(value: Any, rng: random.Random) -> Any:
+    """``value`` made to break its schema: a required field dropped, or not JSON at all."""
+    if isinstance(value, dict) and value:
+        broken = dict(value)
+        broken.pop(rng.choice(sorted(broken)))
+        return broken
+    return "[simulated] not JSON: this answer breaks the requested schema"
+
+
+def answer_schema(params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The JSON schema a request asks its answer to follow: OpenAI's ``response_format``
+    (type ``json_schema``) or Anthropic's ``output_config.format``; None for free text."""
+    fmt = params.get("response_format")
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema", {})
+        schema = spec.get("schema", spec) if isinstance(spec, Mapping) else {}
+        return schema if isinstance(schema, Mapping) else {}
+    config = params.get("output_config")
+    if isinstance(config, Mapping) and isinstance(config.get("format"), Mapping):
+        schema = config["format"].get("schema", {})
+        return schema if isinstance(schema, Mapping) else {}
+    return None
+
+
+REFUSAL_TEXT = "[simulated] I'm sorry, but I can't help with that request."
 
 
 def simulate_answer(
@@ -79,13 +155,22 @@ def simulate_answer(
     params: Mapping[str, Any] | None = None,
     seed: int = 0,
     mean_output_tokens: int = 60,
+    *,
+    invalid_output: float = 0.0,
+    refusal: float = 0.0,
+    nth: int = 0,
 ) -> SimAnswer:
     """The deterministic simulated answer to a chat request.
 
     Output length is lognormal around ``mean_output_tokens`` and capped by ``max_tokens`` /
     ``max_completion_tokens`` (then ``finish_reason`` is ``"length"``). A ``response_format``
-    of type ``json_schema`` gets a dict that follows the schema; ``json_object`` gets
-    ``{"answer": ..., "label": ...}``.
+    of type ``json_schema`` (or Anthropic's ``output_config.format``) gets a dict that
+    follows the schema; ``json_object`` gets ``{"answer": ..., "label": ...}``.
+
+    ``invalid_output`` / ``refusal``: the share of structured answers that break the schema
+    / that are refusals, drawn from (seed, request, ``nth``) where ``nth`` counts earlier
+    answers to the same request: the same run gives the same answers, and a request asked
+    again can get a good answer.
     """
     params = params or {}
     rng = random.Random(_digest(seed, model, system, messages, sorted(params.items())))
@@ -96,11 +181,16 @@ def simulate_answer(
     if isinstance(cap, int) and cap > 0 and wanted > cap:
         wanted, finish = cap, "length"
     fmt = params.get("response_format")
+    schema = answer_schema(params)
     result: str | dict[str, Any]
-    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
-        spec = fmt.get("json_schema", {})
-        schema = spec.get("schema", spec) if isinstance(spec, Mapping) else {}
+    if schema is not None:
         result = _from_schema(schema, rng)
+        if invalid_output or refusal:
+            draw = random.Random(_digest(seed, "fault", model, messages, nth)).random()
+            if draw < refusal:
+                return SimAnswer(REFUSAL_TEXT, input_tokens, 12, "stop", refusal=True)
+            if draw < refusal + invalid_output:
+                result = _broken(result, rng)
         wanted = min(wanted, max(5, len(orjson.dumps(result)) // 4))
         finish = "stop"
     elif isinstance(fmt, Mapping) and fmt.get("type") == "json_object":

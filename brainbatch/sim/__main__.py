@@ -74,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
         help="share of service_tier=flex requests refused with 429 resource_unavailable",
     )
     p.add_argument(
+        "--invalid-output",
+        type=float,
+        default=0.0,
+        help="share of structured (JSON-schema) answers that break their schema",
+    )
+    p.add_argument(
+        "--refusal",
+        type=float,
+        default=0.0,
+        help="share of structured (JSON-schema) answers that are refusals",
+    )
+    p.add_argument(
         "--enqueued-token-limit",
         type=_token_limit,
         default=None,
@@ -102,6 +114,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         "tpm": args.tpm,
         "enqueued_token_limit": args.enqueued_token_limit,
         "flex_unavailable": args.flex_unavailable,
+        "invalid_output": args.invalid_output,
+        "refusal": args.refusal,
     }
     if not 0.0 <= args.error_rate <= 1.0:
         raise InputError(f"--error-rate must be between 0 and 1, got {args.error_rate!r}")
@@ -131,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"brainbatch simulated server on {server.url}")
     print(f"  OpenAI base URL:    {server.openai_base_url}")
     print(f"  Anthropic base URL: {server.anthropic_base_url}")
+    print(f"  Gemini base URL:    {server.gemini_base_url}")
     print(f"  {config!r}")
     print("Ctrl-C to stop.", flush=True)
     done = threading.Event()

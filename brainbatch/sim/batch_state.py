@@ -58,6 +58,7 @@ import orjson
 from ..errors import InputError
 from ..tokens import estimate_message_tokens
 from .observe import Observers
+from .state import body_hash
 from .wire import (
     WireError,
     anthropic_error,
@@ -328,7 +329,8 @@ class BatchSimState:
                         "model",
                         "model_not_found",
                     )
-                obj = complete_chat(body, cfg, app_state.new_id("chatcmpl-"))
+                nth = app_state.nth_answer(body_hash(orjson.dumps(body)))
+                obj = complete_chat(body, cfg, app_state.new_id("chatcmpl-"), nth)
             except WireError as e:
                 b.failed += 1
                 error = orjson.loads(openai_error(e.status, e.message, e.param, e.code))
@@ -372,7 +374,8 @@ class BatchSimState:
             if b.scenario == "all_errors":
                 model = body.get("model") if isinstance(body, dict) else None
                 raise WireError(404, f"model: {model}")
-            msg = complete_message(body, cfg, app_state.new_id("msg_"), "batch")
+            nth = app_state.nth_answer(body_hash(orjson.dumps(body)))
+            msg = complete_message(body, cfg, app_state.new_id("msg_"), "batch", nth)
             answer = msg
             result: dict[str, Any] = {"type": "succeeded", "message": msg}
             b.succeeded += 1

@@ -63,6 +63,13 @@ class SimConfig:
             with ``fail_status`` (429s carry ``Retry-After`` like above); the next attempt
             succeeds. Retry tests need no randomness.
 
+    Structured answers (requests with a JSON schema: OpenAI ``response_format`` of type
+    ``json_schema``, Anthropic ``output_config.format``; each a fraction, 0..1):
+        invalid_output: answers that break the schema (a required field left out).
+        refusal: refusals (OpenAI ``message.refusal``, Anthropic ``stop_reason: "refusal"``).
+        Drawn from the seed, the request and how many answers that request got before, so
+        runs repeat exactly and a request sent again may get a good answer.
+
     Limits (a sliding 60 s window shared by all endpoints; only requests that get an answer
     count):
         rpm: requests per minute; over it: 429 with ``Retry-After`` from the window.
@@ -109,6 +116,8 @@ class SimConfig:
     models: tuple[str, ...] = DEFAULT_MODELS
     enqueued_token_limit: int | Mapping[str, int] | None = None
     flex_unavailable: float = 0.0
+    invalid_output: float = 0.0
+    refusal: float = 0.0
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
@@ -131,6 +140,12 @@ class SimConfig:
             raise InputError(
                 f"SimConfig flex_unavailable must be between 0 and 1, got {self.flex_unavailable!r}"
             )
+        for name in ("invalid_output", "refusal"):
+            rate = getattr(self, name)
+            if not 0.0 <= rate <= 1.0:
+                raise InputError(f"SimConfig {name} must be between 0 and 1, got {rate!r}")
+        if self.invalid_output + self.refusal > 1.0 + 1e-9:
+            raise InputError("SimConfig invalid_output + refusal must be <= 1")
         if self.retry_after < 0:
             raise InputError(f"SimConfig retry_after must be >= 0, got {self.retry_after!r}")
         if self.max_hang_s < 0:

@@ -25,6 +25,12 @@ class SimEndpoint:
         """``url``: what the anthropic SDK and ``AnthropicProvider`` take."""
         return self.url
 
+    @property
+    def gemini_base_url(self) -> str:
+        """``url``: what the google-genai SDK (``HttpOptions(base_url=...)``) and
+        ``GeminiProvider`` take (the API version is added to each path)."""
+        return self.url
+
     def start(self) -> Self:
         """Start serving; returns ``self``."""
         raise NotImplementedError

@@ -1,8 +1,9 @@
 """The simulated OpenAI/Anthropic-compatible HTTP app (aiohttp.web).
 
 Routes: ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic; needs the
-``anthropic-version`` header), ``GET /v1/models`` and ``GET /v1/models/{id}`` (Anthropic's
-list shape when the request carries ``anthropic-version``, else OpenAI's), and
+``anthropic-version`` header), ``POST /v1beta/models/{model}:generateContent`` (Gemini, also
+under ``/v1``; see :mod:`brainbatch.sim.gemini`), ``GET /v1/models`` and ``GET /v1/models/{id}``
+(Anthropic's list shape when the request carries ``anthropic-version``, else OpenAI's), and
 ``GET /_sim/stats`` (request counts, for a server in another process).
 
 Extending the app (e.g. native Batch API routes in :mod:`brainbatch.sim.batches`):
@@ -39,14 +40,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..providers.simulated import simulate_answer
 from .batches import add_routes as add_batch_routes
 from .common import SIM_STATE, check_auth
 from .config import SimConfig
+from .embeddings import embeddings
+from .gemini import generate_content as _gemini_generate
+from .gemini_batches import add_gemini_batch_routes
 from .observe import SIM_OBSERVERS, Observer, Observers, note, observe_middleware
 from .state import SimState, body_hash, last_user_text
 from .wire import (
     WireError,
+    answer_of,
     anthropic_error,
     anthropic_message,
     chat_completion,
@@ -231,7 +235,7 @@ async def _generate(request: web.Request, anthropic: bool) -> web.Response:
         fault = state.draw_fault()
     answer = None
     if fault is None:
-        answer = simulate_answer(model, messages, system, params, cfg.seed, cfg.mean_output_tokens)
+        answer = answer_of(cfg, model, messages, system, params, state.nth_answer(h))
         limiter = state.limiter
         if limiter.rpm is not None or limiter.tpm is not None:
             refused, wait = limiter.admit(t, answer.input_tokens + answer.output_tokens)
@@ -258,9 +262,7 @@ async def _generate(request: web.Request, anthropic: bool) -> web.Response:
     if fault is None or fault == "malformed":
         state.record(t, path, 200, h, text, custom_id, fault)
         if answer is None:
-            answer = simulate_answer(
-                model, messages, system, params, cfg.seed, cfg.mean_output_tokens
-            )
+            answer = answer_of(cfg, model, messages, system, params, state.nth_answer(h))
         if anthropic:
             obj = anthropic_message(state.new_id("msg_"), model, answer)
         else:
@@ -296,6 +298,11 @@ async def chat_completions(request: web.Request) -> web.Response:
 async def messages(request: web.Request) -> web.Response:
     """``POST /v1/messages``: an Anthropic message."""
     return await _generate(request, anthropic=True)
+
+
+async def generate_content(request: web.Request) -> web.Response:
+    """``POST /v1beta/models/{model}:generateContent``: a Gemini answer (:mod:`.gemini`)."""
+    return await _gemini_generate(request, _pause, _drop)
 
 
 def _model_entry(model_id: str, anthropic: bool) -> dict[str, Any]:
@@ -390,8 +397,12 @@ def build_app(
     app.on_shutdown.append(_on_shutdown)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/models/{model}", models)
+    for version in ("v1beta", "v1"):  # google-genai 3.x defaults to v1
+        app.router.add_post(f"/{version}/models/{{model}}:generateContent", generate_content)
     app.router.add_get("/_sim/stats", stats)
     add_batch_routes(app)  # native Batch APIs (own module)
+    add_gemini_batch_routes(app)  # Gemini Batch Mode and Files API (own module)
     return app

@@ -170,6 +170,7 @@ class SimState:
         """Forget the log, the rate windows and the ``fail_first_n`` attempt counts."""
         self.log = []
         self.attempts: Counter[str] = Counter()
+        self.answers: Counter[str] = Counter()
         self.limiter = RateLimiter(self.config.rpm, self.config.tpm)
         self.rng = random.Random(self.config.seed)
 
@@ -190,6 +191,15 @@ class SimState:
     ) -> None:
         """Append one :class:`RequestRecord` to the log."""
         self.log.append(RequestRecord(t, path, status, body_hash, user_text, custom_id, fault))
+
+    def nth_answer(self, body_hash: str) -> int:
+        """How many answers this request body got before (counted only while
+        ``invalid_output`` or ``refusal`` is set: they decide by it)."""
+        if not (self.config.invalid_output or self.config.refusal):
+            return 0
+        seen = self.answers[body_hash]
+        self.answers[body_hash] = seen + 1
+        return seen
 
     def draw_fault(self) -> str | None:
         """A random fault kind, or ``None`` (most of the time)."""

@@ -296,8 +296,8 @@ def chat_completion(
                 "index": 0,
                 "message": {
                     "role": "assistant",
-                    "content": _text(answer),
-                    "refusal": None,
+                    "content": None if answer.refusal else _text(answer),
+                    "refusal": _text(answer) if answer.refusal else None,
                     "annotations": [],
                 },
                 "logprobs": None,
@@ -332,7 +332,13 @@ def anthropic_message(
         "role": "assistant",
         "model": model,
         "content": [{"type": "text", "text": _text(answer), "citations": None}],
-        "stop_reason": "max_tokens" if answer.finish_reason == "length" else "end_turn",
+        "stop_reason": (
+            "refusal"
+            if answer.refusal
+            else "max_tokens"
+            if answer.finish_reason == "length"
+            else "end_turn"
+        ),
         "stop_sequence": None,
         "stop_details": None,
         "container": None,
@@ -350,21 +356,40 @@ def anthropic_message(
     }
 
 
-def complete_chat(body: Any, config: SimConfig, completion_id: str) -> dict[str, Any]:
+def answer_of(
+    config: SimConfig,
+    model: str,
+    messages: list[dict[str, Any]],
+    system: str | None,
+    params: dict[str, Any],
+    nth: int = 0,
+) -> SimAnswer:
+    """The simulated answer under ``config`` (its seed, length, invalid and refusal shares);
+    ``nth``: how many answers the same request got before."""
+    return simulate_answer(
+        model,
+        messages,
+        system,
+        params,
+        config.seed,
+        config.mean_output_tokens,
+        invalid_output=config.invalid_output,
+        refusal=config.refusal,
+        nth=nth,
+    )
+
+
+def complete_chat(body: Any, config: SimConfig, completion_id: str, nth: int = 0) -> dict[str, Any]:
     """Validate an OpenAI chat body and answer it (raises :class:`WireError`)."""
     model, messages, system, params = parse_chat(body)
-    answer = simulate_answer(
-        model, messages, system, params, config.seed, config.mean_output_tokens
-    )
+    answer = answer_of(config, model, messages, system, params, nth)
     return chat_completion(completion_id, model, answer)
 
 
 def complete_message(
-    body: Any, config: SimConfig, message_id: str, service_tier: str = "standard"
+    body: Any, config: SimConfig, message_id: str, service_tier: str = "standard", nth: int = 0
 ) -> dict[str, Any]:
     """Validate an Anthropic Messages body and answer it (raises :class:`WireError`)."""
     model, messages, system, params = parse_message(body)
-    answer = simulate_answer(
-        model, messages, system, params, config.seed, config.mean_output_tokens
-    )
+    answer = answer_of(config, model, messages, system, params, nth)
     return anthropic_message(message_id, model, answer, service_tier)

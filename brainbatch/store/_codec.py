@@ -202,6 +202,9 @@ RESULT_FIELDS = (
 )
 _result_row = operator.attrgetter("status", "cached", "cost_usd", *RESULT_FIELDS)
 _ERROR_AT = 3 + RESULT_FIELDS.index("error")
+#: ``error_type`` of failed results whose ``result`` is the (paid) answer, not the error
+#: message: an answer that failed its schema, a refusal; stored so a resume can check it again
+KEEPS_ANSWER = frozenset({"invalid_output", "refusal"})
 
 _INSERT_RESULTS = (
     "INSERT OR IGNORE INTO results(id, status, cached, cost_usd, data)"
@@ -217,7 +220,7 @@ _FAST = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 def _result_record(seq: int, result: BatchResult) -> tuple[Any, ...]:
     row = _result_row(result)
-    if row[_ERROR_AT]:
+    if row[_ERROR_AT] and result.error_type not in KEEPS_ANSWER:
         # a failed result's ``result`` repeats its error message: stored once, rebuilt on load
         row = (
             *row[:3],

@@ -60,3 +60,12 @@ def make_job() -> Callable[..., BatchJob]:
         )
 
     return make
+
+
+@pytest.fixture
+async def gemini_provider(sim: SimServer, batch_sim: BatchSimState) -> AsyncIterator[Any]:
+    from brainbatch.providers.gemini import GeminiProvider
+
+    provider = GeminiProvider(base_url=sim.gemini_base_url, api_key="test-key", max_attempts=1)
+    yield provider
+    await provider.aclose()

@@ -6,9 +6,13 @@ import re
 import time
 from typing import Any
 
-KERNEL_IDLE_JS = (
-    "() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent || '')"
-)
+KERNEL_IDLE_JS = """() => {
+    const bar = document.querySelector('#jp-main-statusbar');
+    if (bar) return /\\| Idle/.test(bar.textContent || '');
+    const dot = document.querySelector('.jp-Notebook-ExecutionIndicator');
+    return dot?.dataset.status === 'idle' && !/Connecting/.test(document.body.textContent || '');
+}"""
+"""JupyterLab's status bar says ``| Idle``; Notebook 7 (no status bar) has an indicator."""
 
 
 def open_notebook(page: Any, url: str, timeout_s: float = 60.0) -> None:
@@ -28,11 +32,24 @@ def output(page: Any, i: int) -> Any:
     return cell(page, i).locator(".jp-OutputArea")
 
 
-def run_cell(page: Any, i: int) -> None:
-    """Select the i-th code cell and run it with Shift+Enter (as a person would)."""
+def run_cell(page: Any, i: int, tries: int = 3) -> None:
+    """Select the i-th code cell and run it with Shift+Enter (as a person would).
+
+    On a loaded machine the keystroke can arrive before the editor has focus and is lost (the
+    prompt stays ``[ ]:``); then it is pressed again, as a person would. A cell that started
+    (``[*]:`` or ``[n]:``) is never run twice."""
     c = cell(page, i)
-    c.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
+    prompt = c.locator(".jp-InputArea-prompt")
+    before = (prompt.text_content() or "").strip()
+    for _ in range(tries):
+        c.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            now = (prompt.text_content() or "").strip()
+            if now != before or now == "[*]:":
+                return
+            time.sleep(0.05)
 
 
 def wait_cell_done(page: Any, i: int, timeout_s: float = 30.0) -> str:

@@ -2,6 +2,8 @@
 
 ``chromium_path``: Debian's Chromium (``$BRAINBATCH_CHROMIUM`` overrides the path).
 
+``jupyter_notebook7``: the same for Notebook 7 (``/notebooks/<name>`` pages).
+
 ``jupyter_lab``: JupyterLab from this virtual environment on a free 127.0.0.1 port with a random
 token, its own config/data/runtime/settings/workspaces/IPython folders under ``tmp_path``, and
 the notebooks of this folder copied into its root. Stopped (whole process group) afterwards.
@@ -98,8 +100,11 @@ class Lab:
     root: Path
     log: Path
     proc: subprocess.Popen[bytes]
+    kind: str = "lab"  # or "notebook" (Notebook 7)
 
     def notebook_url(self, name: str) -> str:
+        if self.kind == "notebook":
+            return f"{self.url}/notebooks/{name}?token={self.token}"
         return f"{self.url}/lab/tree/{name}?token={self.token}"
 
     def api(self, path: str) -> Any:
@@ -131,12 +136,9 @@ def _lab_settings(settings_dir: Path) -> None:
     )
 
 
-@pytest.fixture
-def jupyter_lab(chromium_path: str, tmp_path: Path) -> Iterator[Lab]:
-    """JupyterLab on 127.0.0.1 with a token and throwaway folders; the test notebooks in its root.
-
-    Asks for ``chromium_path`` first, so a machine without Chromium skips before starting it.
-    """
+def _serve(kind: str, chromium_path: str, tmp_path: Path) -> Iterator[Lab]:
+    """JupyterLab (``kind="lab"``) or Notebook 7 (``"notebook"``) on 127.0.0.1 with a token and
+    throwaway folders; the test notebooks in its root."""
     root = tmp_path / "root"
     root.mkdir()
     for nb in HERE.glob("*.ipynb"):
@@ -158,46 +160,65 @@ def jupyter_lab(chromium_path: str, tmp_path: Path) -> Iterator[Lab]:
         IPYTHONDIR=str(dirs["ipython"]),
         MPLCONFIGDIR=str(dirs["mpl"]),
         JUPYTER_PLATFORM_DIRS="1",
+        JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
+        JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]),
         BRAINBATCH_STORE=str(tmp_path / "store" / "jobs.sqlite"),
         PYTHONUNBUFFERED="1",
     )
     env.pop("MPLBACKEND", None)
-    log = tmp_path / "jupyterlab.log"
+    log = tmp_path / f"jupyter{kind}.log"
+    app = "LabApp" if kind == "lab" else "JupyterNotebookApp"
     cmd = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        "jupyterlab" if kind == "lab" else "notebook",
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
-        f"--LabApp.user_settings_dir={dirs['settings']}",
-        f"--LabApp.workspaces_dir={dirs['workspaces']}",
-        "--LabApp.news_url=",
+        f"--{app}.user_settings_dir={dirs['settings']}",
+        f"--{app}.workspaces_dir={dirs['workspaces']}",
         "--allow-root",
     ]
+    if kind == "lab":
+        cmd.append("--LabApp.news_url=")
     with log.open("wb") as fh:
         proc = subprocess.Popen(
             cmd, cwd=root, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
         )
-    lab = Lab(url=f"http://127.0.0.1:{port}", token=token, root=root, log=log, proc=proc)
+    lab = Lab(url=f"http://127.0.0.1:{port}", token=token, root=root, log=log, proc=proc, kind=kind)
     try:
         deadline = time.monotonic() + LAB_START_TIMEOUT_S
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{lab.log_tail()}")
+                pytest.fail(f"Jupyter {kind} exited with {proc.returncode}:\n{lab.log_tail()}")
             try:
                 lab.api("/api/status")
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not answer in time:\n{lab.log_tail()}")
+                    pytest.fail(f"Jupyter {kind} did not answer in time:\n{lab.log_tail()}")
                 time.sleep(0.2)
         yield lab
     finally:
         _stop(proc)
+
+
+@pytest.fixture
+def jupyter_lab(chromium_path: str, tmp_path: Path) -> Iterator[Lab]:
+    """JupyterLab on 127.0.0.1 with a token and throwaway folders; the test notebooks in its root.
+
+    Asks for ``chromium_path`` first, so a machine without Chromium skips before starting it.
+    """
+    yield from _serve("lab", chromium_path, tmp_path)
+
+
+@pytest.fixture
+def jupyter_notebook7(chromium_path: str, tmp_path: Path) -> Iterator[Lab]:
+    """Notebook 7 (the ``notebook`` package) on 127.0.0.1, set up like ``jupyter_lab``."""
+    yield from _serve("notebook", chromium_path, tmp_path)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

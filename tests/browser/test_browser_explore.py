@@ -51,6 +51,10 @@ def test_explorers_render_and_follow_their_controls(jupyter_lab, browser_page, s
         "() => { const t = document.querySelector('table.bb-explore');"
         " return t && !/batch/.test(t.innerText); }"
     )
+    # the table and the code are two widget messages: wait for the code too (a loaded machine)
+    page.wait_for_function(
+        "() => !/mode=/.test(document.querySelector('.jp-OutputArea textarea')?.value ?? 'mode=')"
+    )
     assert "mode=" not in cost.locator("textarea").first.input_value()
     cost.get_by_role("button", name="both", exact=True).click()
     page.wait_for_function(

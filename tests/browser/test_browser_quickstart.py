@@ -2,7 +2,8 @@
 
 Proves the "done when" of the notebook front: the live panel shows (as a widget, not text),
 every cell runs without an error, and the results table and the plots are drawn.
-Screenshots: ``quickstart_panel.png``, ``quickstart_cost_plot.png`` under the test's folder and
+Screenshots: ``quickstart_panel.png``, ``quickstart_cockpit.png`` (the cockpit section's job,
+errors open), ``quickstart_cost_plot.png`` under the test's folder and
 in ``out/browser/``.
 """
 
@@ -47,6 +48,13 @@ def test_quickstart_runs_top_to_bottom_in_jupyterlab(jupyter_lab, browser_page, 
         }}""",
         timeout=120_000,
     )
+    # the cockpit section's job (two models, 10% simulated errors): chart and error line
+    cockpit = page.locator(".jp-OutputArea .jupyter-widgets.widget-vbox").nth(1)
+    cockpit.locator(".bb-errors-headline").wait_for(state="visible")
+    assert cockpit.locator("svg.bb-chart-rate polyline").count() >= 1
+    cockpit.locator(".jupyter-widget-Collapse-header", has_text="Errors (").first.click()
+    cockpit.locator(".bb-error").first.wait_for(state="visible")
+    shots.save(cockpit, "quickstart_cockpit.png")
     plots = page.locator(".jp-OutputArea-output img")
     shots.save(plots.nth(1), "quickstart_cost_plot.png")
 

@@ -23,7 +23,14 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["BRAINBATCH_STORE"] = str(tmp_path / "store" / "jobs.sqlite")
     env["PYTHONUNBUFFERED"] = "1"
-    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY", "CI"):
+    for var in (
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "OPENROUTER_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "CI",
+    ):
         env.pop(var, None)
     return env
 
@@ -37,7 +44,13 @@ def in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
 
     monkeypatch.setenv("BRAINBATCH_STORE", str(tmp_path / "store" / "jobs.sqlite"))
     monkeypatch.chdir(tmp_path)
-    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY"):
+    for var in (
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "OPENROUTER_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+    ):
         monkeypatch.delenv(var, raising=False)
 
     def run(*args: str) -> tuple[int, str, str]:

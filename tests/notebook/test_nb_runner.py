@@ -30,7 +30,7 @@ def sim_job(n: int = 5) -> BatchJob:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"mode": "later"}, "mode must be 'realtime' or 'batch'"),
+        ({"mode": "later"}, "mode must be 'realtime', 'batch' or 'flex'"),
         ({"max_concurrent": 0}, "max_concurrent must be an integer > 0"),
         ({"max_concurrent": 2.5}, "max_concurrent must be an integer > 0"),
         ({"delay": -1}, "delay must be a number of seconds >= 0"),
@@ -247,6 +247,24 @@ def test_max_cost_stops_the_job_within_budget_and_keeps_results(prompts: Prompts
     assert 0 < (out.status == "success").sum() < 300
     assert (out.status == "cancelled").sum() > 0
     assert out.paid_usd.sum() <= limit
+
+
+@pytest.mark.filterwarnings("ignore:no price known")
+def test_a_budget_on_an_unpriced_model_says_why_in_every_unsent_row(prompts: Prompts) -> None:
+    out = bb.run(
+        prompts(5),
+        prompt="text",
+        model="acme-unpriced-1",
+        provider="sim",
+        params={"max_tokens": 10},
+        latency_ms=0,
+        max_cost_usd=1.0,
+        store=False,
+        progress=False,
+    )
+    assert list(out.status) == ["cancelled"] * 5
+    assert all("no price known for model 'acme-unpriced-1'" in e for e in out.error)
+    assert all("set_price" in e for e in out.error)
 
 
 def test_native_batch_over_budget_is_refused_before_uploading(

@@ -32,6 +32,7 @@ def test_cli_serves_on_the_printed_url_until_interrupted():
         proc.wait()
     assert proc.returncode == 0
     assert url + "/v1" in out
+    assert f"Gemini base URL:    {url}\n" in out
     assert "stopped after 1 requests" in out
 
 

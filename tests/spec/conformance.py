@@ -1,5 +1,8 @@
 """Check what the simulated server receives and answers against the providers' documents.
 
+Gemini's paths (``/v1beta/...``) are checked against its discovery document instead
+(:mod:`spec.discovery`), by the same :class:`Recorder`.
+
 :class:`SpecChecker` finds the document operation of an
 :class:`~brainbatch.sim.observe.Exchange` (OpenAI's paths sit under its server's ``/v1``;
 Anthropic's carry it) and checks, with the schemas of :mod:`spec.documents`:
@@ -42,6 +45,7 @@ import orjson
 from brainbatch.sim.batches import form_parts
 from brainbatch.sim.observe import Exchange
 
+from .discovery import GeminiChecker, discovery, is_gemini_path
 from .documents import Document, document, first_errors, pointer
 
 __all__ = [
@@ -224,12 +228,13 @@ class SpecChecker:
         self._operations: dict[str, list[Operation]] = {}
         self._found: dict[tuple[str, str, bool], Operation | None] = {}
         self._lock = threading.Lock()
+        self.gemini = GeminiChecker()
 
     def warm(self) -> threading.Thread:
         """Load the documents and their operations in a background thread (about 2 s), so
         that no request waits for it; join the thread to wait."""
         thread = threading.Thread(
-            target=lambda: [self.operations(p) for p in ("openai", "anthropic")],
+            target=lambda: [self.operations(p) for p in ("openai", "anthropic")] + [discovery()],
             name="spec-documents",
             daemon=True,
         )
@@ -302,6 +307,9 @@ class SpecChecker:
 
     def check(self, x: Exchange) -> Result:
         """What the documents refuse in ``x``."""
+        if is_gemini_path(x.path):  # Gemini's discovery document (spec.discovery)
+            g = self.gemini.check(x)
+            return Result(g.operation, g.request, g.response, g.request_lines)  # type: ignore[arg-type]
         anthropic = x.source == "anthropic-batch" or "anthropic-version" in x.headers
         op = self.operation(x.method, x.path, anthropic)
         result = Result(op)

@@ -418,7 +418,9 @@ def test_cli_on_a_job_held_elsewhere_exits_4_naming_the_holder_and_sends_nothing
 def test_cancel_still_stops_a_leased_run(
     sim: SimServer, rows_csv: Path, store_path: Path, tmp_path: Path, start: Start, cli_run
 ) -> None:
-    sim.configure(latency_ms=100)
+    # slow answers: the run must still be going when the cancel command (a new Python
+    # process, seconds to start on a loaded machine) arrives
+    sim.configure(latency_ms=800)
     runner = start(
         "cli", str(tmp_path / "go"), *_run_args(rows_csv, sim, store_path, tmp_path / "a.csv")
     )

@@ -80,7 +80,7 @@ print(json.dumps(out))
 def _store_with_a_job(folder: Path) -> Path:
     folder.mkdir(mode=0o755)
     path = folder / "jobs.sqlite"
-    job = BatchJob([BatchRequest(prompt=f"p{i}", model="m", custom_id=str(i)) for i in range(5)])
+    job = BatchJob([BatchRequest(prompt=f"p{i}", model="sim", custom_id=str(i)) for i in range(5)])
     for r in job.requests[:3]:
         job.add_result(BatchResult(request_id=r.id, custom_id=r.custom_id, status="success"))
     with JobStore(path) as store:

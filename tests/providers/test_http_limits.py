@@ -333,3 +333,24 @@ async def test_429_pauses_never_let_more_than_the_tpm_into_any_window_virtual_ti
     assert limiter.cool_downs >= 5
     for start, _ in sent:
         assert sum(c for t, c in sent if start <= t < start + 60.0) <= 4000
+
+
+async def test_would_wait_is_true_exactly_when_acquire_would_wait() -> None:
+    now = [0.0]
+    limiter = Limiter(rpm=2, max_concurrent=3, window_s=60.0, headroom=1.0, clock=lambda: now[0])
+    assert not limiter.would_wait()
+    await limiter.acquire()
+    limiter.release()
+    assert limiter.would_wait()  # the next place under the rpm is 30 s away
+    now[0] = 61.0
+    assert not limiter.would_wait()
+    limiter.cool_down(5.0)
+    assert limiter.would_wait()  # a cool-down holds everyone
+
+
+async def test_would_wait_is_true_without_a_free_concurrency_slot() -> None:
+    limiter = Limiter(max_concurrent=1)
+    await limiter.acquire()
+    assert limiter.would_wait()
+    limiter.release()
+    assert not limiter.would_wait()

@@ -14,6 +14,7 @@ import pytest
 from http_testutil import FAST_RETRY, KEY
 
 from brainbatch.providers.anthropic import AnthropicProvider
+from brainbatch.providers.gemini import GeminiProvider
 from brainbatch.providers.http import HttpProvider
 from brainbatch.providers.openai import OpenAIProvider
 from brainbatch.sim import SimServer
@@ -23,7 +24,13 @@ P = TypeVar("P", bound=HttpProvider)
 
 @pytest.fixture(autouse=True)
 def _no_keys_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY"):
+    for name in (
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "OPENROUTER_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -65,3 +72,10 @@ def short_window(monkeypatch: pytest.MonkeyPatch) -> Iterator[float]:
 
     monkeypatch.setattr(sim_state, "WINDOW_S", 1.0)
     yield 1.0
+
+
+@pytest.fixture
+async def gemini_at(sim: SimServer) -> AsyncIterator[Callable[..., GeminiProvider]]:
+    """``gemini_at(**kwargs)``: a GeminiProvider on the SimServer (fast retries, test key)."""
+    async with _providers_at(GeminiProvider, sim.gemini_base_url) as make:
+        yield make

@@ -45,7 +45,7 @@ def test_an_unknown_model_is_an_error_naming_it_and_the_choices() -> None:
 
 def test_an_unknown_provider_name_is_an_error_listing_the_choices() -> None:
     with pytest.raises(ConfigurationError, match="'anthropic'"):
-        resolve_provider("gemini", model="gemini-pro")
+        resolve_provider("cohere", model="command-r")
 
 
 def test_a_missing_key_is_an_error_not_a_silent_simulator() -> None:

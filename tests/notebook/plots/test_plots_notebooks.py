@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"
 EXPECTED = [
     "01-quickstart.ipynb",
     "02-cost-analysis.ipynb",
