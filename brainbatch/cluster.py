@@ -527,7 +527,8 @@ def _cluster_settings(settings: RunSettings) -> RunSettings:
         )
     if settings.mode != "realtime":
         raise InputError(
-            "a dask DataFrame runs in mode='realtime' only (batch mode is not available on a cluster yet)"
+            "a dask DataFrame runs in mode='realtime' only (batch mode is not available on "
+            "a cluster yet)"
         )
     if settings.delay is not None:
         raise InputError("delay= does not apply to a dask DataFrame; use rpm= or max_concurrent=")
