@@ -749,49 +749,22 @@ def submit(
         schema,
         schema_attempts,
     )
-    if is_dask_frame(df):
-        if settings.schema is not None:
-            raise InputError("schema= is not available for a dask DataFrame yet")
-        from ..cluster import submit_frame
-
-        return submit_frame(  # type: ignore[return-value]
-            df,
-            spec,
-            settings,
-            job_name=job_name,
-            store=store,
-            columns=columns,
-            expand=expand,
-        )
-    if out is not None or is_stream_source(df):
-        stream = _prepare_stream(
-            df,
-            spec,
-            settings,
-            out,
-            job_name,
-            store,
-            columns,
-            chunk_size,
-            expand,
-            progress,
-            check,
-            open_chunks,
-        )
-        return start_stream(stream, progress=_progress_mode(progress))
-    handle = _prepare(
+    launched: JobHandle | StreamHandle = _launch(  # a dask frame gives its own kind
         df,
         spec,
         settings,
+        blocking=False,
         job_name=job_name,
         store=store,
         columns=columns,
         expand=expand,
         progress=progress,
-        cancellable=True,
+        out=out,
+        chunk_size=chunk_size,
+        check=check,
+        open_chunks=open_chunks,
     )
-    handle._start()
-    return handle
+    return launched
 
 
 @overload
@@ -918,12 +891,50 @@ def run(
         schema,
         schema_attempts,
     )
+    launched: pd.DataFrame | StreamResult = _launch(  # a dask frame gives its own kind
+        df,
+        spec,
+        settings,
+        blocking=True,
+        job_name=job_name,
+        store=store,
+        columns=columns,
+        expand=expand,
+        progress=progress,
+        out=out,
+        chunk_size=chunk_size,
+        check=check,
+        open_chunks=open_chunks,
+    )
+    return launched
+
+
+def _launch(
+    df: Any,
+    spec: PromptSpec,
+    settings: RunSettings,
+    *,
+    blocking: bool,
+    job_name: str | None,
+    store: Any,
+    columns: Sequence[str] | None,
+    expand: bool,
+    progress: Progress | bool | None,
+    out: str | os.PathLike[str] | None,
+    chunk_size: int | None,
+    check: Check,
+    open_chunks: int | None,
+) -> Any:
+    """The one dispatch under :func:`submit` and :func:`run`: a dask DataFrame goes to the
+    cluster, a streamed input (or ``out=``) to :mod:`brainbatch.stream`, a DataFrame to a
+    :class:`JobHandle`; ``blocking`` waits for the end (``run``) or returns a handle."""
     if is_dask_frame(df):
         if settings.schema is not None:
             raise InputError("schema= is not available for a dask DataFrame yet")
-        from ..cluster import run_frame
+        from ..cluster import run_frame, submit_frame
 
-        return run_frame(  # type: ignore[no-any-return]
+        on_cluster = run_frame if blocking else submit_frame
+        return on_cluster(
             df,
             spec,
             settings,
@@ -947,7 +958,10 @@ def run(
             check,
             open_chunks,
         )
-        return run_stream(stream, progress=_progress_mode(progress))
+        mode = _progress_mode(progress)
+        return (
+            run_stream(stream, progress=mode) if blocking else start_stream(stream, progress=mode)
+        )
     handle = _prepare(
         df,
         spec,
@@ -957,9 +971,12 @@ def run(
         columns=columns,
         expand=expand,
         progress=progress,
-        cancellable=False,
+        cancellable=not blocking,
     )
-    return _run_blocking(handle)
+    if blocking:
+        return _run_blocking(handle)
+    handle._start()
+    return handle
 
 
 def _run_blocking(handle: JobHandle) -> pd.DataFrame:
