@@ -14,8 +14,10 @@ percentage.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -31,6 +33,7 @@ __all__ = [
     "Snapshot",
     "TextProgress",
     "View",
+    "Views",
     "batch_rows",
     "batch_text",
     "batches_text",
@@ -280,6 +283,41 @@ class View(Protocol):
     """Something that shows a job's progress."""
 
     def update(self, s: Snapshot) -> None: ...
+
+
+class Views:
+    """The views one running job is shown in (panel, text, ...), safe from any thread: each
+    refresh gives every view the same snapshot, and a view that fails is logged, never
+    allowed to break the job."""
+
+    def __init__(self) -> None:
+        self._views: list[View] = []
+        self._lock = threading.Lock()
+
+    def __bool__(self) -> bool:
+        with self._lock:
+            return bool(self._views)
+
+    def add(self, view: View, now: Snapshot | None = None) -> None:
+        """Show the job in ``view`` too; ``now``: a snapshot to show at once (a job that
+        already ended gets no more refreshes)."""
+        with self._lock:
+            self._views.append(view)
+        if now is not None:
+            view.update(now)
+
+    def update(self, make: Callable[[], Snapshot]) -> None:
+        """Give every view the snapshot ``make()`` returns (made only when there are views)."""
+        with self._lock:
+            views = list(self._views)
+        if not views:
+            return
+        snap = make()
+        for view in views:
+            try:
+                view.update(snap)
+            except Exception:  # a broken display must never break the job
+                logging.getLogger("brainbatch").exception("progress view failed")
 
 
 class TextProgress:

@@ -52,6 +52,7 @@ from ..progress import (
     Snapshot,
     TextProgress,
     View,
+    Views,
     describe,
     snapshot,
     summary_line,
@@ -143,8 +144,7 @@ class JobHandle:
         self._loop_thread: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
-        self._views: list[View] = []
-        self._views_lock = threading.Lock()
+        self._views = Views()
         self._done_at_start = job.done
         self._panel: JobPanel | None = None
         self._detail = describe(session.settings)
@@ -242,27 +242,13 @@ class JobHandle:
                 self._render()
 
     def _render(self) -> None:
-        with self._views_lock:
-            views = list(self._views)
-        if not views:
-            return
-        snap = self._snapshot()
-        for view in views:
-            try:
-                view.update(snap)
-            except Exception:  # a broken display must never break the job
-                import logging
-
-                logging.getLogger("brainbatch").exception("progress view failed")
+        self._views.update(self._snapshot)
 
     def _snapshot(self) -> Snapshot:
         return snapshot(self.job, self.name, self._done_at_start, self._detail)
 
     def _add_view(self, view: View) -> None:
-        with self._views_lock:
-            self._views.append(view)
-        if self.done():
-            view.update(self._snapshot())
+        self._views.add(view, self._snapshot() if self.done() else None)
 
     # -- display -----------------------------------------------------------------------------
 

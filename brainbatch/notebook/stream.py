@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any
 
-from ..progress import Snapshot, TextProgress, View, describe, snapshot
+from ..progress import Snapshot, TextProgress, View, Views, describe, snapshot
 from ..stream import StreamJob, StreamResult, StreamRun
 from .widget import JobPanel
 
@@ -54,8 +54,7 @@ class StreamHandle:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._task: asyncio.Task[None] | None = None
-        self._views: list[View] = []
-        self._views_lock = threading.Lock()
+        self._views = Views()
         self._panel: JobPanel | None = None
         self._detail = describe(run.settings) + f" · streamed to {run.out}"
 
@@ -116,27 +115,13 @@ class StreamHandle:
                 self._render()
 
     def _render(self) -> None:
-        with self._views_lock:
-            views = list(self._views)
-        if not views:
-            return
-        snap = self._snapshot()
-        for view in views:
-            try:
-                view.update(snap)
-            except Exception:  # a broken display must never break the job
-                import logging
-
-                logging.getLogger("brainbatch").exception("progress view failed")
+        self._views.update(self._snapshot)
 
     def _snapshot(self) -> Snapshot:
         return snapshot(self.job, self.name, self.job.done_before, self._detail)
 
     def _add_view(self, view: View) -> None:
-        with self._views_lock:
-            self._views.append(view)
-        if self.done():
-            view.update(self._snapshot())
+        self._views.add(view, self._snapshot() if self.done() else None)
 
     def panel(self) -> JobPanel:
         """The live panel (made on first use)."""
