@@ -58,6 +58,7 @@ from .errors import ConnectionFailed, InputError, ProviderError, RateLimitError
 __all__ = [
     "DEFAULT_AUTO_SHARE",
     "MIN_AUTO_SHARE",
+    "RELEARN_EVERY",
     "Attempt",
     "Attempts",
     "Limiter",
@@ -425,6 +426,9 @@ class _TokenWindow:
 DEFAULT_AUTO_SHARE = 0.9
 """Share of the provider's own limits used with ``rpm="auto"`` / ``tpm="auto"``."""
 
+RELEARN_EVERY = 64
+"""Once learned, limits are read again from one answer in this many."""
+
 MIN_AUTO_SHARE = 0.5
 """The least share of learned limits 429s can shrink the pace to."""
 
@@ -493,6 +497,7 @@ class Limiter:
         """Share of learned limits used (shrinks by 10% per 429, down to half)."""
         self.learned_rpm: int | None = None
         self.learned_tpm: int | None = None
+        self._answers_since_learned = 0
         self.limits_source = "set" if fixed_rpm or fixed_tpm else "none"
         rpm, tpm = fixed_rpm, fixed_tpm
         if not window_s > 0:
@@ -705,7 +710,18 @@ class Limiter:
     def learn(self, headers: Mapping[str, str]) -> bool:
         """Take the provider's own limits from its ``...-limit-requests`` /
         ``...-limit-tokens`` headers (for the sides set to ``"auto"``) and run at
-        :attr:`auto_share` of them. Returns True when a limit changed."""
+        :attr:`auto_share` of them. Returns True when a limit changed.
+
+        Called with every answer's headers: until every ``"auto"`` side is known each call
+        reads them; after that one call in :data:`RELEARN_EVERY` does (a limit the provider
+        raises or lowers is still seen, without parsing headers on every request)."""
+        known = (not self.auto_rpm or self.learned_rpm is not None) and (
+            not self.auto_tpm or self.learned_tpm is not None
+        )
+        if known:
+            self._answers_since_learned += 1
+            if self._answers_since_learned % RELEARN_EVERY:
+                return False
         changed = False
         for what, auto in (("requests", self.auto_rpm), ("tokens", self.auto_tpm)):
             if not auto:

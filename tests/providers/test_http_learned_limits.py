@@ -115,3 +115,14 @@ async def test_sends_counted_before_a_limit_is_known_keep_one_window_only() -> N
         limiter.release()
     assert limiter._sent is not None
     assert len(limiter._sent.log) <= 1_100  # one window of 1/1000-window slots (and a few)
+
+
+def test_a_limit_the_provider_changes_later_is_still_seen() -> None:
+    from brainbatch.limits import RELEARN_EVERY
+
+    limiter = Limiter(rpm="auto")
+    limiter.learn({"x-ratelimit-limit-requests": "500"})
+    raised = {"x-ratelimit-limit-requests": "1000"}
+    changed = [limiter.learn(raised) for _ in range(RELEARN_EVERY)]
+    assert changed.count(True) == 1  # read again once in RELEARN_EVERY answers, not each time
+    assert limiter.rpm == 1000
