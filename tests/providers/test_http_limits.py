@@ -239,7 +239,9 @@ async def test_rate_limit_headers_pause_a_client_that_was_given_no_limit(
 ) -> None:
     sim.configure(rpm=4)
     j = job(10)
-    await ParallelExecutor(max_concurrent=1).execute(j, openai_at(adapt_to_headers=True))
+    # rpm=None: no limit of its own, none learned; only the remaining-headers pauses hold it
+    provider = openai_at(rpm=None, tpm=None, adapt_to_headers=True)
+    await ParallelExecutor(max_concurrent=1).execute(j, provider)
     assert j.status is BatchStatus.COMPLETED
     assert [r for r in sim.log if r.status == 429] == []
 
