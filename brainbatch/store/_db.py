@@ -29,6 +29,7 @@ import os
 import shlex
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -359,16 +360,29 @@ def _prepare_file(path: Path) -> bool:
 
 
 def _inspect(conn: sqlite3.Connection, path: Path) -> tuple[str, int]:
-    """(``"ours"`` or ``"empty"``, schema version); raises for anything else. Reads only."""
+    """(``"ours"`` or ``"empty"``, schema version); raises for anything else. Reads only.
+
+    The three reads are one snapshot: outside a transaction each statement would be its own,
+    and a process creating the store between them looks like "tables, but no marker" (another
+    program's database). Every statement is read to its end (``fetchall``), so none keeps a
+    read lock open that would make a later ``BEGIN IMMEDIATE`` fail at once as a deadlock.
+    """
+    own = not conn.in_transaction
     try:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
-            )
-        ]
+        if own:
+            conn.execute("BEGIN")
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchall()[0][0]
+            version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+                ).fetchall()
+            ]
+        finally:
+            if own and conn.in_transaction:
+                conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
         name = str(getattr(exc, "sqlite_errorname", "") or "")
         if name.startswith(_READ_ONLY_CODES):
@@ -469,7 +483,7 @@ def connect(
                 _create_schema(conn, path)
             elif version < SCHEMA_VERSION:
                 _upgrade(conn, path)
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _set_wal(conn, busy_timeout_s)
         except sqlite3.Error as exc:
             raise store_error(exc, path) from exc
         if str(mode).lower() != "wal":
@@ -483,6 +497,26 @@ def connect(
         close(conn, path)
         raise
     return conn
+
+
+def _set_wal(conn: sqlite3.Connection, busy_timeout_s: float) -> str:
+    """Switch to WAL (a no-op once the file is WAL); the journal mode it ends in.
+
+    The first switch needs the file to itself, and SQLite answers SQLITE_BUSY at once, without
+    its busy handler, while another process that opened the new store at the same moment still
+    reads it: try again for up to the busy timeout.
+    """
+    deadline = time.monotonic() + busy_timeout_s
+    delay = 0.005
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchall()[0][0])
+        except sqlite3.OperationalError as exc:
+            name = str(getattr(exc, "sqlite_errorname", "") or "")
+            if not name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 def is_read_only(conn: sqlite3.Connection) -> bool:

@@ -187,6 +187,15 @@ def cli(go: str, args: list[str]) -> int:
     return cli_main(args)
 
 
+def open_new(folder: str, rounds: int, start: float) -> None:
+    """Open store ``folder/s<i>`` for each round i at the same instant as the other workers."""
+    for i in range(rounds):
+        time.sleep(max(0.0, start + i * 0.05 - time.time()))
+        with JobStore(Path(folder) / f"s{i}.sqlite"):
+            pass
+    print("opened", flush=True)
+
+
 def main(argv: list[str]) -> None:
     mode, path, *rest = argv
     if mode == "hold":
@@ -201,6 +210,8 @@ def main(argv: list[str]) -> None:
         if rest[3:] == ["slow-commits"]:
             slow_commits()
         asyncio.run(crash(path, rest[0], int(rest[1]), int(rest[2])))
+    elif mode == "open_new":
+        open_new(path, int(rest[0]), float(rest[1]))
     elif mode == "writer":
         asyncio.run(writer(path, rest[0], int(rest[1]), int(rest[2])))
     else:
