@@ -75,7 +75,7 @@ def max_in_window(times: list[float], window: float) -> int:
 def test_a_dask_frame_gives_the_pandas_results_with_its_partitions_and_index(
     client: object, sim: SimServer
 ) -> None:
-    ddf = frame(24, 3)
+    ddf = frame(12, 3)
     out = bb.run(ddf, **on(sim))
     assert isinstance(out, dd.DataFrame)
     assert out.npartitions == 3
@@ -85,28 +85,33 @@ def test_a_dask_frame_gives_the_pandas_results_with_its_partitions_and_index(
     assert list(got.columns) == list(want.columns)
     pd.testing.assert_frame_equal(got.drop(columns=TIMING), want.drop(columns=TIMING))
     assert (got["status"] == "success").all()
-    assert sim.count("/v1/chat/completions") == 48
+    assert sim.count("/v1/chat/completions") == 24
 
 
 def test_the_rpm_holds_for_the_whole_cluster_not_per_worker(
     client: object, sim: SimServer, short_window: float
 ) -> None:
-    sim.configure(rpm=10)
+    # two windows' worth: 6 now, 6 a window later (each of the 3 partitions alone would
+    # send its 4 at once: 12 in the first window)
+    sim.configure(rpm=6)
     out = bb.run(
-        frame(30, 3), **on(sim), rpm=10, rate_window_s=short_window, adapt_to_headers=False
+        frame(12, 3), **on(sim), rpm=6, rate_window_s=short_window, adapt_to_headers=False
     ).compute()
     assert (out["status"] == "success").all()
     assert [r for r in sim.log if r.status == 429] == []
-    assert max_in_window([r.t for r in sim.log], short_window) <= 10
+    assert max_in_window([r.t for r in sim.log], short_window) <= 6
 
 
 @pytest.mark.spec_violations_expected
 def test_a_429_seen_by_one_worker_pauses_every_worker(client: object, sim: SimServer) -> None:
-    sim.configure(rate_limit_429=0.04, retry_after=1.0, latency_ms=50, seed=5)
-    out = bb.run(frame(90, 3), **on(sim), max_concurrent=4).compute()
+    # seed 46 draws one 429 only, for the 9th request to arrive (the server's draws are in
+    # arrival order): one pause of 1 s, while the other partitions still have rows to send
+    sim.configure(rate_limit_429=0.05, retry_after=1.0, latency_ms=100, seed=46)
+    out = bb.run(frame(45, 3), **on(sim), max_concurrent=4).compute()
     assert (out["status"] == "success").all()
     log = sim.log
-    first_429 = next(r.t for r in log if r.status == 429)
+    assert [i for i, r in enumerate(log) if r.status == 429] == [8]
+    first_429 = log[8].t
     # requests already on their way may land just after; then nothing anywhere until the
     # server's Retry-After has passed (without the shared cool-down the other partitions,
     # on the other worker process too, would go on sending)
@@ -139,23 +144,25 @@ def test_max_cost_usd_holds_for_the_whole_cluster(client: object, sim: SimServer
     assert stopped["error"].str.contains("budget reached").all()
 
 
-def test_cancel_stops_every_partition_and_keeps_the_results(
-    client: object, sim: SimServer, short_window: float
+def test_cancel_stops_every_partition_at_once_and_keeps_the_results(
+    client: object, sim: SimServer
 ) -> None:
-    job = bb.submit(frame(40, 4), **on(sim), rpm=8, rate_window_s=short_window)
+    # rpm=4 spaces the requests 15 s apart: the first goes at once, the others wait at the
+    # coordinator for their turn, and the cancel wakes them (the job ends long before)
+    job = bb.submit(frame(16, 4), **on(sim), rpm=4)
     deadline = time.monotonic() + 60
-    while sim.count() < 4 and time.monotonic() < deadline:
+    while sim.count() < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert job.cancel()
-    out = job.result(timeout=60).compute()
+    out = job.result(timeout=30).compute()
     sent = sim.count()
-    time.sleep(0.5)
+    time.sleep(0.2)
     assert sim.count() == sent  # nothing is sent after the cancel took effect
     assert job.status is bb.BatchStatus.CANCELLED
     by_part = [p.compute() for p in job.result().partitions]
     assert all((p["status"] == "cancelled").any() for p in by_part)  # every partition stopped
     assert (out["status"] == "success").sum() == sent
-    assert len(out) == 40
+    assert len(out) == 16
 
 
 def test_an_api_key_is_refused_before_anything_is_sent(client: object, sim: SimServer) -> None:
