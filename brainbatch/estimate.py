@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .images import part_image_tokens
 from .models import BatchRequest
 from .pricing import price_of, warn_unpriced
 from .structured import schema_text
@@ -97,6 +98,16 @@ def _request_texts(request: BatchRequest) -> list[str]:
     return texts
 
 
+def _image_tokens(request: BatchRequest, model: str) -> int:
+    """Inline images' tokens by the provider's documented rule (0 without images)."""
+    total = 0
+    for m in request.chat_messages():
+        content = m.get("content")
+        if isinstance(content, list):
+            total += sum(part_image_tokens(b, model) for b in content if isinstance(b, Mapping))
+    return total
+
+
 def token_counts(
     requests: Iterable[BatchRequest] | Iterable[str],
     *,
@@ -122,15 +133,18 @@ def token_counts(
     texts: list[list[str]] = []
     caps: list[float] = []
     index: list[Any] = []
+    images: list[int] = []
     for i, item in enumerate(requests):
         if isinstance(item, BatchRequest):
             models.append(model or item.model)
             texts.append(_request_texts(item))
+            images.append(_image_tokens(item, model or item.model))
             cap = max_tokens if max_tokens is not None else request_max_tokens(item)
             index.append(item.custom_id if item.custom_id is not None else i)
         elif isinstance(item, str):
             models.append(model or "")
             texts.append([item])
+            images.append(0)
             cap = max_tokens
             index.append(i)
         else:
@@ -154,6 +168,7 @@ def token_counts(
         sums = np.where(sizes > 0, sums, 0)
         counts[rows] = sums + sizes * _MESSAGE_OVERHEAD + _REPLY_PRIMER
         exact[rows] = has_exact_tokenizer(m or None)
+    counts += np.asarray(images, dtype=np.int64)
     return pd.DataFrame(
         {
             "model": np.asarray(models, dtype=object),

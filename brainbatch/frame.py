@@ -110,6 +110,9 @@ class PromptSpec:
     system: str | None = None
     params: Mapping[str, Any] | None = None
     custom_id: str | None = None
+    images: str | None = None  # a column of images (paths, URLs, bytes, PIL images, lists)
+    documents: str | None = None  # a column of PDF documents
+    detail: str | None = None  # OpenAI image detail: "low", "high" or "auto"
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -519,6 +522,58 @@ def _prompt_source(df: pd.DataFrame, spec: PromptSpec, bad: np.ndarray) -> str:
     return "; ".join(parts) or f"the prompt at rows {rows}"
 
 
+def _with_attachments(
+    df: pd.DataFrame,
+    spec: PromptSpec,
+    models: list[str] | str,
+    prompts: list[str],
+    messages: list[list[dict[str, Any]] | None] | None,
+) -> list[list[dict[str, Any]] | None]:
+    """Each row's messages with its images and documents as parts of the last user message
+    (checked against the model's provider's limits, naming the row and column)."""
+    from . import images as img
+
+    if spec.detail not in (None, "low", "high", "auto"):
+        raise InputError(f"detail must be 'low', 'high' or 'auto', got {spec.detail!r}")
+    cols = [c for c in (spec.images, spec.documents) if c is not None]
+    _require_columns(df, cols, "images/documents")
+    image_col = list(df[spec.images]) if spec.images is not None else None
+    doc_col = list(df[spec.documents]) if spec.documents is not None else None
+    out: list[list[dict[str, Any]] | None] = []
+    for i in range(len(df)):
+        label = _py(df.index[i])
+        ims = (
+            img.load_cell(image_col[i], f"row {label!r}, column {spec.images!r}")
+            if image_col is not None
+            else []
+        )
+        docs = (
+            img.load_cell(doc_col[i], f"row {label!r}, column {spec.documents!r}")
+            if doc_col is not None
+            else []
+        )
+        msgs = messages[i] if messages is not None else None
+        if not ims and not docs:
+            out.append(msgs)
+            continue
+        model = models[i] if isinstance(models, list) else models
+        where = f"row {label!r}, column {spec.images if ims else spec.documents!r}"
+        img.check_row(ims, docs, model, where)
+        parts = img.attachment_parts(ims, docs, spec.detail)
+        if msgs is None:
+            msgs = [{"role": "user", "content": prompts[i]}]
+        msgs = [dict(m) for m in msgs]
+        last = max((j for j, m in enumerate(msgs) if m.get("role") == "user"), default=None)
+        if last is None:
+            msgs.append({"role": "user", "content": parts})
+        else:
+            content = msgs[last].get("content")
+            text = [{"type": "text", "text": content}] if isinstance(content, str) else content
+            msgs[last]["content"] = [*(text or []), *parts]
+        out.append(msgs)
+    return out
+
+
 def build_requests(df: pd.DataFrame, spec: PromptSpec) -> list[BatchRequest]:
     """One :class:`BatchRequest` per row, in row order, after validating every row.
 
@@ -553,6 +608,8 @@ def build_requests(df: pd.DataFrame, spec: PromptSpec) -> list[BatchRequest]:
             f"{type(prompt).__name__}"
         )
     _check_encodable(df, spec, models, keys, prompts, messages)
+    if spec.images is not None or spec.documents is not None:
+        messages = _with_attachments(df, spec, models, prompts, messages)
     params = dict(spec.params) if spec.params else None
     system = spec.system or None
     base = uuid.uuid4().hex[:12]

@@ -55,6 +55,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .images import part_image_tokens
+
 if TYPE_CHECKING:
     import tiktoken
 
@@ -326,5 +328,10 @@ def estimate_message_tokens(
     if system:
         total += _MESSAGE_OVERHEAD + estimate_tokens(system, model)
     for m in messages:
-        total += _MESSAGE_OVERHEAD + estimate_tokens(_content_text(m.get("content", "")), model)
+        content = m.get("content", "")
+        total += _MESSAGE_OVERHEAD + estimate_tokens(_content_text(content), model)
+        if isinstance(content, list):  # inline images, by the provider's documented rule
+            total += sum(
+                part_image_tokens(b, model or "") for b in content if isinstance(b, Mapping)
+            )
     return total

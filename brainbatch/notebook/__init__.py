@@ -49,6 +49,9 @@ def estimate(
     params: Mapping[str, Any] | None = None,
     custom_id: str | None = None,
     schema: Any = None,
+    images: str | None = None,
+    documents: str | None = None,
+    detail: str | None = None,
     max_tokens: int | None = None,
     expected_output_tokens: float | None = None,
     output_ratio: float = DEFAULT_OUTPUT_RATIO,
@@ -68,12 +71,23 @@ def estimate(
     Returns its summary DataFrame (one row per mode, and per model when rows use several).
     With ``schema=`` (a Pydantic model class or a JSON-schema dict) the schema's compact JSON
     counts as prompt tokens of every row, as the providers put it into the prompt.
+    ``images=`` / ``documents=`` (columns) add each inline image's tokens by the provider's
+    documented rule (see :func:`brainbatch.images.image_tokens`).
     """
     if schema is not None:
         params = OutputSchema.of(schema).add_to(params)
     requests = build_requests(
         df,
-        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
+        PromptSpec(
+            prompt=prompt,
+            model=model,
+            system=system,
+            params=params,
+            custom_id=custom_id,
+            images=images,
+            documents=documents,
+            detail=detail,
+        ),
     )
     return estimate_requests(
         requests,

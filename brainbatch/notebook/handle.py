@@ -600,6 +600,9 @@ def submit(
     progress: Progress | bool | None = "auto",
     schema: Any = None,
     schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    images: str | None = None,
+    documents: str | None = None,
+    detail: str | None = None,
     out: None = None,
     chunk_size: None = None,
     **provider_kwargs: Any,
@@ -631,6 +634,9 @@ def submit(
     progress: Progress | bool | None = "auto",
     schema: Any = None,
     schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    images: str | None = None,
+    documents: str | None = None,
+    detail: str | None = None,
     out: str | os.PathLike[str],
     chunk_size: int | None = None,
     check: Check = "all",
@@ -663,6 +669,9 @@ def submit(
     progress: Progress | bool | None = "auto",
     schema: Any = None,
     schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    images: str | None = None,
+    documents: str | None = None,
+    detail: str | None = None,
     out: str | os.PathLike[str] | None = None,
     chunk_size: int | None = None,
     check: Check = "all",
@@ -703,6 +712,11 @@ def submit(
             columns and ``raw_response``; rows whose answers never validated are
             ``invalid``, refusals ``refused`` (see :mod:`brainbatch.structured`).
         schema_attempts: real time: tries per row while answers fail validation (3).
+        images: a column of images (a file path, an http(s) URL, bytes, a PIL image, or a
+            list of them; None/NaN for none), sent as each provider's image parts after
+            checking format, size and count (see :mod:`brainbatch.images`).
+        documents: a column of PDF documents (same forms as ``images``).
+        detail: OpenAI image detail (``"low"``, ``"high"``, ``"auto"``).
         progress: ``"auto"``, ``"widget"``, ``"text"``, ``"summary"`` or ``"none"``
             (``$BRAINBATCH_PROGRESS`` overrides ``"auto"``).
         out: a folder: stream ``df`` into it as a Parquet dataset (see
@@ -719,7 +733,16 @@ def submit(
     A ``dask.dataframe.DataFrame`` runs on the current Dask cluster instead and gives a
     :class:`brainbatch.cluster.ClusterJob` (see :mod:`brainbatch.cluster`).
     """
-    spec = PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id)
+    spec = PromptSpec(
+        prompt=prompt,
+        model=model,
+        system=system,
+        params=params,
+        custom_id=custom_id,
+        images=images,
+        documents=documents,
+        detail=detail,
+    )
     settings = _settings(
         model,
         provider,
@@ -778,6 +801,9 @@ def run(
     progress: Progress | bool | None = "auto",
     schema: Any = None,
     schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    images: str | None = None,
+    documents: str | None = None,
+    detail: str | None = None,
     out: None = None,
     chunk_size: None = None,
     **provider_kwargs: Any,
@@ -809,6 +835,9 @@ def run(
     progress: Progress | bool | None = "auto",
     schema: Any = None,
     schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    images: str | None = None,
+    documents: str | None = None,
+    detail: str | None = None,
     out: str | os.PathLike[str],
     chunk_size: int | None = None,
     check: Check = "all",
@@ -841,6 +870,9 @@ def run(
     progress: Progress | bool | None = "auto",
     schema: Any = None,
     schema_attempts: int = DEFAULT_SCHEMA_ATTEMPTS,
+    images: str | None = None,
+    documents: str | None = None,
+    detail: str | None = None,
     out: str | os.PathLike[str] | None = None,
     chunk_size: int | None = None,
     check: Check = "all",
@@ -861,7 +893,16 @@ def run(
     A ``dask.dataframe.DataFrame`` runs on the current Dask cluster, one sub-job per
     partition, and its results come back as a dask DataFrame (see :mod:`brainbatch.cluster`).
     """
-    spec = PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id)
+    spec = PromptSpec(
+        prompt=prompt,
+        model=model,
+        system=system,
+        params=params,
+        custom_id=custom_id,
+        images=images,
+        documents=documents,
+        detail=detail,
+    )
     settings = _settings(
         model,
         provider,

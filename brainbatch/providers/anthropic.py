@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..errors import ConfigurationError
+from ..images import anthropic_block
 from ..models import BatchRequest, ProviderResponse
 from ..pricing import cost_of
 from ..structured import anthropic_schema
@@ -107,7 +108,13 @@ class AnthropicProvider(HttpProvider):
                     if isinstance(content, str) and content:
                         systems.append(content)
                 else:
-                    messages.append(dict(m))
+                    msg = dict(m)
+                    if isinstance(msg.get("content"), list):  # image_url / file parts
+                        msg["content"] = [
+                            anthropic_block(b) if isinstance(b, Mapping) else b
+                            for b in msg["content"]
+                        ]
+                    messages.append(msg)
         else:
             messages.append({"role": "user", "content": request.prompt})
         params = dict(request.params or {})

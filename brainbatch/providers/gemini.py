@@ -55,6 +55,7 @@ from ..errors import (
     PermanentError,
     ProviderError,
 )
+from ..images import gemini_part
 from ..models import BatchRequest, ProviderResponse
 from ..pricing import cost_of
 from ._shape import Shape
@@ -174,6 +175,8 @@ def _parts(content: Any, where: str) -> list[dict[str, Any]]:
                 parts.append({"text": block})
             elif isinstance(block, Mapping) and block.get("type") in ("text", "input_text"):
                 parts.append({"text": str(block.get("text", ""))})
+            elif isinstance(block, Mapping) and block.get("type") in ("image_url", "file"):
+                parts.append(gemini_part(block) or {})
             elif isinstance(block, Mapping) and "type" not in block:
                 parts.append(dict(block))  # already a Gemini part (inlineData, fileData...)
             else:

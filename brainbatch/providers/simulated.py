@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import orjson
 
 from ..errors import ConnectionFailed, InputError, RateLimitError, ServerError
+from ..images import media_digest
 from ..limits import Limiter
 from ..models import BatchRequest, ProviderResponse
 from ..pricing import cost_of
@@ -200,6 +201,9 @@ def simulate_answer(
         label = rng.choice(_LABELS)
         body = " ".join(rng.choice(_WORDS) for _ in range(max(1, int(wanted * 0.75) - 3)))
         result = f"[simulated] {label}: {body}"
+        digest = media_digest(messages)
+        if digest is not None:  # tells images apart: the same bytes, the same digest
+            result += f" [media {digest}]"
     return SimAnswer(result, input_tokens, wanted, finish)
 
 

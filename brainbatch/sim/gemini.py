@@ -36,6 +36,7 @@ from aiohttp import web
 from ..providers.simulated import SimAnswer, simulate_answer
 from .common import SIM_STATE
 from .config import SimConfig
+from .media import MediaError, check_gemini_part
 from .observe import note
 from .state import SimState, body_hash
 
@@ -308,9 +309,17 @@ def parse_generate(
             for name in part:
                 if name not in PART_FIELDS:
                     raise _unknown(f"contents[{i}].parts[{j}]", name)
-        messages.append(
-            {"role": "user" if role == "user" else "assistant", "content": _text_of(parts)}
-        )
+            try:
+                check_gemini_part(part, f"contents[{i}].parts[{j}]")
+            except MediaError as exc:
+                raise GeminiWireError(
+                    400, f"Invalid value at '{exc.param}': {exc.message}"
+                ) from None
+        inline = [p for p in parts if "inlineData" in p]
+        text: Any = _text_of(parts)
+        if inline:  # answers depend on the images' bytes
+            text = [{"type": "text", "text": text}, *inline]
+        messages.append({"role": "user" if role == "user" else "assistant", "content": text})
     system = None
     instruction = body.get("systemInstruction")
     if instruction is not None:

@@ -20,6 +20,7 @@ import orjson
 
 from ..providers.simulated import SimAnswer, simulate_answer
 from .config import SimConfig
+from .media import MediaError, check_anthropic_content, check_openai_content
 
 __all__ = [
     "ANTHROPIC_PARAMS",
@@ -240,6 +241,11 @@ def parse_chat(body: Any) -> tuple[str, list[dict[str, Any]], str | None, dict[s
     if messages[0].get("role") == "system":
         system = _text_of(messages[0].get("content"))
         messages = messages[1:]
+    for i, m in enumerate(messages):
+        try:
+            check_openai_content(m.get("content"), f"messages[{i}]")
+        except MediaError as exc:
+            raise WireError(400, exc.message, exc.param, "invalid_image") from None
     fmt = body.get("response_format")
     if fmt is not None and (
         not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema")
@@ -266,6 +272,11 @@ def parse_message(body: Any) -> tuple[str, list[dict[str, Any]], str | None, dic
     if isinstance(temperature, int | float) and temperature > 1:
         raise WireError(400, "temperature: Input should be less than or equal to 1", "temperature")
     messages = _check_messages(body.get("messages"), _ANTHROPIC_ROLES)
+    for i, m in enumerate(messages):
+        try:
+            check_anthropic_content(m.get("content"), f"messages.{i}")
+        except MediaError as exc:
+            raise WireError(400, exc.message, exc.param) from None
     system = body.get("system")
     if system is not None:
         text = _text_of(system)
