@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import PDF, png
+from image_helpers import PDF, png
 
 from brainbatch.errors import InputError
 from brainbatch.frame import PromptSpec, build_requests

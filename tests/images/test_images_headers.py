@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PDF, gif, jpeg, png, webp
+from image_helpers import PDF, gif, jpeg, png, webp
 
 from brainbatch.images import dimensions, image_tokens, sniff
 

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pandas as pd
 import pytest
-from conftest import PDF, png
+from image_helpers import PDF, png
 
 import brainbatch as bb
 from brainbatch.estimate import token_counts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import httpx
-from conftest import PDF, png
+from image_helpers import PDF, png
 
 ANTHROPIC = {"anthropic-version": "2023-06-01", "x-api-key": "sk-test"}
 
