@@ -16,14 +16,21 @@ Rounds alternate the variants (rotating order); figures are min-median-max over 
 ratios are taken within a round (same-run baseline), and CPU time of this process per request
 is shown too (steadier than wall time on a shared machine).
 
+With ``--count`` it times nothing and counts instead, per request and per variant of the
+HTTP part (one run each, instrumented): event-loop iterations, callbacks the loop ran
+(``Handle``s: a task step, a future callback), journal commits on the loop and on the journal
+thread, results per commit, CPU spent in those commits, and ``create_job``. Counts do not
+depend on the machine's load, so they show where the journaled path does more work.
+
     .venv/bin/python bench/journal.py [--n 20000] [--rounds 7] [--concurrency 256]
-        [--sim-n 20000] [--no-sim] [--no-http]
+        [--sim-n 20000] [--no-sim] [--no-http] [--count]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import resource
 import subprocess
@@ -42,6 +49,7 @@ import pandas as pd
 import brainbatch as bb
 from brainbatch import BatchJob, BatchRequest, ParallelExecutor, SimulatedProvider
 from brainbatch.store import JobStore
+from brainbatch.store import journal as journal_mod
 
 HERE = Path(__file__).resolve().parent
 
@@ -114,6 +122,104 @@ def bench_http(args: argparse.Namespace, folder: Path) -> None:
     )
 
 
+class Counters:
+    """Counts what one ``bb.run`` makes the loop and the journal do (installed while used)."""
+
+    def __init__(self) -> None:
+        self.c: collections.Counter[str] = collections.Counter()
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def __enter__(self) -> Counters:
+        c = self.c
+        run_once = asyncio.BaseEventLoop._run_once  # type: ignore[attr-defined]
+        commit_once = journal_mod.Writer._commit_once
+        create_job = JobStore.create_job
+
+        def counted_run_once(loop: Any) -> Any:
+            c["loop iterations"] += 1
+            c["callbacks run"] += len(loop._ready)
+            return run_once(loop)
+
+        def counted_commit(writer: Any, conn: Any, *, full: bool, take_items: Any = True) -> Any:
+            t, before, done = time.thread_time(), writer.commits, writer._committed
+            try:
+                return commit_once(writer, conn, full=full, take_items=take_items)
+            finally:
+                if writer.commits > before:  # a transaction ran (or nothing was due)
+                    c["commits by the thread" if full else "commits on the loop"] += 1
+                    c["results in commits"] += writer._committed - done
+                c["commit CPU us"] += (time.thread_time() - t) * 1e6
+
+        def counted_create(store: Any, *a: Any, **k: Any) -> Any:
+            t = time.process_time()
+            try:
+                return create_job(store, *a, **k)
+            finally:
+                c["create_job CPU us"] += (time.process_time() - t) * 1e6
+
+        for owner, name, fn in (
+            (asyncio.BaseEventLoop, "_run_once", counted_run_once),
+            (journal_mod.Writer, "_commit_once", counted_commit),
+            (JobStore, "create_job", counted_create),
+        ):
+            self._saved.append((owner, name, getattr(owner, name)))
+            setattr(owner, name, fn)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, fn in reversed(self._saved):
+            setattr(owner, name, fn)
+        self._saved.clear()
+
+
+def count_http(args: argparse.Namespace, folder: Path) -> None:
+    proc, base_url = start_fast_server()
+    n = args.n
+    df = pd.DataFrame({"review": [f"Review #{i}: good value, fast delivery." for i in range(n)]})
+    variants = {"store=False": False, "default journal": str(folder / "count.sqlite")}
+    counts: dict[str, collections.Counter[str]] = {}
+    try:
+        for name, store in [("warm-up", False), *variants.items()]:
+            with Counters() as counters:
+                out = bb.run(
+                    df,
+                    prompt="Classify the sentiment of: {review}",
+                    model="gpt-4o-mini",
+                    provider="openai",
+                    base_url=base_url,
+                    api_key="sk-bench-not-a-real-key",
+                    store=store,
+                    max_concurrent=args.concurrency,
+                    progress=False,
+                )
+            assert (out["status"] == "success").all()
+            counts[name] = counters.c
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    del counts["warm-up"]
+    keys = [
+        "loop iterations",
+        "callbacks run",
+        "commits on the loop",
+        "commits by the thread",
+        "results in commits",
+        "commit CPU us",
+        "create_job CPU us",
+    ]
+    print(
+        f"\nbb.run over HTTP, counted (not timed): {n:,} rows, max_concurrent="
+        f"{args.concurrency}; per request"
+    )
+    print(f"  {'':<24}" + "".join(f"{name:>18}" for name in counts))
+    for key in keys:
+        row = "".join(f"{counts[name][key] / n:>18.3f}" for name in counts)
+        print(f"  {key:<24}{row}")
+    commits = {k: v["commits on the loop"] + v["commits by the thread"] for k, v in counts.items()}
+    per = counts["default journal"]["results in commits"] / max(1, commits["default journal"])
+    print(f"  results per commit (default journal): {per:,.1f}")
+
+
 def make_job(n: int) -> BatchJob:
     return BatchJob(
         [
@@ -176,8 +282,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--no-http", action="store_true", help="skip the bb.run over HTTP part")
     ap.add_argument("--no-sim", action="store_true", help="skip the in-process executor part")
+    ap.add_argument(
+        "--count", action="store_true", help="count loop turns and commits per request, no timing"
+    )
     args = ap.parse_args()
     print(f"bench/journal.py ({machine_note()})", flush=True)
+    if args.count:
+        with tempfile.TemporaryDirectory() as tmp:
+            count_http(args, Path(tmp))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         if not args.no_http:
             bench_http(args, Path(tmp))
