@@ -62,6 +62,7 @@ from .estimate import PriceModel, cost_table, price_name, token_counts
 from .executors import ProcessFn
 from .models import BatchJob, BatchRequest, ProviderResponse
 from .pricing import cost_of, price_of
+from .structured import schema_text
 from .tokens import estimate_message_tokens, has_exact_tokenizer
 
 __all__ = [
@@ -89,7 +90,10 @@ Estimator = Callable[[BatchRequest], float]
 
 
 def _input_bound(request: BatchRequest, model: str) -> int:
-    messages = request.chat_messages()
+    messages = list(request.chat_messages())
+    schema = schema_text(request.params)
+    if schema is not None:  # structured output: counted as one more prompt message
+        messages.append({"role": "system", "content": schema})
     approx = estimate_message_tokens(messages, request.system)
     if has_exact_tokenizer(model):
         return max(approx, estimate_message_tokens(messages, request.system, model))

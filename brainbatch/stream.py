@@ -497,25 +497,57 @@ def read_parts(out: Path) -> dict[int, dict[str, Any]]:
     return found
 
 
-def _to_arrow(frame: pd.DataFrame, input_schema: Any) -> Any:
-    """A part file's table: ``row``, the input columns (their input types), the results."""
+def _json_text(value: Any) -> str | None:
+    """A structured answer (dict, list or Pydantic model) as JSON text for a part file."""
+    if value is None or isinstance(value, str):
+        return value
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        value = dump(mode="json", by_alias=True)
+    return orjson.dumps(value, default=str).decode()
+
+
+_KIND_TYPES = {"int": "int64", "float": "float64", "bool": "bool", "string": "string"}
+"""Arrow types of typed ``response.<field>`` columns (``schema=``), by the field's kind;
+a datetime is a UTC timestamp, an enum a dictionary of strings, anything else JSON text."""
+
+
+def _typed_array(series: pd.Series, kind: str) -> Any:
+    pa = _pyarrow()
+    if kind in _KIND_TYPES:
+        return pa.array(series, type=_arrow_type(_KIND_TYPES[kind]), from_pandas=True)
+    if kind == "datetime":
+        return pa.array(series, type=pa.timestamp("us", tz="UTC"), from_pandas=True)
+    if kind == "category":
+        text = pa.array(series.astype(object), type=pa.string(), from_pandas=True)
+        return text.dictionary_encode()
+    return pa.array([_json_text(v) for v in series], type=pa.string())
+
+
+def _to_arrow(
+    frame: pd.DataFrame, input_schema: Any, typed: Mapping[str, str] | None = None
+) -> Any:
+    """A part file's table: ``row``, the input columns (their input types), the results
+    (``typed``: the ``response.<field>`` columns of a schema and their kinds)."""
     pa = _pyarrow()
     fields = []
     arrays = []
     input_types = {}
+    typed = typed or {}
     if input_schema is not None:
         input_types = {f.name: f.type for f in input_schema}
     for col in frame.columns:
         name = str(col)
         series = frame[col]
-        if name in RESULT_TYPES:
+        if name in typed:
+            arr = _typed_array(series, typed[name])
+        elif name == "raw_response" and typed:  # the answer as received, as JSON text
+            arr = pa.array([_json_text(v) for v in series], type=pa.string())
+        elif name in RESULT_TYPES:
             typ = _arrow_type(RESULT_TYPES[name])
             values: Any = series
-            if name == "response":  # structured answers (dicts) as JSON text
-                values = [
-                    v if v is None or isinstance(v, str) else orjson.dumps(v).decode()
-                    for v in series
-                ]
+            if name == "response":  # structured answers (dicts, models) as JSON text
+                values = [_json_text(v) for v in series]
             arr = pa.array(values, type=typ, from_pandas=True)
         else:
             source_name = name[6:] if name.startswith("input_") else name
@@ -845,14 +877,16 @@ class StreamRun:
     def _commit(self, k: int, frame: pd.DataFrame, chunk: BatchJob, complete: bool) -> None:
         """Write chunk ``k``'s rows with a result as its part file (step 2 of the protocol)."""
         keys = [r.key for r in chunk.requests]
-        results = results_frame(chunk, frame, keys, columns=self.columns)
+        schema = self.settings.schema
+        results = results_frame(chunk, frame, keys, columns=self.columns, schema=schema)
         if not complete:
             done = [chunk.has_result(r.id) for r in chunk.requests]
             results = results.loc[np.array(done, dtype=bool)]
         if "row" in results.columns:
             results = results.rename(columns={"row": "input_row"})
         results.insert(0, "row", results.index.to_numpy(dtype="int64"))
-        table = _to_arrow(results.reset_index(drop=True), self.source.schema)
+        typed = {} if schema is None else {f"response.{f.name}": f.kind for f in schema.fields}
+        table = _to_arrow(results.reset_index(drop=True), self.source.schema, typed)
         ok = chunk.results
         meta = {
             "format": FORMAT_VERSION,

@@ -526,8 +526,8 @@ def _prepare_stream(
         )
     if expand:
         raise InputError("expand=True is not available for streamed input (out=)")
-    if settings.schema is not None:
-        raise InputError("schema= is not available for streamed input (out=) yet")
+    if settings.schema is not None:  # the provider-native form goes with every request
+        spec = dataclasses.replace(spec, params=settings.schema.add_to(spec.params))
     _progress_mode(progress)
     return prepare_stream(
         source,

@@ -19,6 +19,10 @@ Deterministic extras, for tests:
   with ``finishReason: SAFETY`` and no content;
 * ``generationConfig.thinkingConfig.thinkingBudget > 0`` reports thinking tokens
   (``thoughtsTokenCount``: twice the answer's tokens, at most the budget).
+* ``responseMimeType: application/json`` with ``responseJsonSchema`` (or ``responseSchema``)
+  gets JSON that follows the schema; ``SimConfig(invalid_output=..., refusal=...)`` break or
+  refuse that share of them, drawn per answer as for the other routes (a refusal is plain
+  text, not JSON, since Gemini has no refusal field).
 
 The handler (:func:`generate_content`) takes the server's ``pause`` and ``drop`` helpers as
 arguments, so this module imports no other route module.
@@ -33,12 +37,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..providers.simulated import SimAnswer, simulate_answer
+from ..providers.simulated import SimAnswer
 from .common import SIM_STATE
 from .config import SimConfig
 from .media import MediaError, check_gemini_part
 from .observe import note
 from .state import SimState, body_hash
+from .wire import answer_of
 
 __all__ = [
     "BLOCK_ANSWER",
@@ -445,9 +450,7 @@ def complete_generate(model: str, body: Any, config: SimConfig, response_id: str
     """Validate a ``GenerateContentRequest`` and answer it (raises :class:`GeminiWireError`);
     what a batch runs for each of its requests."""
     messages, system, params, budget = parse_generate(body)
-    answer = simulate_answer(
-        model, messages, system, params, config.seed, config.mean_output_tokens
-    )
+    answer = answer_of(config, model, messages, system, params)
     text = "\n".join(str(m["content"]) for m in messages if m["role"] == "user")
     return gemini_response(response_id, model, answer, budget, text)
 
@@ -504,7 +507,7 @@ async def generate_content(request: web.Request, pause: Pause, drop: Drop) -> we
         fault = state.draw_fault()
     answer = None
     if fault is None:
-        answer = simulate_answer(model, messages, system, params, cfg.seed, cfg.mean_output_tokens)
+        answer = answer_of(cfg, model, messages, system, params, state.nth_answer(h))
         limiter = state.limiter
         if limiter.rpm is not None or limiter.tpm is not None:
             over, wait = limiter.admit(t, answer.input_tokens + answer.output_tokens)
@@ -527,9 +530,7 @@ async def generate_content(request: web.Request, pause: Pause, drop: Drop) -> we
     if fault is None or fault == "malformed":
         state.record(t, path, 200, h, last, custom_id, fault)
         if answer is None:
-            answer = simulate_answer(
-                model, messages, system, params, cfg.seed, cfg.mean_output_tokens
-            )
+            answer = answer_of(cfg, model, messages, system, params, state.nth_answer(h))
         obj = gemini_response(state.new_id("gresp-"), model, answer, budget, text)
         out = orjson.dumps(obj)
         if fault == "malformed":

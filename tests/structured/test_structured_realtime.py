@@ -183,17 +183,3 @@ def test_accessor_takes_schema(sim: SimServer, reviews: pd.DataFrame) -> None:
         progress="none",
     )
     assert out["response.label"].notna().all()
-
-
-def test_estimate_counts_the_schema_tokens(reviews: pd.DataFrame) -> None:
-    plain = bb.estimate(reviews, prompt="Classify: {text}", model="gpt-4o-mini")
-    typed = bb.estimate(reviews, prompt="Classify: {text}", model="gpt-4o-mini", schema=Review)
-    from brainbatch.structured import OutputSchema
-    from brainbatch.tokens import estimate_tokens
-
-    text = OutputSchema.of(Review).response_format()["json_schema"]["schema"]
-    import orjson
-
-    per_row = estimate_tokens(orjson.dumps(text).decode(), "gpt-4o-mini")
-    grew = typed["input_tokens"].iloc[0] - plain["input_tokens"].iloc[0]
-    assert grew >= per_row * len(reviews)
