@@ -266,7 +266,10 @@ def _one(value: Any, where: str) -> Attachment:
 
 
 def load_cell(value: Any, where: str) -> list[Attachment]:
-    """The attachments of one cell (an empty list for None/NaN)."""
+    """The attachments of one cell (an empty list for None/NaN). A list column read from
+    Parquet gives each cell as a numpy array: that is a list too."""
+    if type(value).__name__ == "ndarray" and getattr(value, "ndim", 0) == 1:
+        value = value.tolist()
     if isinstance(value, (list, tuple)):
         return [_one(v, f"{where}[{i}]") for i, v in enumerate(value) if not _is_missing(v)]
     if _is_missing(value):

@@ -78,6 +78,18 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 def _add_job_options(p: argparse.ArgumentParser, *, for_estimate: bool = False) -> None:
     _add_row_options(p)
+    p.add_argument(
+        "--images",
+        metavar="COLUMN",
+        help="column of images for each row: file paths, http(s) URLs or data URLs (several per "
+        "row: a list column in Parquet or JSONL); relative paths are read from the current folder",
+    )
+    p.add_argument("--documents", metavar="COLUMN", help="column of PDF documents, as for --images")
+    p.add_argument(
+        "--detail",
+        choices=("low", "high", "auto"),
+        help="OpenAI image detail (default: the provider's, auto)",
+    )
     p.add_argument("--provider", help="openai, anthropic, openrouter or sim (default: from model)")
     if not for_estimate:
         p.add_argument(

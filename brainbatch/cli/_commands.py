@@ -148,7 +148,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     sent."""
     from ..estimate import estimate_requests
     from ..frame import PromptSpec, build_requests
-    from ._io import read_table
+    from ._io import media_options, read_table
 
     df = read_table(Path(args.input))
     limits: dict[str, Any] = {}
@@ -166,6 +166,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         system=args.system,
         params=_params(args) or None,
         custom_id=args.id_column,
+        **media_options(args),
     )
     table = estimate_requests(build_requests(df, spec), **limits)
     print(_estimate_text(table))

@@ -138,3 +138,13 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def media_options(args: Any) -> dict[str, Any]:
+    """``--images``, ``--documents``, ``--detail`` as :class:`~brainbatch.frame.PromptSpec`
+    fields (a command without them gets None for each)."""
+    return {
+        "images": getattr(args, "images", None),
+        "documents": getattr(args, "documents", None),
+        "detail": getattr(args, "detail", None),
+    }

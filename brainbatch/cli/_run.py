@@ -44,7 +44,7 @@ from ..runner import RunSettings
 from ..session import Session, new_session, open_store, resume_session
 from ..store import JobStore
 from ..structured import OutputSchema
-from ._io import check_output, read_table, write_table
+from ._io import check_output, media_options, read_table, write_table
 from ._progress import TerminalProgress
 
 __all__ = [
@@ -104,6 +104,7 @@ def prepare_run(args: Any, settings_kwargs: Mapping[str, Any]) -> CliJob:
         system=args.system,
         params=params if schema is None else schema.add_to(params),
         custom_id=args.id_column,
+        **media_options(args),
     )
     requests = build_requests(df, spec)
     model = requests[0].model if args.model.startswith(MODEL_COLUMN_PREFIX) else args.model

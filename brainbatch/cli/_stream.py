@@ -23,7 +23,7 @@ from ..models import BatchStatus
 from ..progress import snapshot
 from ..runner import RunSettings
 from ..stream import StreamResult, StreamRun, prepare_stream
-from ._io import FORMATS
+from ._io import FORMATS, media_options
 from ._progress import TerminalProgress
 
 __all__ = ["is_folder_out", "run_stream"]
@@ -44,6 +44,7 @@ def prepare(args: Any, settings_kwargs: Mapping[str, Any]) -> StreamRun:
         system=args.system,
         params=args.params or None,
         custom_id=args.id_column,
+        **media_options(args),
     )
     settings = RunSettings(model=args.model, **settings_kwargs)
     store: Any = False if args.no_store else args.store

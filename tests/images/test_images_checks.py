@@ -124,3 +124,12 @@ def test_pdf_becomes_an_openai_file_part() -> None:
     part = req.messages[0]["content"][1]
     assert part["type"] == "file"
     assert part["file"]["file_data"].startswith("data:application/pdf;base64,")
+
+
+def test_a_parquet_list_column_gives_every_image_of_the_row(tmp_path: Path) -> None:
+    # a list column read back from Parquet gives each cell as a numpy array, not a list
+    pd.DataFrame({"name": ["a"], "pics": [[png(4, 4), png(8, 8)]]}).to_parquet(tmp_path / "t.pq")
+    df = pd.read_parquet(tmp_path / "t.pq")
+    (request,) = _build(df, images="pics")
+    parts = request.messages[-1]["content"]
+    assert [p["type"] for p in parts].count("image_url") == 2
