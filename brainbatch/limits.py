@@ -498,6 +498,10 @@ class Limiter:
         self.learned_rpm: int | None = None
         self.learned_tpm: int | None = None
         self._answers_since_learned = 0
+        self.learned_from: dict[str, str] = {}
+        """The header each learned limit was read from (``"rpm"`` -> header name)."""
+        self.shrinks = 0
+        """429s that lowered :attr:`auto_share` so far."""
         self.limits_source = "set" if fixed_rpm or fixed_tpm else "none"
         rpm, tpm = fixed_rpm, fixed_tpm
         if not window_s > 0:
@@ -727,6 +731,9 @@ class Limiter:
             if not auto:
                 continue
             raw = rate_header(headers, "limit", what)
+            header = f"x-ratelimit-limit-{what}"
+            if headers.get(header) is None:
+                header = f"anthropic-ratelimit-{what}-limit"
             try:
                 limit = int(float(raw)) if raw is not None else 0
             except ValueError:
@@ -735,9 +742,11 @@ class Limiter:
                 continue
             if what == "requests" and limit != self.learned_rpm:
                 self.learned_rpm = limit
+                self.learned_from["rpm"] = header
                 changed = True
             elif what == "tokens" and limit != self.learned_tpm:
                 self.learned_tpm = limit
+                self.learned_from["tpm"] = header
                 changed = True
         if changed:
             self._apply_learned()
@@ -751,6 +760,7 @@ class Limiter:
         share = max(MIN_AUTO_SHARE, self.auto_share * 0.9)
         if share < self.auto_share:
             self.auto_share = share
+            self.shrinks += 1
             self._apply_learned()
 
     def _apply_learned(self) -> None:
@@ -773,16 +783,26 @@ class Limiter:
 
     @property
     def limits_in_force(self) -> str:
-        """The limits this limiter runs under, and where they came from (for displays)."""
+        """The limits this limiter runs under, and where they came from (for displays), e.g.
+        ``rpm 4,500 (90% of 5,000 learned from x-ratelimit-limit-requests), tpm 30,000 set by
+        you``; ``shrunk after 429`` once 429s lowered the share."""
         parts = []
         for name, value, auto in (
             ("rpm", self.rpm, self.auto_rpm),
             ("tpm", self.tpm, self.auto_tpm),
         ):
             if value is None:
-                parts.append(f"{name} auto (not yet known)" if auto else f"{name} none")
+                if auto:
+                    parts.append(f"{name} auto (not yet learned)")
             elif auto:
-                parts.append(f"{name} {value:,} from the provider, {self.auto_share:.0%} used")
+                used = int(value * self.auto_share)
+                source = self.learned_from.get(name, "the provider")
+                shrunk = f", shrunk after 429 x{self.shrinks}" if self.shrinks else ""
+                parts.append(
+                    f"{name} {used:,} ({self.auto_share:.0%} of {value:,} learned from "
+                    f"{source}{shrunk})"
+                )
             else:
-                parts.append(f"{name} {value:,} as set")
-        return ", ".join(parts)
+                shown = f"{value:,.0f}" if float(value).is_integer() else f"{value:,g}"
+                parts.append(f"{name} {shown} set by you")
+        return ", ".join(parts) if parts else "no rate limits"

@@ -41,6 +41,7 @@ __all__ = [
     "format_duration",
     "format_money",
     "format_rate",
+    "limits_text",
     "progress_text",
     "snapshot",
     "summary_line",
@@ -70,6 +71,7 @@ class Snapshot:
     cancelling: bool = False  # cancel requested, requests in flight still finishing
     detail: str = ""  # model, provider, mode, limits: shown beside the name
     paused: bool = False  # no new request starts until resumed (requests in flight finish)
+    limits: str = ""  # the rate limits in force and where they came from (Limiter.limits_in_force)
 
     @property
     def fraction(self) -> float:
@@ -80,9 +82,12 @@ class Snapshot:
         return BatchStatus(self.status).is_terminal
 
 
-def snapshot(job: BatchJob, name: str, done_at_start: int = 0, detail: str = "") -> Snapshot:
+def snapshot(
+    job: BatchJob, name: str, done_at_start: int = 0, detail: str = "", limits: str = ""
+) -> Snapshot:
     """The job's state now. ``done_at_start`` is the results it had before this run;
-    ``detail`` a short description of how it runs (model, mode, limits)."""
+    ``detail`` a short description of how it runs (model, mode); ``limits`` the rate limits
+    in force (:attr:`brainbatch.runner.JobRunner.limits_in_force`)."""
     elapsed = job.elapsed_s
     new = job.done - done_at_start
     rate = new / elapsed if elapsed > 0 and new > 0 else math.nan
@@ -108,6 +113,7 @@ def snapshot(job: BatchJob, name: str, done_at_start: int = 0, detail: str = "")
         cancelling=job.cancel_requested and not job.status.is_terminal,
         detail=detail,
         paused=job.paused and not job.status.is_terminal,
+        limits=limits,
     )
 
 
@@ -259,6 +265,12 @@ def progress_text(s: Snapshot) -> str:
     return f"{head} · {counts} · {format_money(s.cost_usd)} · {times} · {format_rate(s.rate)}"
 
 
+def limits_text(s: Snapshot) -> str:
+    """``limits: rpm 4,500 (90% of 5,000 learned from x-ratelimit-limit-requests)``; "" when
+    the run has no rate limits to show (native batch, not started, no limiter)."""
+    return f"limits: {s.limits}" if s.limits else ""
+
+
 def summary_line(s: Snapshot) -> str:
     """The final one-line summary, e.g.
     ``brainbatch: job 'reviews' completed: 2,000/2,000 rows, 1,990 ok, 10 failed, 0 cached,
@@ -362,6 +374,8 @@ class TextProgress:
             line = f"brainbatch {s.name}: " + (
                 batch_text(s) if s.batch is not None else progress_text(s)
             )
+            if s.limits and s.batch is None:
+                line += " · " + limits_text(s)
             pad = max(0, self._width - len(line))
             self._width = len(line)
             self.stream.write("\r" + line + " " * pad)
@@ -379,6 +393,10 @@ def describe(s: RunSettings) -> str:
         if s.delay is not None
         else (f"{s.max_concurrent} in flight")
     )
-    limits = "".join(f", {v:,g} {k}" for k, v in (("rpm", s.rpm), ("tpm", s.tpm)) if v is not None)
+    limits = "".join(
+        f", {v} {k}" if isinstance(v, str) else f", {v:,g} {k}"
+        for k, v in (("rpm", s.rpm), ("tpm", s.tpm))
+        if v is not None
+    )
     budget = f", max ${s.max_cost_usd:,.2f}" if s.max_cost_usd is not None else ""
     return f"{model} · realtime, {how}{limits}{budget}"

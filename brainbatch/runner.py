@@ -311,6 +311,21 @@ class JobRunner:
     def __repr__(self) -> str:
         return f"JobRunner(job={self.job.job_id!r}, settings={self.settings!r})"
 
+    @property
+    def limits_in_force(self) -> str:
+        """The rate limits the running provider(s) work under and where they came from
+        (``rpm 4,500 (90% of 5,000 learned from x-ratelimit-limit-requests)``, ``tpm 30,000
+        set by you``); "" before the run opened its provider or when it has no limiter."""
+        provider: Any = self.provider
+        if isinstance(provider, ProviderRouter):
+            parts = [
+                f"{name}: {text}"
+                for name, p in provider.providers.items()
+                if (text := _limits_of(p))
+            ]
+            return "; ".join(parts)
+        return _limits_of(provider)
+
     # -- 1. provider ---------------------------------------------------------------------------
 
     def open_provider(self) -> tuple[Any, bool]:
@@ -531,6 +546,11 @@ def open_providers(
                 {n: resolve_provider(n, first, **kwargs) for n, first in by_name.items()}
             )
     return resolve_provider(provider, model, **kwargs)
+
+
+def _limits_of(provider: Any) -> str:
+    text = getattr(getattr(provider, "limiter", None), "limits_in_force", None)
+    return text if isinstance(text, str) else ""
 
 
 def _all_openai(provider: Any) -> bool:

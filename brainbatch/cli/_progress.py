@@ -27,6 +27,7 @@ from ..progress import (
     batch_rows,
     batches_text,
     format_duration,
+    limits_text,
     progress_text,
     summary_line,
 )
@@ -48,7 +49,8 @@ def _line(s: Snapshot) -> str:
             f"provider batch {state} · {s.done:,}/{s.total:,} rows · "
             f"elapsed {format_duration(s.elapsed_s)}"
         )
-    return f"{_bar(s.fraction)} {progress_text(s)}"
+    line = f"{_bar(s.fraction)} {progress_text(s)}"
+    return f"{line} · {limits_text(s)}" if s.limits else line
 
 
 class TerminalProgress:

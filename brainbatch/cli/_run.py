@@ -237,7 +237,8 @@ async def _watch(cli: CliJob, view: TerminalProgress, period: float, stop: _Stop
         # a resumed job still carries its old final status until the executor starts it
         started = started or not job.status.is_terminal
         if started:
-            view.update(snapshot(job, cli.name, done_at_start))
+            limits = cli.session.runner.limits_in_force
+            view.update(snapshot(job, cli.name, done_at_start, limits=limits))
         _note_remote_cancel(cli, view, stop)
         await asyncio.sleep(period)
 

@@ -245,7 +245,13 @@ class JobHandle:
         self._views.update(self._snapshot)
 
     def _snapshot(self) -> Snapshot:
-        return snapshot(self.job, self.name, self._done_at_start, self._detail)
+        return snapshot(
+            self.job,
+            self.name,
+            self._done_at_start,
+            self._detail,
+            limits=self.runner.limits_in_force,
+        )
 
     def _add_view(self, view: View) -> None:
         self._views.add(view, self._snapshot() if self.done() else None)

@@ -45,6 +45,7 @@ from ..progress import (
     format_duration,
     format_money,
     format_rate,
+    limits_text,
     summary_line,
 )
 
@@ -123,6 +124,9 @@ class JobPanel:
         )
         self.counts = w.HTML()
         self.stats = w.HTML()
+        self.limits = w.HTML()
+        """The rate limits in force and where they came from (hidden when there are none)."""
+        self.limits.layout.display = "none"
         self.button = w.Button(
             description="Cancel",
             icon="stop",
@@ -164,7 +168,7 @@ class JobPanel:
         self.chart.layout.display = "none"
         self.error_line.layout.display = "none"
         self.widget = w.VBox(
-            [self.title, w.HBox([self.bar, self.counts]), self.stats]
+            [self.title, w.HBox([self.bar, self.counts]), self.stats, self.limits]
             + cockpit
             + [w.HBox([self.button, self.pause_button])]
             + ([] if cancellable else [self.hint])
@@ -210,6 +214,9 @@ class JobPanel:
         status = f"<b style='color:{colour}'>{escape(shown)}</b>"
         detail = f" · <span style='color:#6c757d'>{escape(s.detail)}</span>" if s.detail else ""
         self.title.value = f"<b>brainbatch</b> · {escape(s.name)}{detail} · {status}"
+        shown_limits = limits_text(s) if s.batch is None else ""
+        self.limits.layout.display = None if shown_limits else "none"
+        self.limits.value = f"<small style='color:#6c757d'>{escape(shown_limits)}</small>"
         if s.batch is not None and not s.finished:
             b = s.batch
             submitted = b.get("submitted")

@@ -47,14 +47,17 @@ def test_auto_limits_are_read_from_either_providers_headers(headers: dict[str, s
     values = [int(v) for v in headers.values()]
     assert (limiter.rpm, limiter.tpm) == tuple(values)
     assert limiter.counts_tokens
-    assert "from the provider, 90% used" in limiter.limits_in_force
+    rpm_header = next(h for h in headers if "requests" in h)
+    assert f"rpm {int(values[0] * 0.9):,} (90% of {values[0]:,} learned from {rpm_header})" in (
+        limiter.limits_in_force
+    )
 
 
 def test_a_limit_set_by_the_user_is_never_replaced_by_a_learned_one() -> None:
     limiter = Limiter(rpm=30, tpm="auto")
     limiter.learn(OPENAI_HEADERS)
     assert (limiter.rpm, limiter.tpm) == (30, 200000)
-    assert "rpm 30 as set" in limiter.limits_in_force
+    assert "rpm 30 set by you" in limiter.limits_in_force
 
 
 def test_each_429_slows_learned_limits_down_to_half() -> None:
@@ -62,6 +65,9 @@ def test_each_429_slows_learned_limits_down_to_half() -> None:
     limiter.learn(OPENAI_HEADERS)
     limiter.shrink()
     assert limiter.auto_share == pytest.approx(0.81)
+    assert "rpm 405 (81% of 500 learned from x-ratelimit-limit-requests, shrunk after 429 x1)" in (
+        limiter.limits_in_force
+    )
     for _ in range(20):
         limiter.shrink()
     assert limiter.auto_share == MIN_AUTO_SHARE
@@ -71,6 +77,7 @@ def test_nothing_shrinks_before_a_limit_is_known() -> None:
     limiter = Limiter(rpm="auto")
     limiter.shrink()
     assert limiter.auto_share == 0.9
+    assert limiter.limits_in_force == "rpm auto (not yet learned)"
 
 
 def test_anthropic_remaining_zero_pauses_every_worker() -> None:
