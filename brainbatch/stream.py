@@ -63,12 +63,12 @@ from .errors import InputError
 from .frame import MODEL_COLUMN_PREFIX, PromptSpec, build_requests, results_frame
 from .models import BatchJob, BatchResult, BatchStatus
 from .runner import JobRunner, RunSettings
-from .session import _reset_unpaid_errors, check_provider, claim, open_store
+from .session import RUN_OVERRIDES, _reset_unpaid_errors, check_provider, claim, open_store
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
-    from .store import JobStore
+    from .store import JobStore, Lease
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -81,6 +81,7 @@ __all__ = [
     "StreamSource",
     "is_stream_source",
     "prepare_stream",
+    "resume_stream",
 ]
 
 DEFAULT_CHUNK_SIZE = 10_000
@@ -390,6 +391,19 @@ class StreamJob(BatchJob):
         self.input_tokens += int(meta.get("input_tokens", 0))
         self.output_tokens += int(meta.get("output_tokens", 0))
 
+    def counts(self) -> dict[str, Any]:
+        """The counts ``brainbatch jobs`` / ``bb.jobs()`` show for the stream (its stored
+        record holds no rows: they are in the chunks and the part files)."""
+        return {
+            "total": self.total,
+            "done": self._done,
+            "succeeded": self.n_success,
+            "failed": self.n_error,
+            "cached": self.n_cached,
+            "cost_usd": self.cost_usd,
+            "paid_usd": self.paid_usd,
+        }
+
     def __repr__(self) -> str:
         return (
             f"StreamJob(name={self.metadata['job_name']!r}, status={self.status.value}, "
@@ -689,12 +703,18 @@ class StreamRun:
     """Chunks sent in this run (for tests and the summary)."""
     stop_reason: str | None = None
     stop_status: BatchStatus = BatchStatus.CANCELLED
+    lease: Lease | None = None
+    """The lease of the stream's own record in the store (one run of it at a time)."""
 
     def release(self) -> None:
-        """Free the output folder without running (a run frees it when it ends)."""
+        """Free the output folder and the stream's lease without running (a run frees them
+        when it ends)."""
         if self.lock is not None:
             self.lock.release()
             self.lock = None
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
 
     def chunk_name(self, k: int) -> str:
         return f"{self.name}.{k:06d}"
@@ -730,9 +750,18 @@ class StreamRun:
         job = self.job
         job.started_at = datetime.now(UTC)
         job.status = BatchStatus.PROCESSING
+        job.completed_at = None
+        job.error = None
         provider: Any = None
         owned = False
+        journal = None
+        counter: asyncio.Task[None] | None = None
         try:
+            if self.store is not None and self.lease is not None:
+                # the stream's record: its status, counts and `brainbatch cancel` flag
+                job.metadata["stream_counts"] = job.counts()
+                journal = await asyncio.to_thread(self.store.journal, job)
+                counter = asyncio.ensure_future(self._keep_counts())
             provider, owned = await asyncio.to_thread(self._open_provider)
             await self._cleanup_committed()
             await self._run_chunks(provider)
@@ -750,10 +779,23 @@ class StreamRun:
             raise
         finally:
             job.completed_at = datetime.now(UTC)
-            if owned and hasattr(provider, "aclose"):
-                await provider.aclose()
-            self.release()
+            if counter is not None:
+                counter.cancel()
+            job.metadata["stream_counts"] = job.counts()
+            try:
+                if owned and hasattr(provider, "aclose"):
+                    await provider.aclose()
+            finally:
+                if journal is not None:
+                    await asyncio.to_thread(journal.close)  # the final status and counts
+                self.release()
         return self.result()
+
+    async def _keep_counts(self) -> None:
+        """The stream record's counts, refreshed for the journal (it writes them)."""
+        while True:
+            await asyncio.sleep(0.25)
+            self.job.metadata["stream_counts"] = self.job.counts()
 
     def _open_provider(self) -> tuple[Any, bool]:
         """One provider for the whole stream: its rate limits span every chunk."""
@@ -985,9 +1027,13 @@ def prepare_stream(
     made = not out_path.exists()
     out_path.mkdir(parents=True, exist_ok=True)
     lock = _FolderLock(out_path)  # before the folder is read: one run decides what it holds
+    source_path = None
+    if isinstance(source, str | os.PathLike):
+        source_path = str(Path(os.fspath(source)).absolute())
     try:
         return _prepare_locked(
             src,
+            source_path,
             spec,
             settings,
             out_path,
@@ -1011,6 +1057,7 @@ def prepare_stream(
 
 def _prepare_locked(
     src: _Source,
+    source_path: str | None,
     spec: PromptSpec,
     settings: RunSettings,
     out_path: Path,
@@ -1059,11 +1106,34 @@ def _prepare_locked(
     for meta in parts.values():
         if meta.get("complete"):
             stream.count_part(meta)
+    prompt = spec.prompt if isinstance(spec.prompt, str) else None
     stored_spec = {
         **settings.spec(),
-        "stream": {"out": str(out_path.absolute()), "name": name, "chunk_size": size},
+        "stream": {
+            "out": str(out_path.absolute()),
+            "name": name,
+            "chunk_size": size,
+            # what `brainbatch resume` / bb.resume need to read the input again
+            "source": source_path,
+            "source_kind": src.kind,
+            "prompt": prompt,
+            "model": spec.model,
+            "system": spec.system,
+            "params": orjson.loads(orjson.dumps(dict(spec.params or {}), default=str)),
+            "custom_id": spec.custom_id,
+            "images": spec.images,
+            "documents": spec.documents,
+            "detail": spec.detail,
+            "columns": list(columns) if columns is not None else None,
+            "check": check,
+            "open_chunks": open_chunks,
+        },
         "models": sorted(models),
     }
+    lease = None
+    if job_store is not None:  # last: nothing after it can fail
+        _register(job_store, stream, name, stored_spec)
+        lease = claim(job_store, stream, force=force)
     return StreamRun(
         source=src,
         spec=spec,
@@ -1079,6 +1149,99 @@ def _prepare_locked(
         lock=lock,
         open_chunks=open_chunks,
         stored_spec=stored_spec,
+        lease=lease,
+    )
+
+
+def _register(store: JobStore, stream: StreamJob, name: str, spec: Mapping[str, Any]) -> None:
+    """The stream's own record in the store (no rows: its chunks are jobs ``<name>.<k>``),
+    so ``brainbatch jobs`` lists it, ``brainbatch cancel`` reaches it and ``brainbatch
+    resume`` finds what it needs to continue."""
+    found = store.find_job(name)
+    if found is None:
+        store.create_job(stream, name=name, spec=spec)
+        return
+    if not store.job_spec(name).get("stream"):
+        raise InputError(
+            f"job_name={name!r} names a stored job that is not a streamed one; choose another name"
+        )
+    stream.job_id = found
+
+
+def resume_stream(
+    name: str,
+    *,
+    store: Any = None,
+    provider: Any = None,
+    force: bool = False,
+    run_overrides: Mapping[str, Any] | None = None,
+    provider_kwargs: Mapping[str, Any] | None = None,
+) -> StreamRun:
+    """A stored streamed job, ready to continue at its first row without a result.
+
+    The input is read again from the path the first run was given, into the same folder,
+    with the stored settings (keys come from the environment or ``provider_kwargs``).
+
+    Raises:
+        InputError: no store; not a streamed job; an input that cannot be read again (an
+            iterator, a dataset object, a function as prompt: run the same call again);
+            an unknown run setting.
+        ConfigurationError: the stream ran with a provider object and none is given.
+        JobNotFound: no such job.
+    """
+    from .errors import ConfigurationError
+
+    job_store = open_store(store)
+    if job_store is None:
+        raise InputError("resuming a job needs a store (store=None uses the default store)")
+    overrides = dict(run_overrides or {})
+    unknown = sorted(set(overrides) - set(RUN_OVERRIDES))
+    if unknown:
+        raise InputError(f"resume cannot change {unknown}; it can change {list(RUN_OVERRIDES)}")
+    spec = job_store.job_spec(name)
+    info = spec.get("stream")
+    if not isinstance(info, Mapping) or "source_kind" not in info:
+        raise InputError(f"job {name!r} is not a streamed job")
+    if info.get("source") is None or info.get("prompt") is None:
+        what = "a function as prompt" if info.get("prompt") is None else info["source_kind"]
+        raise InputError(
+            f"stream {name!r} ran with {what}, which the store cannot give back; run the same "
+            f"bb.run(..., out={info['out']!r}) call again: it continues at the first row "
+            "without a result"
+        )
+    if provider is None and spec.get("provider") is None and spec.get("provider_object"):
+        raise ConfigurationError(
+            f"stream {name!r} ran with a provider object ({spec['provider_object']}); pass it "
+            "again with provider=..."
+        )
+    settings = RunSettings.from_spec(
+        spec,
+        provider=provider,
+        provider_kwargs=dict(provider_kwargs or {}),
+        **{k: v for k, v in overrides.items() if v is not None},
+    )
+    prompt_spec = PromptSpec(
+        prompt=info["prompt"],
+        model=info["model"],
+        system=info.get("system"),
+        params=info.get("params") or None,
+        custom_id=info.get("custom_id"),
+        images=info.get("images"),
+        documents=info.get("documents"),
+        detail=info.get("detail"),
+    )
+    open_chunks = info.get("open_chunks") if settings.mode == "batch" else None
+    return prepare_stream(
+        info["source"],
+        prompt_spec,
+        settings,
+        out=info["out"],
+        store=job_store,
+        job_name=name,
+        columns=info.get("columns"),
+        check=info.get("check", "all"),
+        open_chunks=open_chunks,
+        force=force,
     )
 
 

@@ -114,6 +114,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
         max_cost_usd=args.max_cost,
         poll_interval=args.poll_interval,
     )
+    from ..session import open_store
+    from ._stream import is_stream_job, resume_stream_job
+
+    job_store = open_store(args.store)
+    if job_store is not None and is_stream_job(job_store, args.job):
+        return resume_stream_job(args, job_store, overrides)
     cli = prepare_resume(args, overrides)
     view = TerminalProgress(interval=args.progress_interval)
     _announce(cli, view)

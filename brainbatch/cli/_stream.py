@@ -18,15 +18,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from ..frame import PromptSpec
 from ..models import BatchStatus
 from ..progress import snapshot
 from ..runner import RunSettings
-from ..stream import StreamResult, StreamRun, prepare_stream
+from ..stream import StreamResult, StreamRun, prepare_stream, resume_stream
 from ._io import FORMATS, media_options
 from ._progress import TerminalProgress
 
-__all__ = ["is_folder_out", "run_stream"]
+__all__ = ["is_folder_out", "is_stream_job", "resume_stream_job", "run_stream"]
 
 
 def is_folder_out(out: str) -> bool:
@@ -104,9 +105,36 @@ async def _run(run: StreamRun, view: TerminalProgress) -> StreamResult | None:
             loop.remove_signal_handler(sig)
 
 
+def is_stream_job(store: Any, job: str) -> bool:
+    """True when the stored job ``job`` is a streamed one (``brainbatch resume`` continues it
+    into its folder)."""
+    return bool(store.job_spec(job).get("stream"))
+
+
+def resume_stream_job(args: Any, store: Any, overrides: Mapping[str, Any]) -> int:
+    """``brainbatch resume STREAM``: continue it into its folder from its input file."""
+    overrides = dict(overrides)
+    provider_kwargs = overrides.pop("provider_kwargs", None) or {}
+    if getattr(args, "retry_failed", False):
+        raise InputError("--retry-failed is not available for a streamed job")
+    if args.out:
+        raise InputError(f"job {args.job!r} is streamed into its own folder: leave --out out")
+    run = resume_stream(
+        args.job,
+        store=store,
+        force=args.force,
+        run_overrides=overrides,
+        provider_kwargs=provider_kwargs,
+    )
+    return _execute(run, args)
+
+
 def run_stream(args: Any, settings_kwargs: Mapping[str, Any]) -> int:
     """Stream ``args.input`` into the folder ``args.out``; 0 when every row succeeded."""
-    run = prepare(args, settings_kwargs)
+    return _execute(prepare(args, settings_kwargs), args)
+
+
+def _execute(run: StreamRun, args: Any) -> int:
     view = TerminalProgress(interval=args.progress_interval)
     job = run.job
     total = "?" if job.known_total is None else f"{job.known_total:,}"

@@ -25,8 +25,10 @@ from ..errors import InputError
 from ..estimate import DEFAULT_OUTPUT_RATIO, PriceModel, estimate_requests
 from ..frame import PromptFn, PromptSpec, build_requests, results_frame
 from ..session import open_store, resume_session
+from ..stream import StreamResult, resume_stream
 from ..structured import OutputSchema
 from .handle import JobHandle, _progress_mode, _run_blocking, run, submit
+from .stream import StreamHandle, run_stream, start_stream
 
 __all__ = [
     "JobHandle",
@@ -132,7 +134,7 @@ def resume(
     force: bool = False,
     schema: Any = None,
     **provider_kwargs: Any,
-) -> JobHandle | pd.DataFrame:
+) -> JobHandle | pd.DataFrame | StreamHandle | StreamResult:
     """Continue a stored job (after a cancel, a crash or a kernel restart).
 
     Only rows without a result are sent, with the settings stored with the job; rows the
@@ -158,8 +160,34 @@ def resume(
         provider_kwargs: provider settings (``api_key=``, ``base_url=``...).
 
     Returns a running :class:`JobHandle` (its results are indexed by ``custom_id``, with a
-    ``prompt`` column), or with ``wait=True`` the results DataFrame once done.
+    ``prompt`` column), or with ``wait=True`` the results DataFrame once done. A streamed
+    job (``bb.run(path, out=...)``) continues into its folder from the same input file: a
+    :class:`~brainbatch.notebook.stream.StreamHandle`, or with ``wait=True`` its
+    :class:`~brainbatch.stream.StreamResult`.
     """
+    overrides = {
+        "max_concurrent": max_concurrent,
+        "delay": delay,
+        "rpm": rpm,
+        "tpm": tpm,
+        "max_cost_usd": max_cost_usd,
+        "cache": cache,
+        "poll_interval": poll_interval,
+    }
+    job_store = open_store(store)
+    if job_store is not None and job_store.job_spec(job_id_or_name).get("stream"):
+        if retry_failed or schema is not None:
+            raise InputError("retry_failed= and schema= are not available for a streamed job")
+        run = resume_stream(
+            job_id_or_name,
+            store=job_store,
+            provider=provider,
+            force=force,
+            run_overrides=overrides,
+            provider_kwargs=provider_kwargs,
+        )
+        mode = _progress_mode(progress)
+        return run_stream(run, progress=mode) if wait else start_stream(run, progress=mode)
     session = resume_session(
         job_id_or_name,
         store=store,

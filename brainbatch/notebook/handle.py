@@ -531,7 +531,13 @@ def _prepare_stream(
             "are written to as a Parquet dataset (e.g. out='results/')"
         )
     if expand:
-        raise InputError("expand=True is not available for streamed input (out=)")
+        raise InputError(
+            "expand=True is not available for streamed input (out=): each chunk's answers may "
+            "have other keys, so the part files would not form one dataset; the response "
+            "column holds each JSON answer as text: read the output and expand it there "
+            "(pd.json_normalize(frame.response.map(json.loads))), or pass schema= for "
+            "typed response.<field> columns"
+        )
     if settings.schema is not None:  # the provider-native form goes with every request
         spec = dataclasses.replace(spec, params=settings.schema.add_to(spec.params))
     _progress_mode(progress)

@@ -475,12 +475,13 @@ class JobStore:
         (what was paid: cached rows excluded), ``created_at``, ``updated_at``, ``error``,
         ``provider_batches`` (how many native batches were recorded), ``running``: who runs
         it now ("pid 1234 on host h since 12:00:03 (...)"), or None when no live process
-        holds its lease (a ``processing`` job that nobody runs is resumable).
+        holds its lease (a ``processing`` job that nobody runs is resumable). A streamed
+        job's counts are those its record keeps (``metadata["stream_counts"]``).
         """
         with self._reading() as conn:
             jobs = conn.execute(
-                "SELECT num, id, name, status, total, created_at, updated_at, error FROM jobs"
-                " ORDER BY created_at, num"
+                "SELECT num, id, name, status, total, created_at, updated_at, error,"
+                " json_extract(metadata, '$.stream_counts') FROM jobs ORDER BY created_at, num"
             ).fetchall()
             counts = {
                 r[0]: r[1:]
@@ -504,8 +505,12 @@ class JobStore:
                     )
                 }
         out = []
-        for num, job_id, name, status, total, created, updated, error in jobs:
+        for num, job_id, name, status, total, created, updated, error, stream in jobs:
             done, ok, cached, cost, paid = counts.get(num, (0, 0.0, 0.0, 0.0, 0.0))
+            if stream is not None:  # a streamed job: its rows are in its chunks and parts
+                c = orjson.loads(stream)
+                total, done, ok, cached = c["total"], c["done"], c["succeeded"], c["cached"]
+                cost, paid = c["cost_usd"], c["paid_usd"]
             holder = holders.get(num)
             out.append(
                 {

@@ -1,6 +1,6 @@
 """A streamed run in its own process, for the kill test (test_stream_kill.py).
 
-python stream_worker.py <input.parquet> <out folder> <store> <openai_base_url> <chunk> <conc>
+python stream_worker.py <input.parquet> <out folder> <store> <openai_base_url> <chunk> <conc> [name]
     ``bb.run`` the file into the folder through OpenAIProvider against the simulated server,
     journaled in <store>; each start after a kill continues the stream. Prints
     ``finished <status> <done>/<total>`` at the end.
@@ -16,7 +16,8 @@ FAKE_KEY = "sk-stream-test-FAKE-0123456789"
 
 
 def main(argv: list[str]) -> None:
-    source, out, store, base_url, chunk, conc = argv
+    source, out, store, base_url, chunk, conc = argv[:6]
+    name = argv[6] if len(argv) > 6 else None
     result = bb.run(
         source,
         prompt="{text}",
@@ -29,6 +30,7 @@ def main(argv: list[str]) -> None:
         chunk_size=int(chunk),
         max_concurrent=int(conc),
         progress="none",
+        job_name=name,
     )
     print(f"finished {result.status.value} {result.done}/{result.total}", flush=True)
 

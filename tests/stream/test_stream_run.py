@@ -284,3 +284,13 @@ def test_check_chunk_reads_once_and_stops_at_the_chunk_with_the_bad_row(tmp_path
         _run(source, tmp_path / "out", fn, check="chunk")
     assert sorted(fn.sent) == sorted(f"row-{i}" for i in range(800))  # chunks 0-3, then stop
     assert sorted(read_parts(tmp_path / "out")) == [0, 1, 2, 3]
+
+
+def test_expand_on_a_stream_is_refused_saying_why_and_what_to_do(tmp_path: Path) -> None:
+    _frame(10).to_parquet(source := tmp_path / "in.parquet")
+    fn = Recorder()
+    with pytest.raises(InputError, match=r"expand=True.*other keys.*json_normalize"):
+        bb.run(
+            source, prompt="{text}", provider=fn, out=tmp_path / "out", expand=True, progress="none"
+        )
+    assert fn.sent == [] and not (tmp_path / "out").exists()
