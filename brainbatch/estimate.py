@@ -21,11 +21,15 @@ prompt, essays far longer; pass ``expected_output_tokens`` when you know better.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from .errors import InputError
@@ -44,7 +48,10 @@ __all__ = [
     "cost_table",
     "estimate_requests",
     "expected_output",
+    "forget_estimates",
     "price_name",
+    "recall_estimate",
+    "remember_estimate",
     "request_max_tokens",
     "token_counts",
 ]
@@ -56,6 +63,10 @@ MIN_EXPECTED_OUTPUT = 16
 BATCH_WINDOW_S = 24 * 3600.0
 """Native batch APIs promise results within 24 hours (often much sooner)."""
 SIM_PRICE_MODEL = "gpt-4o-mini"
+_RECENT_MAX = 8
+"""How many estimates :func:`remember_estimate` keeps (the newest)."""
+_recent: OrderedDict[str, pd.DataFrame] = OrderedDict()
+_recent_lock = threading.Lock()
 """What requests to the bare ``"sim"`` model are priced as (the simulated provider's default)."""
 
 _MESSAGE_OVERHEAD = 3
@@ -439,3 +450,54 @@ def estimate_requests(
     table["duration"] = np.where(is_batch, "up to 24 h", _duration_text(rt_s))
     table["tokens_exact"] = bool(counts["exact"].all()) if n else True
     return table
+
+
+def _fingerprint(requests: Sequence[BatchRequest]) -> str:
+    """What the requests would send (model, system, messages or prompt, parameters), hashed;
+    ids are left out: the same rows estimated and then submitted get new request ids."""
+    h = hashlib.blake2b(digest_size=16)
+    for r in requests:
+        h.update(
+            orjson.dumps(
+                [r.model, r.system, r.messages if r.messages else r.prompt, r.params],
+                option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+                default=str,
+            )
+        )
+    return h.hexdigest()
+
+
+def remember_estimate(requests: Sequence[BatchRequest], table: pd.DataFrame) -> None:
+    """Keep ``table`` (an :func:`estimate_requests` result) for these requests, so a job that
+    later sends exactly them shows it as "the estimate made before the run" (the cockpit's
+    dotted line). The newest :data:`_RECENT_MAX` are kept, in this process only."""
+    key = _fingerprint(requests)
+    with _recent_lock:
+        _recent[key] = table
+        _recent.move_to_end(key)
+        while len(_recent) > _RECENT_MAX:
+            _recent.popitem(last=False)
+
+
+def recall_estimate(requests: Sequence[BatchRequest], mode: str) -> float | None:
+    """The expected cost in ``mode`` of a remembered estimate of exactly these requests (the
+    ``(all)`` row for mixed models), or None. Hashes the requests only when some estimate
+    was remembered, so a job nobody estimated pays nothing for this."""
+    with _recent_lock:
+        if not _recent:
+            return None
+    table = _recent.get(_fingerprint(requests))
+    if table is None:
+        return None
+    rows = table[table["mode"] == mode]
+    if "(all)" in set(rows["model"]):
+        rows = rows[rows["model"] == "(all)"]
+    if rows.empty:
+        return None
+    return float(rows["cost_expected_usd"].sum())
+
+
+def forget_estimates() -> None:
+    """Forget every estimate :func:`remember_estimate` kept."""
+    with _recent_lock:
+        _recent.clear()

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from ..errors import InputError
-from ..estimate import DEFAULT_OUTPUT_RATIO, PriceModel, estimate_requests
+from ..estimate import DEFAULT_OUTPUT_RATIO, PriceModel, estimate_requests, remember_estimate
 from ..frame import PromptFn, PromptSpec, build_requests, results_frame
 from ..session import open_store, resume_session
 from ..stream import StreamResult, resume_stream
@@ -91,7 +91,7 @@ def estimate(
             detail=detail,
         ),
     )
-    return estimate_requests(
+    table = estimate_requests(
         requests,
         max_tokens=max_tokens,
         expected_output_tokens=expected_output_tokens,
@@ -102,6 +102,9 @@ def estimate(
         typical_latency_s=typical_latency_s,
         price_model=price_model,
     )
+    if max_tokens is None and price_model is None:  # what a run of the same rows would price
+        remember_estimate(requests, table)
+    return table
 
 
 def jobs(store: Any = None) -> pd.DataFrame:

@@ -36,6 +36,7 @@ import pandas as pd
 
 from ..cluster import is_dask_frame
 from ..errors import InputError
+from ..estimate import recall_estimate
 from ..frame import MODEL_COLUMN_PREFIX, PromptFn, PromptSpec, build_requests, results_frame
 from ..manager import job_stats
 from ..models import BatchStatus
@@ -151,7 +152,8 @@ class JobHandle:
         self.monitor = JobMonitor(job)
         """Latest answers, grouped errors, timeline and per-model figures as they arrive."""
         self._pausable = session.settings.mode != "batch"
-        self._estimate_usd: float | None = None
+        # the estimate made before the run, when bb.estimate priced exactly these requests
+        self._estimate_usd: float | None = recall_estimate(job.requests, session.settings.mode)
 
     # -- starting ----------------------------------------------------------------------------
 

@@ -12,9 +12,10 @@ import pytest
 
 import brainbatch as bb
 from brainbatch.errors import InputError
+from brainbatch.estimate import forget_estimates
 from brainbatch.models import BatchStatus
 from brainbatch.monitor import JobMonitor, details_text
-from brainbatch.progress import TextProgress, snapshot
+from brainbatch.progress import TextProgress, format_money, snapshot
 from brainbatch.sim import SimServer
 
 MODELS = ("gpt-4o-mini", "claude-haiku-4-5")
@@ -190,3 +191,36 @@ def test_the_estimate_made_before_the_run_is_drawn_on_the_cost_chart() -> None:
     assert panel.chart.value.count("stroke-dasharray='1 3'") == 1  # the estimate line
     with pytest.raises(InputError, match="set_estimate"):
         job.set_estimate("a lot")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def no_estimates() -> None:
+    """No estimate remembered from another test."""
+    forget_estimates()
+
+
+@pytest.mark.usefixtures("no_estimates")
+def test_an_estimate_of_the_same_rows_is_drawn_without_being_passed() -> None:
+    df = two_model_frame(100)
+    before = bb.estimate(df, prompt="Classify the sentiment of: {review}", model="col:model")
+    job = submit_mixed(100, progress="widget")  # the same rows, prompt and models
+    panel = job.panel()
+    job.result(timeout=60)
+    job._render()
+    expected = before[(before["mode"] == "realtime") & (before["model"] == "(all)")]
+    assert "est. " + format_money(float(expected["cost_expected_usd"].iloc[0])) in (
+        panel.chart.value
+    )
+    assert panel.chart.value.count("stroke-dasharray='1 3'") == 1
+
+
+@pytest.mark.usefixtures("no_estimates")
+def test_an_estimate_of_other_rows_is_not_drawn() -> None:
+    bb.estimate(
+        two_model_frame(50), prompt="Classify the sentiment of: {review}", model="col:model"
+    )
+    job = submit_mixed(100, progress="widget")  # 100 rows: not what was estimated
+    panel = job.panel()
+    job.result(timeout=60)
+    job._render()
+    assert "est. $" not in panel.chart.value
