@@ -294,3 +294,22 @@ def test_expand_on_a_stream_is_refused_saying_why_and_what_to_do(tmp_path: Path)
             source, prompt="{text}", provider=fn, out=tmp_path / "out", expand=True, progress="none"
         )
     assert fn.sent == [] and not (tmp_path / "out").exists()
+
+
+def test_an_id_repeated_in_a_later_chunk_is_refused_naming_both_rows(tmp_path: Path) -> None:
+    df = _frame(450)
+    df["key"] = [f"k{i}" for i in range(450)]
+    df.loc[412, "key"] = "k7"  # chunk 2 repeats an id of chunk 0
+    df.to_parquet(source := tmp_path / "in.parquet")
+    fn = Recorder()
+    with pytest.raises(InputError, match=r"in\.parquet.*'key'.*'k7' at row 7 and again at row 412"):
+        _run(source, tmp_path / "out", fn, custom_id="key")
+    assert fn.sent == []
+
+
+def test_unique_ids_across_chunks_pass_the_check(tmp_path: Path) -> None:
+    df = _frame(450)
+    df["key"] = [f"k{i}" for i in range(450)]
+    df.to_parquet(source := tmp_path / "in.parquet")
+    result = _run(source, tmp_path / "out", Recorder(), custom_id="key")
+    assert result.status == BatchStatus.COMPLETED and result.done == 450
