@@ -232,7 +232,15 @@ def _price_rows(model: str, batch: bool, inp: np.ndarray, out: np.ndarray) -> tu
     return float(inp.sum() * in_rate + out.sum() * out_rate) / 1e6, source
 
 
-_MODES = {"realtime": False, "batch": True}
+_MODES = {"realtime": False, "batch": True, "flex": True}
+"""Each mode and whether it is priced at the batch price (flex processing is billed as batch)."""
+
+
+def has_flex(model: str) -> bool:
+    """Whether ``model`` can run in ``mode="flex"``: OpenAI's models only (flex processing)."""
+    from .providers.registry import provider_for_model
+
+    return provider_for_model(model) == "openai"
 
 
 def cost_table(
@@ -250,7 +258,8 @@ def cost_table(
         counts: from :func:`token_counts`.
         models: price every request as each of these models (a what-if); None prices each
             request as its own model (per-row models).
-        modes: ``"realtime"`` and/or ``"batch"``.
+        modes: any of ``"realtime"``, ``"batch"`` and ``"flex"`` (OpenAI's flex processing, at
+            the batch price; models without flex get no flex row).
         output_tokens: expected output tokens per request (a number or one per row),
             ``"max_tokens"`` for the worst case, or None for ``output_ratio`` x input.
         price_model: see :data:`PriceModel` (used when ``models`` is None).
@@ -263,7 +272,7 @@ def cost_table(
     """
     bad = [m for m in modes if m not in _MODES]
     if bad or not modes:
-        raise InputError(f"modes must be 'realtime' and/or 'batch', got {list(modes)!r}")
+        raise InputError(f"modes must be among 'realtime', 'batch' and 'flex', got {list(modes)!r}")
     inp = counts["input_tokens"].to_numpy(dtype=np.float64)
     if isinstance(output_tokens, str):
         if output_tokens != "max_tokens":
@@ -286,7 +295,11 @@ def cost_table(
         n = int(mask.sum())
         realtime = math.nan
         for mode in modes:
+            if mode == "flex" and not has_flex(m):
+                continue  # no such mode for this model: no row rather than a made-up price
             usd, source = _price_rows(m, _MODES[mode], g_in, g_out)
+            if mode == "flex" and source != "unknown":
+                source = f"{source} (flex processing: batch price)"
             if mode == "realtime":
                 realtime = usd
             else:
@@ -384,7 +397,8 @@ def estimate_requests(
             60 tokens/s.
         price_model: how request models map to priced models (see :data:`PriceModel`).
 
-    Returns one row per mode (``realtime``, ``batch``), and per model when the requests use
+    Returns one row per mode (``realtime``, ``batch``, and ``flex`` for models that have it:
+    OpenAI's, at the batch price), and per model when the requests use
     several (plus ``"(all)"`` totals), with columns ``model``, ``mode``, ``requests``,
     ``input_tokens``, ``output_tokens_expected``, ``output_tokens_max``,
     ``cost_expected_usd``, ``cost_max_usd``, ``saving_expected_usd`` (vs real time),
@@ -397,8 +411,9 @@ def estimate_requests(
             _positive(name, value)
     counts = token_counts(requests, model=model, max_tokens=max_tokens)
     exp_out = expected_output(counts, expected_output_tokens, output_ratio=output_ratio)
-    exp = cost_table(counts, output_tokens=exp_out, price_model=price_model)
-    worst = cost_table(counts, output_tokens="max_tokens", price_model=price_model)
+    modes = ("realtime", "batch", "flex")
+    exp = cost_table(counts, modes=modes, output_tokens=exp_out, price_model=price_model)
+    worst = cost_table(counts, modes=modes, output_tokens="max_tokens", price_model=price_model)
     caps = counts["max_tokens"].to_numpy(dtype=np.float64)
     inp = counts["input_tokens"].to_numpy(dtype=np.float64)
     n = len(counts)
@@ -438,6 +453,9 @@ def estimate_requests(
         )
         totals = totals.reset_index()
         totals.insert(0, "model", "(all)")
+        flex_models = set(table.loc[table["mode"] == "flex", "model"])
+        if flex_models != set(table["model"]):  # a flex total only when every model has flex
+            totals = totals[totals["mode"] != "flex"]
         rt_cost = totals.loc[totals["mode"] == "realtime", "cost_expected_usd"]
         base = float(rt_cost.iloc[0]) if len(rt_cost) else math.nan
         totals["saving_pct"] = totals["saving_expected_usd"] / base * 100
@@ -446,8 +464,14 @@ def estimate_requests(
         table["output_tokens_max"] = math.nan
         table["cost_max_usd"] = math.nan
     is_batch = table["mode"] == "batch"
+    is_flex = table["mode"] == "flex"
     table["duration_s"] = np.where(is_batch, BATCH_WINDOW_S, rt_s)
-    table["duration"] = np.where(is_batch, "up to 24 h", _duration_text(rt_s))
+    table["duration"] = np.where(
+        is_batch,
+        "up to 24 h",
+        np.where(is_flex, f"{_duration_text(rt_s)} or more (slower answers)", _duration_text(rt_s)),
+    )
+    table = table.reset_index(drop=True)
     table["tokens_exact"] = bool(counts["exact"].all()) if n else True
     return table
 
