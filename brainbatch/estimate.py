@@ -29,13 +29,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from .errors import InputError
 from .images import part_image_tokens
 from .models import BatchRequest
 from .pricing import price_of, warn_unpriced
+from .store._codec import body_hash
 from .structured import schema_text
 from .tokens import _content_text, estimate_tokens_many, has_exact_tokenizer
 
@@ -477,17 +477,12 @@ def estimate_requests(
 
 
 def _fingerprint(requests: Sequence[BatchRequest]) -> str:
-    """What the requests would send (model, system, messages or prompt, parameters), hashed;
-    ids are left out: the same rows estimated and then submitted get new request ids."""
+    """The requests' :func:`~brainbatch.store._codec.body_hash` (what is sent: model, system,
+    messages, params; the journal's and the cache's own rule), hashed together; ids are not
+    part of it, so the same rows estimated and then submitted match."""
     h = hashlib.blake2b(digest_size=16)
     for r in requests:
-        h.update(
-            orjson.dumps(
-                [r.model, r.system, r.messages if r.messages else r.prompt, r.params],
-                option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
-                default=str,
-            )
-        )
+        h.update(body_hash(r).encode())
     return h.hexdigest()
 
 
