@@ -1300,8 +1300,9 @@ class _IdHashes:
         same = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
         if not same.size:
             return None
-        pairs = [(int(rows[order[i]]), int(rows[order[i + 1]])) for i in same]
-        return min(pairs, key=lambda p: p[1])
+        firsts, agains = rows[order[same]], rows[order[same + 1]]  # sorted by row within a hash
+        i = int(np.argmin(agains))
+        return int(firsts[i]), int(agains[i])
 
 
 def _refuse_repeated_ids(src: _Source, spec: PromptSpec, size: int, ids: _IdHashes) -> None:
