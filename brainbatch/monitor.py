@@ -251,7 +251,10 @@ class JobMonitor:
         for result in list(job.results):
             self._record(result, 0.0)
         self._points = [TimelinePoint(0.0, self._done, self._failed, self._cost)]
-        job.add_listener(self._on_result)
+        # a streamed job (brainbatch.stream.StreamJob) passes on the rows of every chunk
+        self._listen = getattr(job, "add_row_listener", job.add_listener)
+        self._unlisten = getattr(job, "remove_row_listener", job.remove_listener)
+        self._listen(self._on_result)
 
     def start(self) -> None:
         """Start the clock now (the job starts sending): the timeline restarts from the
@@ -263,7 +266,7 @@ class JobMonitor:
 
     def close(self) -> None:
         """Stop listening to the job (the figures so far stay readable)."""
-        self.job.remove_listener(self._on_result)
+        self._unlisten(self._on_result)
 
     # -- recording ---------------------------------------------------------------------------
 

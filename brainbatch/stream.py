@@ -48,6 +48,7 @@ import contextlib
 import json
 import os
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,7 +62,7 @@ import pandas as pd
 from .budget import require_answer_caps
 from .errors import InputError
 from .frame import MODEL_COLUMN_PREFIX, PromptSpec, build_requests, results_frame
-from .models import BatchJob, BatchResult, BatchStatus
+from .models import BatchJob, BatchRequest, BatchResult, BatchStatus
 from .runner import JobRunner, RunSettings
 from .session import RUN_OVERRIDES, _reset_unpaid_errors, check_provider, claim, open_store
 
@@ -101,6 +102,9 @@ Check = Literal["all", "chunk"]
 StreamSource: TypeAlias = "str | os.PathLike[str] | Iterable[pd.DataFrame] | pd.DataFrame | Any"
 """What can be streamed: a path (.parquet, .csv, .jsonl, a folder of Parquet files), a
 ``pyarrow.dataset.Dataset`` or ``Table``, an iterable of DataFrames, or a DataFrame."""
+
+_RECENT_CHUNKS = 8
+"""Chunks whose requests a stream can still look up (more than the chunks open at once)."""
 
 _FILE_TYPES = {
     ".parquet": "parquet",
@@ -345,6 +349,35 @@ class StreamJob(BatchJob):
         self._done = 0
         self.done_before = 0
         """Rows that had a result before this run (complete parts, journaled rows)."""
+        self._chunks: deque[BatchJob] = deque(maxlen=_RECENT_CHUNKS)
+        self._row_listeners: list[Callable[[BatchResult], None]] = []
+
+    def add_row_listener(self, fn: Callable[[BatchResult], None]) -> None:
+        """Call ``fn(result)`` for each row result of every chunk from now on (the panel's
+        monitor). ``add_listener`` stays the stream record's own: it records no rows."""
+        self._row_listeners.append(fn)
+
+    def remove_row_listener(self, fn: Callable[[BatchResult], None]) -> None:
+        if fn in self._row_listeners:
+            self._row_listeners.remove(fn)
+
+    def follow(self, chunk: BatchJob) -> None:
+        """A chunk starts: its results count for the stream, and its requests can be looked
+        up (:meth:`get_request`) while it and the few chunks before it are recent."""
+        self._chunks.append(chunk)
+        chunk.add_listener(self.count)
+
+    def unfollow(self, chunk: BatchJob) -> None:
+        chunk.remove_listener(self.count)
+
+    def get_request(self, request_id: str) -> BatchRequest | None:
+        """The request of a recent chunk (what the panel's latest answers show), else None:
+        the stream keeps no requests of its own."""
+        for chunk in reversed(self._chunks):
+            found = chunk.get_request(request_id)
+            if found is not None:
+                return found
+        return None
 
     @property
     def total(self) -> int:
@@ -378,6 +411,8 @@ class StreamJob(BatchJob):
                 self.paid_usd += cost
         self.input_tokens += result.input_tokens or 0
         self.output_tokens += result.output_tokens or 0
+        for listener in self._row_listeners:  # the panel's monitor: latest answers, errors, chart
+            listener(result)
 
     def count_part(self, meta: Mapping[str, Any]) -> None:
         """Add the counts a committed part file recorded (a chunk done by an earlier run)."""
@@ -705,6 +740,14 @@ class StreamRun:
     stop_status: BatchStatus = BatchStatus.CANCELLED
     lease: Lease | None = None
     """The lease of the stream's own record in the store (one run of it at a time)."""
+    _runner: JobRunner | None = field(default=None, repr=False)
+
+    @property
+    def limits_in_force(self) -> str:
+        """The rate limits in force now and where they came from, as for a DataFrame job
+        (:attr:`brainbatch.runner.JobRunner.limits_in_force`): the latest chunk's."""
+        runner = self._runner
+        return runner.limits_in_force if runner is not None else ""
 
     def release(self) -> None:
         """Free the output folder and the stream's lease without running (a run frees them
@@ -884,6 +927,7 @@ class StreamRun:
                     lease.release()
                 raise
         chunk._cancel = stream._cancel  # one Cancel for the stream and the chunk that runs
+        stream._chunks.append(chunk)
         for result in chunk.results:  # journaled by an earlier run
             stream.count(result)
             stream.done_before += 1
@@ -896,12 +940,13 @@ class StreamRun:
                 self.stop_reason = f"budget reached: max_cost_usd={settings.max_cost_usd} spent"
                 return False
             settings = settings.with_overrides(max_cost_usd=left)
-        chunk.add_listener(stream.count)
+        stream.follow(chunk)
         runner = JobRunner(chunk, settings, store, lease, release_lease=True)
+        self._runner = runner
         try:
             await runner.run()
         finally:
-            chunk.remove_listener(stream.count)
+            stream.unfollow(chunk)
         self.chunks_run += 1
         complete = chunk.done == chunk.total
         if chunk.done:

@@ -17,6 +17,16 @@ import threading
 import time
 from typing import Any
 
+import pandas as pd
+
+from ..monitor import (
+    JobMonitor,
+    details_text,
+    errors_frame,
+    latest_frame,
+    models_frame,
+    timeline_frame,
+)
 from ..progress import Snapshot, TextProgress, View, Views, describe, snapshot
 from ..stream import StreamJob, StreamResult, StreamRun
 from .widget import JobPanel
@@ -57,10 +67,17 @@ class StreamHandle:
         self._views = Views()
         self._panel: JobPanel | None = None
         self._detail = describe(run.settings) + f" · streamed to {run.out}"
+        self.monitor = JobMonitor(self.job)
+        """Latest answers, grouped errors, timeline and per-model figures of every chunk, as
+        for a DataFrame job (the panel's cockpit draws them)."""
 
     def _start(self, *, thread: bool = False) -> None:
         if self._progress in ("text", "summary"):
-            self._add_view(TextProgress(live=self._progress == "text"))
+            self._add_view(
+                TextProgress(
+                    live=self._progress == "text", details=lambda: details_text(self.monitor)
+                )
+            )
         loop: asyncio.AbstractEventLoop | None = None
         if not thread:
             with contextlib.suppress(RuntimeError):
@@ -90,6 +107,7 @@ class StreamHandle:
 
     async def _drive(self) -> None:
         ticker = asyncio.ensure_future(self._tick())
+        self.monitor.start()
         try:
             self._result = await self.stream.run()
         except asyncio.CancelledError:
@@ -98,6 +116,7 @@ class StreamHandle:
             self._error = exc
         finally:
             ticker.cancel()
+            self.monitor.sample()
             self._render()
             self._future.set_result(None)
             _ACTIVE.discard(self)
@@ -109,7 +128,14 @@ class StreamHandle:
         while True:
             await asyncio.sleep(1.0 / MAX_UPDATES_PER_S)
             job = self.job
-            state = (job.done, job.status, job.cancel_requested, int(job.elapsed_s))
+            self.monitor.sample()
+            state = (
+                job.done,
+                job.status,
+                job.cancel_requested,
+                int(job.elapsed_s),
+                self.monitor.version,
+            )
             if state != last:
                 last = state
                 self._render()
@@ -118,7 +144,13 @@ class StreamHandle:
         self._views.update(self._snapshot)
 
     def _snapshot(self) -> Snapshot:
-        return snapshot(self.job, self.name, self.job.done_before, self._detail)
+        return snapshot(
+            self.job,
+            self.name,
+            self.job.done_before,
+            self._detail,
+            limits=self.stream.limits_in_force,
+        )
 
     def _add_view(self, view: View) -> None:
         self._views.add(view, self._snapshot() if self.done() else None)
@@ -126,7 +158,13 @@ class StreamHandle:
     def panel(self) -> JobPanel:
         """The live panel (made on first use)."""
         if self._panel is None:
-            self._panel = JobPanel(self._cancel_clicked, cancellable=self._cancellable)
+            self._panel = JobPanel(
+                self._cancel_clicked,
+                cancellable=self._cancellable,
+                monitor=self.monitor,
+                budget_usd=self.stream.settings.max_cost_usd,
+                batch=self.stream.settings.mode == "batch",
+            )
             self._panel.update(self._snapshot())
             self._add_view(self._panel)
         return self._panel
@@ -154,6 +192,24 @@ class StreamHandle:
 
     def done(self) -> bool:
         return self._future.done()
+
+    # -- what is arriving (as on a DataFrame job's handle) -------------------------------------
+
+    def latest(self, n: int = 10, *, width: int = 60) -> pd.DataFrame:
+        """The last ``n`` results of the stream, newest first (see ``JobHandle.latest``)."""
+        return latest_frame(self.monitor.latest(n, width))
+
+    def errors(self) -> pd.DataFrame:
+        """One row per kind of error over every chunk so far (see ``JobHandle.errors``)."""
+        return errors_frame(self.monitor.errors())
+
+    def timeline(self) -> pd.DataFrame:
+        """Cumulative ``done, errors, cost_usd`` over time (see ``JobHandle.timeline``)."""
+        return timeline_frame(self.monitor.timeline())
+
+    def models(self) -> pd.DataFrame:
+        """Per model: rows, ok, failed, cost and latency (see ``JobHandle.models``)."""
+        return models_frame(self.monitor.models())
 
     def _cancel_clicked(self) -> None:
         self.cancel()
