@@ -34,7 +34,7 @@ from aiohttp import web
 from ..tokens import estimate_tokens
 from .common import SIM_STATE, check_auth
 from .state import body_hash
-from .wire import openai_error
+from .wire import WireError, openai_error
 
 __all__ = [
     "EMBEDDING_MODELS",
@@ -42,7 +42,9 @@ __all__ = [
     "MAX_TOKENS_PER_INPUT",
     "MAX_TOKENS_PER_REQUEST",
     "EmbeddingModel",
+    "count_inputs",
     "embed_text",
+    "embedding_answer",
     "embeddings",
 ]
 
@@ -125,6 +127,93 @@ def _texts(value: Any) -> list[str] | str:
     return out
 
 
+def embedding_answer(body: Any, seed: int) -> dict[str, Any]:
+    """The answer to one ``/v1/embeddings`` body (a ``list`` object, vectors as numpy
+    arrays or base64 text), checked as OpenAI checks it; the real-time route and the
+    simulated Batch API (lines with ``"url": "/v1/embeddings"``) both answer with it.
+
+    Raises:
+        WireError: what OpenAI refuses (status, message, parameter and code).
+    """
+    return _answer(body, seed)[0]
+
+
+def _answer(body: Any, seed: int) -> tuple[dict[str, Any], list[str]]:
+    if not isinstance(body, dict):
+        raise WireError(400, "The request body must be a JSON object.", None, "invalid_json")
+    extra = sorted(set(body) - _KEYS)
+    if extra:
+        raise WireError(400, f"Unrecognized request argument supplied: {extra[0]}", extra[0])
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise WireError(400, "you must provide a model parameter", "model")
+    spec = EMBEDDING_MODELS.get(model)
+    if spec is None:
+        raise WireError(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            "model",
+            "model_not_found",
+        )
+    if "input" not in body:
+        raise WireError(400, "'input' is a required property", "input")
+    texts = _texts(body["input"])
+    if isinstance(texts, str):
+        raise WireError(400, texts, "input", "invalid_value")
+    dims = body.get("dimensions")
+    if dims is not None:
+        if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
+            raise WireError(400, "'dimensions' must be an integer >= 1.", "dimensions")
+        if not spec.takes_dimensions:
+            raise WireError(400, "This model does not support specifying dimensions.", "dimensions")
+        if dims > spec.dimensions:
+            raise WireError(
+                400,
+                f"This model's maximum dimensions is {spec.dimensions}; {dims} were asked for.",
+                "dimensions",
+            )
+    fmt = body.get("encoding_format", "float")
+    if fmt not in ("float", "base64"):
+        raise WireError(400, "'encoding_format' must be 'float' or 'base64'.", "encoding_format")
+    counts = [estimate_tokens(text, model) for text in texts]
+    for i, n in enumerate(counts):
+        if n > MAX_TOKENS_PER_INPUT:
+            raise WireError(
+                400,
+                f"This model's maximum context length is {MAX_TOKENS_PER_INPUT} tokens, however "
+                f"input {i} has {n} tokens. Please reduce the length of the input.",
+                "input",
+            )
+    total = sum(counts)
+    if total > MAX_TOKENS_PER_REQUEST:
+        raise WireError(
+            400,
+            f"Requested {total} tokens, max {MAX_TOKENS_PER_REQUEST} tokens per request.",
+            "input",
+            "max_tokens_per_request",
+        )
+    data = []
+    for i, text in enumerate(texts):
+        vec = embed_text(text, model, dims, seed)
+        value: Any = base64.b64encode(vec.tobytes()).decode() if fmt == "base64" else vec
+        data.append({"object": "embedding", "index": i, "embedding": value})
+    out = {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": total, "total_tokens": total},
+    }
+    return out, texts
+
+
+def count_inputs(body: Any) -> int:
+    """How many embedding inputs a body carries (a string or one token array: 1)."""
+    value = body.get("input") if isinstance(body, dict) else None
+    if isinstance(value, list) and value and not all(isinstance(v, int) for v in value):
+        return len(value)
+    return 1
+
+
 async def embeddings(request: web.Request) -> web.Response:
     """``POST /v1/embeddings``: embeddings in OpenAI's shape."""
     t = time.monotonic()
@@ -145,74 +234,14 @@ async def embeddings(request: web.Request) -> web.Response:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return refuse(400, "We could not parse the JSON body of your request.", code="invalid_json")
-    if not isinstance(body, dict):
-        return refuse(400, "The request body must be a JSON object.", None, "invalid_json")
-    extra = sorted(set(body) - _KEYS)
-    if extra:
-        return refuse(400, f"Unrecognized request argument supplied: {extra[0]}", extra[0])
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        return refuse(400, "you must provide a model parameter", "model")
-    spec = EMBEDDING_MODELS.get(model)
-    if spec is None:
-        return refuse(
-            404,
-            f"The model `{model}` does not exist or you do not have access to it.",
-            "model",
-            "model_not_found",
-        )
-    if "input" not in body:
-        return refuse(400, "'input' is a required property", "input")
-    texts = _texts(body["input"])
-    if isinstance(texts, str):
-        return refuse(400, texts, "input", "invalid_value")
-    dims = body.get("dimensions")
-    if dims is not None:
-        if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
-            return refuse(400, "'dimensions' must be an integer >= 1.", "dimensions")
-        if not spec.takes_dimensions:
-            return refuse(400, "This model does not support specifying dimensions.", "dimensions")
-        if dims > spec.dimensions:
-            return refuse(
-                400,
-                f"This model's maximum dimensions is {spec.dimensions}; {dims} were asked for.",
-                "dimensions",
-            )
-    fmt = body.get("encoding_format", "float")
-    if fmt not in ("float", "base64"):
-        return refuse(400, "'encoding_format' must be 'float' or 'base64'.", "encoding_format")
-    counts = [estimate_tokens(text, model) for text in texts]
-    for i, n in enumerate(counts):
-        if n > MAX_TOKENS_PER_INPUT:
-            return refuse(
-                400,
-                f"This model's maximum context length is {MAX_TOKENS_PER_INPUT} tokens, however "
-                f"input {i} has {n} tokens. Please reduce the length of the input.",
-                "input",
-            )
-    total = sum(counts)
-    if total > MAX_TOKENS_PER_REQUEST:
-        return refuse(
-            400,
-            f"Requested {total} tokens, max {MAX_TOKENS_PER_REQUEST} tokens per request.",
-            "input",
-            "max_tokens_per_request",
-        )
-    data = []
-    for i, text in enumerate(texts):
-        vec = embed_text(text, model, dims, cfg.seed)
-        value: Any = base64.b64encode(vec.tobytes()).decode() if fmt == "base64" else vec
-        data.append({"object": "embedding", "index": i, "embedding": value})
+    try:
+        out, texts = _answer(body, cfg.seed)
+    except WireError as e:
+        return refuse(e.status, e.message, e.param, e.code)
     state.record(t, request.path, 200, h, texts[0][:200], None, None)
     delay = state.draw_latency_s()
     if delay:
         await asyncio.sleep(delay)
-    out = {
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": total, "total_tokens": total},
-    }
     return web.Response(
         body=orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY),
         content_type="application/json",
