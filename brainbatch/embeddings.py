@@ -66,6 +66,7 @@ from .models import BatchJob, BatchRequest, BatchResult, ProviderResponse
 from .pricing import cost_of
 from .providers._shape import Shape
 from .providers.base import Provider
+from .providers.gemini import GeminiProvider
 from .providers.openai import OpenAIProvider
 from .runner import JobRunner, RunSettings
 from .tokens import approx_tokens, estimate_tokens_many
@@ -73,6 +74,7 @@ from .tokens import approx_tokens, estimate_tokens_many
 __all__ = [
     "DEFAULT_EMBEDDING_MODEL",
     "EMBEDDING_COLUMNS",
+    "GeminiEmbeddingProvider",
     "OpenAIEmbeddingProvider",
     "PackingExecutor",
     "SimEmbeddingProvider",
@@ -98,16 +100,23 @@ EMBEDDING_COLUMNS = (
 """The columns :func:`embed` adds after the input columns, in this order."""
 
 _SIM_PREFIXES = ("sim/", "simulated/")
+_PREFIXES = ("openai/", "gemini/")
 
 
-def _limits() -> tuple[Mapping[str, Any], int, int, int]:
+def _limits(gemini: bool = False) -> tuple[Mapping[str, Any], int, int, int]:
+    """Known models, inputs per request, tokens per input and per request (Gemini: 100
+    inputs per ``batchEmbedContents``; its token rules are left to it)."""
     from .sim.embeddings import (
         EMBEDDING_MODELS,
+        GEMINI_EMBEDDING_MODELS,
+        GEMINI_MAX_REQUESTS,
         MAX_INPUTS_PER_REQUEST,
         MAX_TOKENS_PER_INPUT,
         MAX_TOKENS_PER_REQUEST,
     )
 
+    if gemini:
+        return GEMINI_EMBEDDING_MODELS, GEMINI_MAX_REQUESTS, 2**62, 2**62
     return EMBEDDING_MODELS, MAX_INPUTS_PER_REQUEST, MAX_TOKENS_PER_INPUT, MAX_TOKENS_PER_REQUEST
 
 
@@ -242,6 +251,80 @@ class SimEmbeddingProvider(Provider):
             output_tokens=0,
             latency_ms=0.0,
             cost_usd=cost.usd,
+            price_source=cost.price_source,
+        )
+
+
+class GeminiEmbeddingProvider(GeminiProvider):
+    """Sends requests to ``{base_url}/v1beta/models/{model}:batchEmbedContents`` (Gemini's
+    embeddings, e.g. ``gemini-embedding-001``): one ``EmbedContentRequest`` per text, with
+    ``outputDimensionality`` from ``params["dimensions"]``. The answer's ``result`` is
+    :func:`encode_vectors` of the vectors in input order; its tokens are the answer's
+    ``usageMetadata.promptTokenCount`` when it has one, else None (the rows then keep their
+    own counts)."""
+
+    def cache_namespace(self) -> str:
+        return f"gemini-embeddings|{self.base_url}"
+
+    def request_path(self, request: BatchRequest) -> str:
+        return self.model_path(request.model, "batchEmbedContents")
+
+    def build_body(self, request: BatchRequest) -> dict[str, Any]:
+        from .providers.gemini import gemini_model_id
+
+        name = f"models/{gemini_model_id(request.model)}"
+        dims = (request.params or {}).get("dimensions")
+        extra = {} if dims is None else {"outputDimensionality": dims}
+        return {
+            "requests": [
+                {"model": name, "content": {"parts": [{"text": t}]}, **extra}
+                for t in _inputs(request)
+            ]
+        }
+
+    def max_output_tokens(self, body: Mapping[str, Any]) -> int:
+        """Under ``tpm`` a request reserves its inputs' tokens (it has no output)."""
+        return sum(
+            approx_tokens(str(p.get("text", "")))
+            for r in body.get("requests", ())
+            for p in r.get("content", {}).get("parts", ())
+        )
+
+    def parse_response(
+        self,
+        body: dict[str, Any],
+        *,
+        latency_ms: float | None = None,
+        batch: bool = False,
+        json_output: bool | None = None,
+    ) -> ProviderResponse:
+        """A ``BatchEmbedContentsResponse`` -> :class:`ProviderResponse`.
+
+        Raises:
+            ConnectionFailed: (``kind="malformed_response"``) a field is missing or has the
+                wrong type, or the vectors differ in size.
+        """
+        shape = Shape(self.name)
+        body = shape.mapping(body, "the body", required=True)
+        items = shape.array(body.get("embeddings"), "embeddings", required=True)
+        vectors = []
+        for i, item in enumerate(items):
+            entry = shape.mapping(item, f"embeddings[{i}]", required=True)
+            values = shape.array(entry.get("values"), f"embeddings[{i}].values", required=True)
+            vectors.append(np.asarray(values, dtype=np.float32))
+        if len({v.shape for v in vectors}) > 1:
+            raise shape.error("the vectors are not all of one size")
+        usage = shape.mapping(body.get("usageMetadata"), "usageMetadata")
+        inp = shape.count(usage.get("promptTokenCount"), "usageMetadata.promptTokenCount")
+        model = self.model or ""
+        cost = cost_of(model, inp or 0, 0, batch=batch)
+        return ProviderResponse(
+            result=encode_vectors(vectors),
+            model=model or None,
+            input_tokens=inp,
+            output_tokens=0,
+            latency_ms=latency_ms,
+            cost_usd=cost.usd if inp is not None else None,
             price_source=cost.price_source,
         )
 
@@ -541,11 +624,17 @@ def embed(
         ConfigurationError: no API key (the message says how to run offline).
         StoreError: ``name`` names a stored job with other rows (naming the first one).
     """
-    known, max_inputs, max_input_tokens, max_request_tokens = _limits()
     if mode not in ("realtime", "batch"):
         raise InputError(f"mode must be 'realtime' or 'batch', got {mode!r}")
     offline = model.startswith(_SIM_PREFIXES)
-    bare = model.split("/", 1)[1] if offline or model.startswith("openai/") else model
+    bare = model.split("/", 1)[1] if offline or model.startswith(_PREFIXES) else model
+    gemini = not offline and (model.startswith("gemini/") or bare.startswith("gemini-"))
+    known, max_inputs, max_input_tokens, max_request_tokens = _limits(gemini)
+    if gemini and mode == "batch":
+        raise InputError(
+            f"model {model!r}: mode='batch' is OpenAI's Batch API; Gemini embeddings run "
+            "in real time here"
+        )
     if offline and bare not in known:
         raise InputError(f"model {model!r}: the simulator embeds with {sorted(known)}")
     if offline and mode == "batch":
@@ -581,10 +670,9 @@ def embed(
     if offline:
         provider = SimEmbeddingProvider(seed)
     elif owned:
+        cls = GeminiEmbeddingProvider if gemini else OpenAIEmbeddingProvider
         try:
-            provider = OpenAIEmbeddingProvider(
-                bare, max_concurrent=max_concurrent, rpm=rpm, tpm=tpm, **provider_kwargs
-            )
+            provider = cls(bare, max_concurrent=max_concurrent, rpm=rpm, tpm=tpm, **provider_kwargs)
         except TypeError as exc:
             raise ConfigurationError(f"embeddings provider: {exc}") from None
     try:

@@ -38,6 +38,8 @@ from .wire import WireError, openai_error
 
 __all__ = [
     "EMBEDDING_MODELS",
+    "GEMINI_EMBEDDING_MODELS",
+    "GEMINI_MAX_REQUESTS",
     "MAX_INPUTS_PER_REQUEST",
     "MAX_TOKENS_PER_INPUT",
     "MAX_TOKENS_PER_REQUEST",
@@ -46,6 +48,7 @@ __all__ = [
     "embed_text",
     "embedding_answer",
     "embeddings",
+    "gemini_batch_embed",
 ]
 
 
@@ -64,6 +67,16 @@ EMBEDDING_MODELS: Mapping[str, EmbeddingModel] = {
 }
 """OpenAI's embedding models (embeddings guide): native size, ``dimensions`` support."""
 
+GEMINI_EMBEDDING_MODELS: Mapping[str, EmbeddingModel] = {
+    "gemini-embedding-001": EmbeddingModel(3072, True),
+}
+"""Gemini's embedding model (``models/{model}:batchEmbedContents``; ``outputDimensionality``
+shortens its 3,072 values)."""
+
+GEMINI_MAX_REQUESTS = 100
+"""Requests one ``batchEmbedContents`` call may carry (Google answers 400 "at most 100
+requests can be in one batch" over it)."""
+
 MAX_INPUTS_PER_REQUEST = 2048
 """Inputs one ``/v1/embeddings`` request may carry (OpenAI API document: ``maxItems``)."""
 
@@ -81,7 +94,8 @@ _KEYS = frozenset({"input", "model", "encoding_format", "dimensions", "user"})
 def _direction(seed: int, model: str, word: str) -> np.ndarray:
     digest = hashlib.blake2b(f"{seed}\0{model}\0{word}".encode(), digest_size=8).digest()
     rng = np.random.default_rng(int.from_bytes(digest, "big"))
-    size = EMBEDDING_MODELS[model].dimensions if model in EMBEDDING_MODELS else 1536
+    spec = EMBEDDING_MODELS.get(model) or GEMINI_EMBEDDING_MODELS.get(model)
+    size = spec.dimensions if spec is not None else 1536
     out = rng.standard_normal(size).astype(np.float32)
     out.setflags(write=False)
     return out
@@ -247,3 +261,106 @@ async def embeddings(request: web.Request) -> web.Response:
         content_type="application/json",
         headers={"x-request-id": state.new_id("req_")},
     )
+
+
+_GEMINI_KEYS = frozenset(
+    {"model", "content", "taskType", "title", "outputDimensionality", "embedContentConfig"}
+)
+
+
+def _gemini_text(i: int, item: Any, model: str) -> tuple[str, int | None]:
+    """One ``EmbedContentRequest``: its text and ``outputDimensionality``, or a GeminiWireError."""
+    from .gemini import GeminiWireError
+
+    where = f"requests[{i}]"
+    if not isinstance(item, dict):
+        raise GeminiWireError(400, f"Invalid value at '{where}': expected an object.")
+    extra = sorted(set(item) - _GEMINI_KEYS)
+    if extra:
+        raise GeminiWireError(
+            400,
+            f"Invalid JSON payload received. Unknown name \"{extra[0]}\" at '{where}': "
+            "Cannot find field.",
+        )
+    if item.get("model") != f"models/{model}":
+        raise GeminiWireError(
+            400,
+            f"Model in {where} ({item.get('model')!r}) does not match the model of the "
+            f"BatchEmbedContentsRequest (models/{model}).",
+        )
+    content = item.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    found = [p.get("text") for p in parts or [] if isinstance(p, dict)]
+    texts = [t for t in found if isinstance(t, str)]
+    if not texts or len(texts) != len(found) or not "".join(texts):
+        raise GeminiWireError(400, f"* {where}.content: contents must not be empty")
+    config = item.get("embedContentConfig")
+    dims = item.get("outputDimensionality")
+    if isinstance(config, dict) and config.get("outputDimensionality") is not None:
+        dims = config["outputDimensionality"]
+    if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int) or dims < 1):
+        raise GeminiWireError(
+            400, f"* {where}.outputDimensionality: must be a positive integer, got {dims!r}"
+        )
+    return "".join(texts), dims
+
+
+async def gemini_batch_embed(request: web.Request) -> web.Response:
+    """``POST /v1beta/models/{model}:batchEmbedContents``: Gemini embeddings (the vectors of
+    :func:`embed_text`, one per request, in order)."""
+    from .gemini import GeminiWireError, check_gemini_auth, gemini_error
+
+    t = time.monotonic()
+    state = request.app[SIM_STATE]
+    cfg = state.config
+    raw = await request.read()
+    h = body_hash(raw)
+    model = request.match_info["model"]
+    headers = {"Content-Type": "application/json"}
+
+    def fail(status: int, body: bytes) -> web.Response:
+        state.record(t, request.path, status, h, None, None, "invalid" if status == 400 else None)
+        return web.Response(status=status, body=body, headers=headers)
+
+    refused = check_gemini_auth(request, cfg)
+    if refused is not None:
+        return fail(*refused)
+    spec = GEMINI_EMBEDDING_MODELS.get(model)
+    if spec is None:
+        return fail(
+            404,
+            gemini_error(
+                404,
+                f"models/{model} is not found for API version v1beta, or is not supported "
+                "for batchEmbedContents.",
+            ),
+        )
+    try:
+        body = orjson.loads(raw)
+        if not isinstance(body, dict) or set(body) - {"requests"}:
+            raise GeminiWireError(400, "Invalid JSON payload received.")
+        items = body.get("requests")
+        if not isinstance(items, list) or not items:
+            raise GeminiWireError(400, "* BatchEmbedContentsRequest.requests: is required")
+        if len(items) > GEMINI_MAX_REQUESTS:
+            raise GeminiWireError(
+                400,
+                "* BatchEmbedContentsRequest.requests: at most "
+                f"{GEMINI_MAX_REQUESTS} requests can be in one batch",
+            )
+        parsed = [_gemini_text(i, item, model) for i, item in enumerate(items)]
+    except orjson.JSONDecodeError:
+        return fail(400, gemini_error(400, "Invalid JSON payload received."))
+    except GeminiWireError as e:
+        return fail(e.status, gemini_error(e.status, e.message))
+    values = [
+        {"values": embed_text(text, model, min(dims or spec.dimensions, spec.dimensions), cfg.seed)}
+        for text, dims in parsed
+    ]
+    total = sum(estimate_tokens(text, model) for text, _ in parsed)
+    state.record(t, request.path, 200, h, parsed[0][0][:200], None, None)
+    delay = state.draw_latency_s()
+    if delay:
+        await asyncio.sleep(delay)
+    out = {"embeddings": values, "usageMetadata": {"promptTokenCount": total}}
+    return web.Response(body=orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY), headers=headers)
