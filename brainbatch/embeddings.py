@@ -551,14 +551,25 @@ def _in_thread(coro: Any, job: BatchJob | None = None) -> Any:
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     future = pool.submit(asyncio.run, coro)
     try:
-        return future.result()
+        return _wait(future)
     except KeyboardInterrupt:
         if job is not None:
             job.request_cancel()
-            future.result()
+            _wait(future)
         raise
     finally:
         pool.shutdown(wait=False)
+
+
+def _wait(future: concurrent.futures.Future[Any]) -> Any:
+    """``future.result()``, waking every 0.1 s: a SIGINT that another thread received (its
+    Python handler only runs on the main thread) is raised here within 0.1 s, not when the
+    run ends."""
+    while True:
+        try:
+            return future.result(timeout=0.1)
+        except concurrent.futures.TimeoutError:
+            continue
 
 
 def _job_name(namespace: str, mode: str, requests: Sequence[BatchRequest]) -> str:

@@ -161,3 +161,34 @@ def test_a_killed_run_resumes_sending_only_rows_without_a_vector(
     )
     assert _bytes(out) == _bytes(reference)
     assert all(np.asarray(v).dtype == np.float32 for v in out.embedding)
+
+
+def test_ctrl_c_cancels_the_run_and_the_same_call_sends_only_the_rest(
+    sim: SimServer, tmp_path: Path, inputs_seen: list[list[str]]
+) -> None:
+    sim.configure(latency_ms=30)
+    df = pd.DataFrame({"text": [f"text {i} about roads" for i in range(40)]})
+    path = tmp_path / "c.sqlite"
+    interrupted = threading.Event()
+
+    def ctrl_c(exchange: Any) -> None:
+        if len(inputs_seen) >= 3 and not interrupted.is_set():
+            interrupted.set()
+            signal.raise_signal(signal.SIGINT)  # as a Ctrl-C (a kernel interrupt) does
+
+    stop = sim.observe(ctrl_c)
+    kw: dict[str, Any] = dict(
+        base_url=sim.openai_base_url, api_key="k", store=path, batch_size=2, max_concurrent=1
+    )
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            bb.embed(df, "text", **kw)
+    finally:
+        stop()
+    first = [t for pack in inputs_seen for t in pack]
+    assert len(first) < len(df)  # it stopped sending
+    n_first = len(inputs_seen)
+    out = bb.embed(df, "text", **kw)
+    second = [t for pack in inputs_seen[n_first:] for t in pack]
+    assert sorted(first + second) == sorted(df.text)  # nothing twice: nothing was in flight
+    assert (out.status == "success").all()
