@@ -348,15 +348,25 @@ EMBEDDING_PRICES: Mapping[str, tuple[float, float]] = {
 }
 
 
+#: Gemini's embedding model, likewise (Gemini API pricing page: standard and Batch API).
+GEMINI_EMBEDDING_PRICES: Mapping[str, tuple[float, float]] = {
+    "gemini-embedding-001": (0.15, 0.075),
+}
+
+
 def _embedding_price(model: str) -> Price | None:
     bare = model.strip()
     prefix, sep, rest = bare.partition("/")
-    if sep and prefix.lower() in (*_OWN_PREFIXES, "openai"):
+    if sep and prefix.lower() in (*_OWN_PREFIXES, "openai", "gemini", "google", "models"):
         bare = rest
     rates = EMBEDDING_PRICES.get(bare)
+    source = _EMBEDDINGS_SOURCE
+    if rates is None:
+        rates = GEMINI_EMBEDDING_PRICES.get(bare)
+        source = "Gemini price list (embeddings)"
     if rates is None:
         return None
-    return Price(model, rates[0], 0.0, None, rates[1], 0.0, source=_EMBEDDINGS_SOURCE)
+    return Price(model, rates[0], 0.0, None, rates[1], 0.0, source=source)
 
 
 def price_of(model: str) -> Price | None:

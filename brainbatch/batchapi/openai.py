@@ -15,8 +15,8 @@ import orjson
 
 from ..errors import ConnectionFailed
 from ..models import BatchRequest, BatchStatus
-from .base import BatchBackend, Outcome, to_epoch
-from .jsonl import OPENAI_LIMITS, Chunk, openai_line
+from .base import BatchBackend, Outcome, WireProvider, to_epoch
+from .jsonl import OPENAI_LIMITS, BatchLimits, Chunk, openai_line
 from .records import ProviderBatch, RequestCounts
 
 __all__ = ["CLOCK_SKEW_S", "OPENAI_STATES", "OpenAIBatchBackend", "openai_outcome"]
@@ -84,7 +84,17 @@ class OpenAIBatchBackend(BatchBackend):
     name = "openai"
     default_limits = OPENAI_LIMITS
     endpoint = "/v1/chat/completions"
+    """The batch's ``endpoint`` and every line's ``url``: the provider's ``batch_endpoint``
+    when it has one (``"/v1/embeddings"`` for ``brainbatch.embeddings``' provider)."""
     one_model_per_batch = True
+
+    def __init__(
+        self, provider: WireProvider, limits: BatchLimits | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(provider, limits, **kwargs)
+        own = getattr(provider, "batch_endpoint", None)
+        if isinstance(own, str) and own:
+            self.endpoint = own
 
     def encode(self, custom_id: str, request: BatchRequest) -> bytes:
         return openai_line(custom_id, self.provider.build_body(request), self.endpoint)

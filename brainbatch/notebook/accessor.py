@@ -327,6 +327,11 @@ class BrainbatchAccessor:
         rpm: int | None = None,
         tpm: int | None = None,
         seed: int = 0,
+        mode: str = "realtime",
+        store: Any = None,
+        name: str | None = None,
+        cache: bool | None = None,
+        poll_interval: float | None = None,
         **provider_kwargs: Any,
     ) -> pd.DataFrame:
         """:func:`brainbatch.embed` on this frame: the frame with an ``embedding`` column."""
@@ -345,6 +350,11 @@ class BrainbatchAccessor:
             rpm=rpm,
             tpm=tpm,
             seed=seed,
+            mode=mode,
+            store=store,
+            name=name,
+            cache=cache,
+            poll_interval=poll_interval,
             **provider_kwargs,
         )
 

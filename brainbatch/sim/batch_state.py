@@ -17,7 +17,8 @@ A batch's life, from its creation (seconds of :class:`BatchSimConfig`):
 
 Requests finish in a shuffled order (output files are not in input order), the same for
 the same seed and the same sequence of batches (:meth:`BatchSimState.result_order`).
-Answers come from :func:`brainbatch.sim.wire.complete_chat` / ``complete_message``: the
+Answers come from :func:`brainbatch.sim.wire.complete_chat` / ``complete_message`` (and
+:func:`brainbatch.sim.embeddings.embedding_answer` for ``/v1/embeddings`` batches): the
 same answers as the real-time routes; a body those refuse becomes that request's error line.
 
 Rules enforced as the providers document them (limits from :class:`BatchSimConfig`):
@@ -25,8 +26,9 @@ Rules enforced as the providers document them (limits from :class:`BatchSimConfi
 * OpenAI, when a batch is created (it then goes ``validating`` -> ``failed`` with
   ``errors.data``, like OpenAI's): see :func:`validate_input` (one model and one endpoint
   per file, unique ``custom_id`` of at most 64 characters, at most 50,000 lines and 200
-  MB); and the enqueued-token limit of ``SimConfig.enqueued_token_limit``
-  (``token_limit_exceeded``). Uploads over 512 MB are refused.
+  MB; ``/v1/embeddings`` batches at most 50,000 inputs across their lines); and the
+  enqueued-token limit of ``SimConfig.enqueued_token_limit`` (``token_limit_exceeded``).
+  Uploads over 512 MB are refused.
 * Anthropic, when a message batch is created (400, or 413 for the size): 1 to 100,000
   requests, at most 256 MB, ``custom_id`` matching ``^[a-zA-Z0-9_-]{1,64}$`` and unique;
   models may be mixed.
@@ -56,7 +58,8 @@ from typing import Any
 import orjson
 
 from ..errors import InputError
-from ..tokens import estimate_message_tokens
+from ..tokens import estimate_message_tokens, estimate_tokens
+from .embeddings import count_inputs, embedding_answer
 from .observe import Observers
 from .state import body_hash
 from .wire import (
@@ -72,6 +75,7 @@ __all__ = [
     "ANTHROPIC_MAX_BYTES",
     "ANTHROPIC_MAX_REQUESTS",
     "OPENAI_MAX_BYTES",
+    "OPENAI_MAX_EMBEDDING_INPUTS",
     "OPENAI_MAX_REQUESTS",
     "SCENARIOS",
     "BatchSimConfig",
@@ -83,6 +87,8 @@ __all__ = [
     "validate_input",
 ]
 
+EMBEDDINGS_ENDPOINT = "/v1/embeddings"
+
 SCENARIOS = ("ok", "validation_failure", "expire", "all_errors")
 
 #: The providers' documented limits (the defaults of :class:`BatchSimConfig`, which can
@@ -91,6 +97,9 @@ SCENARIOS = ("ok", "validation_failure", "expire", "all_errors")
 #: requests or 256 MB per message batch.
 OPENAI_MAX_REQUESTS = 50_000
 OPENAI_MAX_BYTES = 200 * 1024 * 1024
+#: OpenAI's API document (``createBatch``, ``endpoint``): "/v1/embeddings batches are also
+#: restricted to a maximum of 50,000 embedding inputs across all requests in the batch".
+OPENAI_MAX_EMBEDDING_INPUTS = 50_000
 ANTHROPIC_MAX_REQUESTS = 100_000
 ANTHROPIC_MAX_BYTES = 256 * 1024 * 1024
 
@@ -109,6 +118,7 @@ class BatchSimConfig:
     expire_fraction: float = 0.5
     openai_max_requests: int = OPENAI_MAX_REQUESTS
     openai_max_bytes: int = OPENAI_MAX_BYTES
+    openai_max_embedding_inputs: int = OPENAI_MAX_EMBEDDING_INPUTS
     anthropic_max_requests: int = ANTHROPIC_MAX_REQUESTS
     anthropic_max_bytes: int = ANTHROPIC_MAX_BYTES
 
@@ -120,6 +130,7 @@ class BatchSimConfig:
         for name in (
             "openai_max_requests",
             "openai_max_bytes",
+            "openai_max_embedding_inputs",
             "anthropic_max_requests",
             "anthropic_max_bytes",
         ):
@@ -329,8 +340,16 @@ class BatchSimState:
                         "model",
                         "model_not_found",
                     )
-                nth = app_state.nth_answer(body_hash(orjson.dumps(body)))
-                obj = complete_chat(body, cfg, app_state.new_id("chatcmpl-"), nth)
+                if b.endpoint == EMBEDDINGS_ENDPOINT:
+                    # vectors as JSON numbers, as the real-time route sends them
+                    obj = orjson.loads(
+                        orjson.dumps(
+                            embedding_answer(body, cfg.seed), option=orjson.OPT_SERIALIZE_NUMPY
+                        )
+                    )
+                else:
+                    nth = app_state.nth_answer(body_hash(orjson.dumps(body)))
+                    obj = complete_chat(body, cfg, app_state.new_id("chatcmpl-"), nth)
             except WireError as e:
                 b.failed += 1
                 error = orjson.loads(openai_error(e.status, e.message, e.param, e.code))
@@ -354,7 +373,7 @@ class BatchSimState:
                 return
             b.succeeded += 1
             b.input_tokens += obj["usage"]["prompt_tokens"]
-            b.output_tokens += obj["usage"]["completion_tokens"]
+            b.output_tokens += obj["usage"].get("completion_tokens", 0)
             self.observers.batch_request(
                 "openai-batch", b.endpoint, body, 200, obj, custom_id, b.id
             )
@@ -531,6 +550,8 @@ def validate_input(
     seen: set[str] = set()
     model: str | None = None
     tokens = 0
+    inputs = 0
+    embeddings = endpoint == EMBEDDINGS_ENDPOINT
 
     def err(code: str, message: str, line: int | None, param: str | None) -> None:
         if len(errors) < 10:
@@ -603,7 +624,11 @@ def validate_input(
                         n,
                         "body.model",
                     )
-            tokens += _prompt_tokens(body)
+            if embeddings:
+                inputs += count_inputs(body)
+                tokens += _input_tokens(body)
+            else:
+                tokens += _prompt_tokens(body)
         requests.append((str(cid), body))
     if not requests and not errors:
         err("empty_file", "The input file is empty.", None, None)
@@ -612,6 +637,15 @@ def validate_input(
             "too_many_requests",
             f"The input file has {len(requests):,} requests; a batch "
             f"holds at most {config.openai_max_requests:,}.",
+            None,
+            None,
+        )
+    if inputs > config.openai_max_embedding_inputs:
+        err(
+            "too_many_inputs",
+            f"The input file has {inputs:,} embedding inputs; /v1/embeddings batches are "
+            f"restricted to a maximum of {config.openai_max_embedding_inputs:,} embedding "
+            "inputs across all requests in the batch.",
             None,
             None,
         )
@@ -626,6 +660,18 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
     except WireError:
         return 0
     return estimate_message_tokens(messages, system)
+
+
+def _input_tokens(body: dict[str, Any]) -> int:
+    """The tokens of an embeddings body's inputs (0 if they are not text)."""
+    value = body.get("input")
+    items = value if isinstance(value, list) else [value]
+    model = body.get("model")
+    return sum(
+        estimate_tokens(t, model if isinstance(model, str) else None)
+        for t in items
+        if isinstance(t, str)
+    )
 
 
 def enqueued_token_error(model: str, limit: int) -> dict[str, Any]:

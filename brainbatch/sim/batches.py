@@ -36,7 +36,7 @@ __all__ = ["SCENARIOS", "SIM_BATCHES", "BatchSimConfig", "BatchSimState", "add_r
 
 _FILE_MAX_BYTES = 512 * 1024 * 1024  # any upload to the Files API (batch files: 200 MB)
 _OPEN = ("validating", "in_progress", "finalizing", "cancelling")  # tokens stay enqueued
-_ENDPOINTS = ("/v1/chat/completions",)
+_ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings")
 _JSON = "application/json"
 
 #: The app's :class:`BatchSimState`.

@@ -43,7 +43,7 @@ from aiohttp import web
 from .batches import add_routes as add_batch_routes
 from .common import SIM_STATE, check_auth
 from .config import SimConfig
-from .embeddings import embeddings
+from .embeddings import embeddings, gemini_batch_embed
 from .gemini import generate_content as _gemini_generate
 from .gemini_batches import add_gemini_batch_routes
 from .observe import SIM_OBSERVERS, Observer, Observers, note, observe_middleware
@@ -402,6 +402,7 @@ def build_app(
     app.router.add_get("/v1/models/{model}", models)
     for version in ("v1beta", "v1"):  # google-genai 3.x defaults to v1
         app.router.add_post(f"/{version}/models/{{model}}:generateContent", generate_content)
+        app.router.add_post(f"/{version}/models/{{model}}:batchEmbedContents", gemini_batch_embed)
     app.router.add_get("/_sim/stats", stats)
     add_batch_routes(app)  # native Batch APIs (own module)
     add_gemini_batch_routes(app)  # Gemini Batch Mode and Files API (own module)

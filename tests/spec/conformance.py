@@ -85,7 +85,9 @@ OPENAI_INPUT_LINE: dict[str, Any] = {
 }
 
 #: One line of an OpenAI batch output or error file ("The request output object"), for
-#: ``/v1/chat/completions`` batches: a 200 response carries a chat completion, any other
+#: ``/v1/chat/completions`` and ``/v1/embeddings`` batches: a 200 response carries a chat
+#: completion or an embeddings list (each batch request is also checked against its own
+#: operation's response, as the exchange of that ``url``), any other
 #: status the error body; ``error`` is set for requests that never ran (expired...).
 OPENAI_OUTPUT_LINE: dict[str, Any] = {
     "type": "object",
@@ -108,8 +110,22 @@ OPENAI_OUTPUT_LINE: dict[str, Any] = {
                     "then": {
                         "properties": {
                             "body": {
-                                "$ref": _OPENAI
-                                + pointer("components", "schemas", "CreateChatCompletionResponse")
+                                # a chat completion, or an embeddings list (an /v1/embeddings
+                                # batch); the object field tells them apart
+                                "anyOf": [
+                                    {
+                                        "$ref": _OPENAI
+                                        + pointer(
+                                            "components", "schemas", "CreateChatCompletionResponse"
+                                        )
+                                    },
+                                    {
+                                        "$ref": _OPENAI
+                                        + pointer(
+                                            "components", "schemas", "CreateEmbeddingResponse"
+                                        )
+                                    },
+                                ]
                             }
                         }
                     },
