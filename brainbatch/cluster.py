@@ -166,6 +166,17 @@ class Coordinator:
         """A 429 (or the rate-limit headers) seen by one worker: pause every worker."""
         self._limiter.cool_down(seconds)
 
+    async def places_only(self) -> bool:
+        """True when the job's limits are concurrency alone (no rpm/tpm window to count each
+        request in): a partition may then hand a place it is done with straight to its own
+        next waiting request (see :class:`RemoteLimiter`)."""
+        return not self._limiter.rpm and not self._limiter.tpm
+
+    async def state(self) -> tuple[bool, float]:
+        """(cancelled, seconds left of the cool-down): what a partition that reuses its
+        places checks every :data:`HEARTBEAT_S`."""
+        return self._cancelled, self._limiter.cooling_down_s
+
     async def cool_downs(self) -> int:
         return self._limiter.cool_downs
 
@@ -223,6 +234,14 @@ class RemoteLimiter:
     partition), and finished requests give their places back together a few milliseconds
     later. A local limiter (no limits of its own) applies a cool-down this worker saw at
     once, and reads the rate-limit headers with the one rule.
+
+    When the job's limits are concurrency alone (no ``rpm``/``tpm``: nothing to count per
+    request at the coordinator), a place a finished request leaves is handed straight to
+    the next request waiting in this partition, with no round trip (the requests in flight
+    across the cluster stay within ``max_concurrent``: the place only changes hands); it is
+    given back when none waits. The partition then asks the coordinator every
+    :data:`HEARTBEAT_S` for its cancel flag and cool-down, and hands nothing on while either
+    holds.
     """
 
     FLUSH_S = 0.005
@@ -239,6 +258,15 @@ class RemoteLimiter:
         self._flushing = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.cool_downs = 0
+        self._reuse = False
+        """Hand finished requests' places to waiting ones here (the coordinator said so)."""
+        self._reuse_known = False
+        self._stopped = False
+        """The coordinator said the job is cancelled: no place changes hands here again."""
+        self._held = 0
+        self._watching = False
+        self.handed_on = 0
+        """Places handed from a finished request to a waiting one without a round trip."""
 
     auto_rpm = False
     auto_tpm = False
@@ -278,11 +306,18 @@ class RemoteLimiter:
         ok, ticket = await place
         if not ok:
             raise ClusterCancelled("cancelled")  # the request stays pending, unsent
+        self._held += 1
         return ticket
 
     async def _ask(self) -> None:
         """Ask the coordinator for places for every waiting request, until none waits."""
         try:
+            if not self._reuse_known:
+                self._reuse_known = True
+                self._reuse = bool(await self._coordinator.places_only())
+            if self._reuse and not self._watching:
+                self._watching = True
+                self._spawn(self._watch())
             while self._waiting:
                 ok, tickets = await self._coordinator.grant([t for t, _ in self._waiting])
                 if not ok:
@@ -292,6 +327,9 @@ class RemoteLimiter:
                             place.set_result((False, None))
                     return
                 for ticket in tickets:
+                    if not self._waiting:  # those it was asked for got places handed on
+                        self._give_back(ticket, 0, 0)
+                        continue
                     _, place = self._waiting.popleft()
                     if place.done():  # its request was abandoned meanwhile: give it back
                         self._give_back(ticket, 0, 0)
@@ -326,7 +364,30 @@ class RemoteLimiter:
             if released or usage:
                 self._coordinator.give_back(released, usage)  # sent now; nothing waits
 
+    async def _watch(self) -> None:
+        """While places are handed on here: the coordinator's cancel flag and cool-down."""
+        try:
+            while not self._stopped and (self._held or self._waiting):
+                await asyncio.sleep(HEARTBEAT_S)
+                cancelled, cooling = await self._coordinator.state()
+                if cancelled:
+                    self._stopped = True
+                elif cooling > self._local.cooling_down_s:
+                    self._local.cool_down(cooling)
+        except Exception:  # the coordinator cannot be asked: every place goes through it
+            self._reuse = False
+        finally:
+            self._watching = False
+
     def release(self) -> None:
+        self._held -= 1
+        if self._reuse and not self._stopped and self._local.cooling_down_s <= 0:
+            while self._waiting:  # the place goes to the next request waiting here
+                _, place = self._waiting.popleft()
+                if not place.done():
+                    self.handed_on += 1
+                    place.set_result((True, None))
+                    return
         self._give_back(None, 0, 0)
 
     def record_usage(self, ticket: list[float] | None, estimated: int, actual: int) -> None:

@@ -170,6 +170,15 @@ class RunSettings:
             raise InputError("delay applies to mode='realtime' only; drop it for mode='batch'")
         if not isinstance(self.provider_kwargs, Mapping):
             raise InputError("provider_kwargs must be a mapping")
+        urls = self.provider_kwargs.get("base_url")
+        if urls is not None and not isinstance(urls, str):  # a replica pool: checked now
+            from .providers.pool import check_base_urls
+
+            if len(check_base_urls(urls)) > 1 and self.mode == "batch":
+                raise InputError(
+                    "base_url with several replicas spreads real-time requests; a native "
+                    "batch goes to one server: give one base_url for mode='batch'"
+                )
         if self.schema is not None and not isinstance(self.schema, OutputSchema):
             object.__setattr__(self, "schema", OutputSchema.of(self.schema))
         _positive("schema_attempts", self.schema_attempts, integer=True)

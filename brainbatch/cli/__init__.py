@@ -177,7 +177,13 @@ def _add_run_limits(p: argparse.ArgumentParser) -> None:
 
 
 def _add_provider_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--base-url", help="API root of an OpenAI/Anthropic-compatible server")
+    p.add_argument(
+        "--base-url",
+        action="append",
+        metavar="URL",
+        help="API root of an OpenAI/Anthropic-compatible server; repeat it for replicas of "
+        "one server (requests go to the least busy, a failing one is skipped)",
+    )
     p.add_argument(
         "--api-key-env",
         metavar="VAR",

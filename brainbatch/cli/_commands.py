@@ -45,8 +45,9 @@ def _provider_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         if key in kwargs:
             raise InputError(f"-o {key} is given twice")
         kwargs[key] = value
-    if args.base_url:
-        kwargs["base_url"] = args.base_url
+    if args.base_url:  # repeated: replicas of one server (brainbatch.providers.pool)
+        urls = list(args.base_url)
+        kwargs["base_url"] = urls[0] if len(urls) == 1 else urls
     if args.api_key_env:
         key = os.environ.get(args.api_key_env, "")
         if not key.strip():

@@ -30,9 +30,9 @@ import os
 import random
 import time
 import warnings
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -53,6 +53,9 @@ from ..secrets import Secret, is_secret_header, redact
 from ..tokens import estimate_message_tokens
 from ._status import body_message, error_code, status_error
 from .base import Provider
+
+if TYPE_CHECKING:
+    from .pool import ReplicaPool
 
 __all__ = [
     "HttpProvider",
@@ -91,6 +94,8 @@ class RawResponse:
     status: int
     headers: Mapping[str, str]
     content: bytes
+    url: str | None = None
+    """The replica that answered, when the provider has several (see :mod:`.pool`)."""
 
 
 class _AiohttpStream(httpx.AsyncByteStream):
@@ -370,7 +375,7 @@ class HttpProvider(Provider):
         self,
         model: str | None = None,
         *,
-        base_url: str | None = None,
+        base_url: str | Sequence[str] | None = None,
         api_key: str | None = None,
         client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -389,7 +394,16 @@ class HttpProvider(Provider):
         service_tier: str | None = None,
     ) -> None:
         self.model = model
-        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        if base_url is not None and not isinstance(base_url, str):
+            from .pool import check_base_urls
+
+            self.base_urls: tuple[str, ...] = check_base_urls(base_url)
+            self.base_url = self.base_urls[0]
+        else:
+            self.base_url = (base_url or self.default_base_url).rstrip("/")
+            self.base_urls = (self.base_url,)
+        """Every replica's API root (one unless ``base_url`` was a list: :mod:`.pool`);
+        :attr:`base_url` is the first, used for anything but real-time requests."""
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigurationError(
                 f"base_url must start with http:// or https://, got {self.base_url!r}"
@@ -419,20 +433,39 @@ class HttpProvider(Provider):
         headers.update(self.auth_headers())
         self._sends_credentials = any(is_secret_header(name) and v for name, v in headers.items())
         self._warned_hosts: set[str] = set()
-        self._check_plain_http = self._sends_credentials and self.base_url.startswith("http://")
+        self._check_plain_http = self._sends_credentials and any(
+            url.startswith("http://") for url in self.base_urls
+        )
         host = (urlsplit(self.base_url).hostname or "").lower()
         self._deprecated_unwarned = (
             dict(self.deprecated_fields) if host in self.official_hosts else {}
         )
-        self.http = HttpSession(
-            self.base_url,
-            headers,
-            client=client,
-            transport=transport,
-            max_connections=max_concurrent or 1024,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-        )
+        self.pool: ReplicaPool | None = None
+        """The replicas real-time requests are spread over (None: one ``base_url``)."""
+        if len(self.base_urls) > 1:
+            from .pool import ReplicaPool
+
+            self.pool = ReplicaPool.build(
+                self.base_urls,
+                headers,
+                retry=self.retry,
+                client=client,
+                transport=transport,
+                max_connections=max_concurrent or 1024,
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+            )
+            self.http = self.pool.replicas[0].http
+        else:
+            self.http = HttpSession(
+                self.base_url,
+                headers,
+                client=client,
+                transport=transport,
+                max_connections=max_concurrent or 1024,
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+            )
         self._rng = random.Random()
 
     # -- keys ------------------------------------------------------------------------------
@@ -450,7 +483,7 @@ class HttpProvider(Provider):
         key = os.environ.get(env, "")
         if key:
             return key
-        if is_loopback_host(urlsplit(self.base_url).hostname):
+        if all(is_loopback_host(urlsplit(url).hostname) for url in self.base_urls):
             return ""  # local servers (vLLM, Ollama, LM Studio, SimServer) need no key
         raise ConfigurationError(
             f"no API key for {self.name} at {self.base_url}: set the {env} environment "
@@ -507,9 +540,14 @@ class HttpProvider(Provider):
     def _auth(self, key: str) -> dict[str, str]:
         raise NotImplementedError
 
+    def cache_namespace(self) -> str:
+        """``"<name>|<base_url>"``; a replica pool's URLs sorted (one service, any order)."""
+        return f"{self.name}|{' '.join(sorted(self.base_urls))}"
+
     def __repr__(self) -> str:
+        where = self.base_url if self.pool is None else list(self.base_urls)
         return (
-            f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r}, "
+            f"{type(self).__name__}(model={self.model!r}, base_url={where!r}, "
             f"api_key={'***' if self._key else None}, {self.limiter!r}, "
             f"max_attempts={self.retry.max_attempts}, batch={self.batch})"
         )
@@ -556,7 +594,10 @@ class HttpProvider(Provider):
 
         The provider stays usable: a later request (in this loop or another) opens new ones.
         """
-        await self.http.aclose()
+        if self.pool is not None:
+            await self.pool.aclose()
+        else:
+            await self.http.aclose()
 
     # -- errors ----------------------------------------------------------------------------
 
@@ -567,7 +608,7 @@ class HttpProvider(Provider):
             body_message(raw.content),
             raw.headers,
             source=self.name,
-            url=self.http.url(self.path),
+            url=(raw.url + self.path) if raw.url else self.http.url(self.path),
             key_env=self.key_env_var(),
             secrets=(self._key,),
             request_id_header=self.request_id_header,
@@ -603,8 +644,10 @@ class HttpProvider(Provider):
             ) + self.max_output_tokens(body)
         if self._check_plain_http:
             self._check_plain_http = False
-            self.warn_if_insecure(self.base_url)
-        http, path, policy = self.http, self.request_path(request), self.retry
+            for url in self.base_urls:
+                self.warn_if_insecure(url)
+        http: HttpSession | ReplicaPool = self.pool or self.http
+        path, policy = self.request_path(request), self.retry
         attempt = 0
         waited = 0.0
         while True:

@@ -39,7 +39,9 @@ class OpenAIProvider(HttpProvider):
     Args:
         model: the model this provider was chosen for (informational: every request names
             its own model).
-        base_url: the API root, version included (default ``https://api.openai.com/v1``).
+        base_url: the API root, version included (default ``https://api.openai.com/v1``);
+            or a list of the roots of replicas of one server (vLLM, SGLang, TGI...): real-time
+            requests then go to the least busy replica that is up (:mod:`.pool`).
         api_key: the key; default from ``OPENAI_API_KEY`` (``OPENROUTER_API_KEY`` when
             ``base_url`` is OpenRouter). Servers on localhost need none.
         client: your own ``httpx.AsyncClient`` (used as is, never closed by brainbatch).
