@@ -9,6 +9,16 @@ neutral form of :class:`~brainbatch.models.BatchRequest` messages; :func:`anthro
 :func:`gemini_part` turn them into Anthropic ``image``/``document`` blocks and Gemini
 ``inlineData`` parts.
 
+A file path is not read into the request: :func:`load_cell` reads the file once, to check it
+(magic bytes, size, pixel size) and take its sha256, and keeps only that; the request carries
+a reference part (the OpenAI part with the file's ``file://`` URI and a ``brainbatch_media``
+record: path, media type, sha256, size, width, height). :func:`resolve_part` /
+:func:`resolve_messages` read and encode it when the request is sent or written to a batch
+file, giving exactly the part an in-memory image gives, and refuse a file whose bytes changed
+since (its sha256 no longer matches). The journal hashes and stores the reference, so its hash
+covers the bytes, and a resumed request reads the same file into the same bytes. Bytes, data
+URLs and PIL images are already in memory: they travel as data URLs, as before.
+
 Image tokens (:func:`image_tokens`) follow each provider's documented rule, from the width and
 height read from the file header (:func:`dimensions`: PNG IHDR, GIF screen descriptor, JPEG
 SOF, WEBP VP8/VP8L/VP8X), without decoding the image.
@@ -22,6 +32,7 @@ import hashlib
 import io
 import math
 import os
+import pathlib
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +44,7 @@ __all__ = [
     "DOCUMENT_TYPES",
     "IMAGE_TYPES",
     "LIMITS",
+    "MEDIA_KEY",
     "Attachment",
     "ProviderLimits",
     "anthropic_block",
@@ -47,6 +59,8 @@ __all__ = [
     "load_cell",
     "media_digest",
     "part_image_tokens",
+    "resolve_messages",
+    "resolve_part",
     "sniff",
 ]
 
@@ -58,6 +72,11 @@ IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 DOCUMENT_TYPES = frozenset({"application/pdf"})
 
 Family = Literal["openai", "anthropic", "gemini"]
+
+MEDIA_KEY = "brainbatch_media"
+"""The key of a reference part's record (a file read at send time; see :func:`resolve_part`)."""
+
+_HEAD = 256 * 1024  # bytes read for the magic bytes and the pixel size
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,16 +224,28 @@ def image_tokens(model: str, width: int, height: int, detail: str = "auto") -> i
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
-    """One image or document of a row: its bytes (or a URL), media type and where it came from."""
+    """One image or document of a row: its bytes (or a URL, or a file read at send time),
+    media type and where it came from."""
 
     media_type: str | None  # None for a URL (the provider reads it)
     data: bytes | None
     url: str | None
     source: str  # the path, URL or "bytes" / "PIL image", for messages
+    path: str | None = None  # a file (absolute path) read when the request is sent
+    nbytes: int = 0  # the file's size (``path``)
+    sha256: str | None = None  # the file's sha256 (``path``), checked again at send time
+    dims: tuple[int, int] | None = None  # width and height from the file's header (``path``)
 
     @property
     def size(self) -> int:
-        return len(self.data) if self.data is not None else 0
+        return len(self.data) if self.data is not None else self.nbytes
+
+    @property
+    def pixels(self) -> tuple[int, int] | None:
+        """``(width, height)`` from the header, or None (a URL, a document, not found)."""
+        if self.data is not None:
+            return dimensions(self.data)
+        return self.dims
 
 
 def _is_missing(value: Any) -> bool:
@@ -238,6 +269,34 @@ def _pil_bytes(value: Any) -> bytes | None:
     return buf.getvalue()
 
 
+def _scan_file(path: str, where: str) -> Attachment:
+    """Check a file without keeping its bytes: media type and pixel size from its head,
+    sha256 and size read in blocks (a JPEG whose size marker is beyond the head is read
+    whole, once)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD)
+            fh.seek(0)
+            digest = hashlib.file_digest(fh, "sha256")
+            nbytes = fh.tell()
+            dims = dimensions(head)
+            if dims is None and sniff(head) == "image/jpeg" and nbytes > len(head):
+                fh.seek(0)
+                dims = dimensions(fh.read())
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read {path!r}: {exc.strerror or exc}") from None
+    return Attachment(
+        sniff(head),
+        None,
+        None,
+        path,
+        path=os.path.abspath(path),
+        nbytes=nbytes,
+        sha256=digest.hexdigest(),
+        dims=dims,
+    )
+
+
 def _one(value: Any, where: str) -> Attachment:
     if isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
@@ -250,12 +309,7 @@ def _one(value: Any, where: str) -> Attachment:
         if value.startswith("data:"):
             data = decode_data_url(value, where)
             return Attachment(sniff(data), data, None, "data URL")
-        try:
-            with open(value, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise InputError(f"{where}: cannot read {value!r}: {exc.strerror or exc}") from None
-        return Attachment(sniff(data), data, None, value)
+        return _scan_file(value, where)
     pil = _pil_bytes(value)
     if pil is not None:
         return Attachment("image/png", pil, None, "PIL image")
@@ -312,8 +366,8 @@ def check_row(
                     f"{where}: image {a.source!r} is {a.size / MB:.1f} MB; {fam} takes at most "
                     f"{lim.max_image_bytes // MB} MB per image"
                 )
-            if kind == "image" and lim.max_side_px is not None and a.data is not None:
-                dims = dimensions(a.data)
+            if kind == "image" and lim.max_side_px is not None:
+                dims = a.pixels
                 if dims is not None and max(dims) > lim.max_side_px:
                     raise InputError(
                         f"{where}: image {a.source!r} is {dims[0]}x{dims[1]} px; {fam} takes at "
@@ -353,38 +407,127 @@ def _media_of_data_url(url: str) -> str:
     return url[5:].partition(";")[0]
 
 
+def _record(a: Attachment) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "path": a.path,
+        "media_type": a.media_type,
+        "sha256": a.sha256,
+        "size": a.nbytes,
+    }
+    if a.dims is not None:
+        record["width"], record["height"] = a.dims
+    return record
+
+
+def _file_uri(path: str) -> str:
+    return pathlib.Path(path).as_uri()
+
+
 def attachment_parts(
     images: Sequence[Attachment], documents: Sequence[Attachment], detail: str | None = None
 ) -> list[dict[str, Any]]:
     """OpenAI chat content parts: ``image_url`` (a data URL, or the URL as given; ``detail``
-    when set) and ``file`` (a base64 PDF as ``file_data``)."""
+    when set) and ``file`` (a base64 PDF as ``file_data``). A file gives a reference part
+    instead (its ``file://`` URI and a :data:`MEDIA_KEY` record), which
+    :func:`resolve_part` turns into that part when the request is sent."""
     parts: list[dict[str, Any]] = []
     for a in images:
-        url = a.url if a.url is not None else data_url(a.media_type or "", a.data or b"")
+        if a.path is not None:
+            url = _file_uri(a.path)
+        elif a.url is not None:
+            url = a.url
+        else:
+            url = data_url(a.media_type or "", a.data or b"")
         image: dict[str, Any] = {"url": url}
         if detail is not None:
             image["detail"] = detail
-        parts.append({"type": "image_url", "image_url": image})
+        part: dict[str, Any] = {"type": "image_url", "image_url": image}
+        if a.path is not None:
+            part[MEDIA_KEY] = _record(a)
+        parts.append(part)
     for n, a in enumerate(documents):
         if a.url is not None:  # Anthropic and Gemini-free: kept as a URL part
             parts.append({"type": "file", "file": {"file_url": a.url}})
             continue
         name = os.path.basename(a.source) if a.source not in ("bytes", "data URL") else ""
-        parts.append(
-            {
-                "type": "file",
-                "file": {
-                    "filename": name or f"document-{n + 1}.pdf",
-                    "file_data": data_url("application/pdf", a.data or b""),
-                },
-            }
-        )
+        spec = {
+            "filename": name or f"document-{n + 1}.pdf",
+            "file_data": (
+                _file_uri(a.path)
+                if a.path is not None
+                else data_url("application/pdf", a.data or b"")
+            ),
+        }
+        part = {"type": "file", "file": spec}
+        if a.path is not None:
+            part[MEDIA_KEY] = _record(a)
+        parts.append(part)
     return parts
+
+
+def _read_referenced(record: Mapping[str, Any]) -> tuple[str, bytes]:
+    path = str(record.get("path") or "")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InputError(
+            f"cannot read {path!r} to send it: {exc.strerror or exc} (it was there when the "
+            "job was created)"
+        ) from None
+    if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+        raise InputError(
+            f"{path!r} changed since the job was created (its sha256 no longer matches): "
+            "not sent; create the job again to send the new file"
+        )
+    return str(record.get("media_type") or ""), data
+
+
+def resolve_part(part: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A reference part (a file, see :func:`attachment_parts`) read and encoded into the
+    part an in-memory image or document gives (the same keys, in the same order); any other
+    part as it is.
+
+    Raises:
+        InputError: the file cannot be read, or its bytes are not the ones checked when the
+            job was created (naming the file).
+    """
+    record = part.get(MEDIA_KEY)
+    if not isinstance(record, Mapping):
+        return part
+    media_type, data = _read_referenced(record)
+    kind = part.get("type")
+    if kind == "image_url":
+        image = dict(part.get("image_url") or {})
+        image["url"] = data_url(media_type, data)
+        return {"type": "image_url", "image_url": image}
+    spec = dict(part.get("file") or {})
+    spec["file_data"] = data_url(media_type, data)
+    return {"type": "file", "file": spec}
+
+
+def resolve_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` with every reference part resolved (:func:`resolve_part`), read when the
+    request is sent; messages without one are the same objects (nothing is copied)."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list) and any(
+            isinstance(b, Mapping) and MEDIA_KEY in b for b in content
+        ):
+            m = {
+                **m,
+                "content": [resolve_part(b) if isinstance(b, Mapping) else b for b in content],
+            }
+        out.append(m)
+    return out
 
 
 def anthropic_block(part: Mapping[str, Any]) -> dict[str, Any]:
     """An OpenAI ``image_url``/``file`` part as an Anthropic ``image``/``document`` block
-    (base64 or url source); other parts unchanged."""
+    (base64 or url source; a file reference is read first, see :func:`resolve_part`);
+    other parts unchanged."""
+    part = resolve_part(part)
     kind = part.get("type")
     if kind == "image_url":
         url = str((part.get("image_url") or {}).get("url", ""))
@@ -409,7 +552,8 @@ def anthropic_block(part: Mapping[str, Any]) -> dict[str, Any]:
 
 def gemini_part(part: Mapping[str, Any]) -> dict[str, Any] | None:
     """An OpenAI ``image_url``/``file`` part with inline data as a Gemini ``inlineData`` part;
-    None for a part that is not one."""
+    None for a part that is not one (a file reference is read first)."""
+    part = resolve_part(part)
     kind = part.get("type")
     url = ""
     if kind == "image_url":
@@ -429,6 +573,12 @@ def part_image_tokens(part: Mapping[str, Any], model: str) -> int:
     if part.get("type") != "image_url":
         return 0
     spec = part.get("image_url") or {}
+    record = part.get(MEDIA_KEY)
+    if isinstance(record, Mapping):  # a file: its size was read when the job was created
+        w, h = record.get("width"), record.get("height")
+        if not isinstance(w, int) or not isinstance(h, int):
+            return 0
+        return image_tokens(model, w, h, str(spec.get("detail") or "auto"))
     url = str(spec.get("url", ""))
     if not url.startswith("data:"):
         return 0
@@ -441,6 +591,8 @@ def part_image_tokens(part: Mapping[str, Any], model: str) -> int:
 
 def _payloads(value: Any) -> Iterable[str]:
     if isinstance(value, Mapping):
+        if MEDIA_KEY in value:  # a file: the digest is of its bytes, as when they are inline
+            value = resolve_part(value)
         for key, item in value.items():
             if key in ("url", "file_data") and isinstance(item, str) and item.startswith("data:"):
                 yield item.partition(",")[2]

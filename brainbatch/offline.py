@@ -33,6 +33,9 @@ def export_batch(
     custom_id: str | None = None,
     prefix: str = "batch",
     overwrite: bool = False,
+    images: str | None = None,
+    documents: str | None = None,
+    detail: str | None = None,
 ) -> list[BatchFile]:
     """Write ``df`` as OpenAI batch input files in the folder ``path``, for an offline run.
 
@@ -43,17 +46,27 @@ def export_batch(
     your own GPU, a provider's console), then read the answers back with
     :func:`import_batch_results`.
 
+    ``images=`` / ``documents=`` (columns) and ``detail=`` attach each row's images and PDFs
+    as for :func:`submit`: the same checks before anything is written, and each line carries
+    the parts batch mode uploads (files are read as their lines are written).
+
     Returns the files written (path, model, requests, bytes), in row order.
 
     Raises:
         InputError: a bad row, a ``custom_id`` a batch cannot carry, or files already there
             (``overwrite=True`` replaces them); nothing is written then.
     """
-    requests = build_requests(
-        df,
-        PromptSpec(prompt=prompt, model=model, system=system, params=params, custom_id=custom_id),
+    spec = PromptSpec(
+        prompt=prompt,
+        model=model,
+        system=system,
+        params=params,
+        custom_id=custom_id,
+        images=images,
+        documents=documents,
+        detail=detail,
     )
-    return write_batch_files(requests, path, prefix=prefix, overwrite=overwrite)
+    return write_batch_files(build_requests(df, spec), path, prefix=prefix, overwrite=overwrite)
 
 
 def import_batch_results(

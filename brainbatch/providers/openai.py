@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from ..images import resolve_messages
 from ..models import BatchRequest, ProviderResponse
 from ..pricing import cost_of
 from ._shape import Shape
@@ -94,7 +95,7 @@ class OpenAIProvider(HttpProvider):
     def build_body(self, request: BatchRequest) -> dict[str, Any]:
         """``{"model", "messages", **params}``; ``system`` becomes the first message."""
         if request.messages:
-            messages = list(request.messages)
+            messages = resolve_messages(request.messages)  # files are read here, at send time
         else:
             messages = [{"role": "user", "content": request.prompt}]
         if request.system:

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import orjson
 
 from ..errors import ConnectionFailed, InputError, RateLimitError, ServerError
-from ..images import media_digest
+from ..images import media_digest, resolve_messages
 from ..limits import Limiter
 from ..models import BatchRequest, ProviderResponse
 from ..pricing import cost_of
@@ -317,7 +317,7 @@ class SimulatedProvider(Provider):
             raise ConnectionFailed("simulated timeout: no answer in time", kind="timeout")
         answer = simulate_answer(
             request.model,
-            request.chat_messages(),
+            resolve_messages(request.chat_messages()),  # files are read here, at send time
             request.system,
             request.params,
             self.seed,

@@ -3,6 +3,7 @@ anything is sent (build_requests is the step every front goes through)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from image_helpers import PDF, png
 
 from brainbatch.errors import InputError
 from brainbatch.frame import PromptSpec, build_requests
+from brainbatch.images import MEDIA_KEY
 
 
 def _build(df: pd.DataFrame, model: str = "gpt-4o-mini", **kw: object) -> list:
@@ -101,12 +103,14 @@ def test_none_and_nan_rows_get_no_image() -> None:
     assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
 
 
-def test_a_file_path_is_read_into_a_data_url(tmp_path: Path) -> None:
+def test_a_file_path_is_carried_as_a_reference_to_its_bytes(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(png(2, 2))
     df = pd.DataFrame({"name": ["a"], "pic": [tmp_path / "a.png"]})
     (req,) = _build(df, images="pic")
     assert req.messages is not None
-    assert req.messages[0]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+    part = req.messages[0]["content"][1]
+    assert part["image_url"]["url"] == (tmp_path / "a.png").as_uri()
+    assert part[MEDIA_KEY]["sha256"] == hashlib.sha256(png(2, 2)).hexdigest()
 
 
 def test_a_pil_image_is_sent_as_png() -> None:

@@ -21,6 +21,7 @@ EXPECTED = [
     "04-cancel-and-resume.ipynb",
     "05-your-own-provider.ipynb",
     "06-scale-out-with-dask.ipynb",
+    "07-typed-images-embeddings.ipynb",
 ]
 KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,}|Bearer [A-Za-z0-9]{8,})")
 
