@@ -85,6 +85,9 @@ class OpenAIBatchBackend(BatchBackend):
     default_limits = OPENAI_LIMITS
     endpoint = "/v1/chat/completions"
     one_model_per_batch = True
+    file_purpose = "batch"
+    """The ``purpose`` of the input file upload (``"batch-api"`` at Together: see
+    :mod:`brainbatch.batchapi.hosts`)."""
 
     def encode(self, custom_id: str, request: BatchRequest) -> bytes:
         return openai_line(custom_id, self.provider.build_body(request), self.endpoint)
@@ -99,7 +102,7 @@ class OpenAIBatchBackend(BatchBackend):
             what="upload of the batch input file",
             idempotent=False,
             files={"file": (name, chunk.jsonl(), "application/jsonl")},
-            data={"purpose": "batch"},
+            data={"purpose": self.file_purpose},
         )
         record.input_file_id = str(file_obj["id"])
         batch = await self.call_json(
