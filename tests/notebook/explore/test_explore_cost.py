@@ -328,7 +328,8 @@ def test_table_widget_shows_the_current_view(reviews):
 
 def test_accessor_opens_the_same_explorer(reviews):
     via_accessor = reviews.bb.explore_cost(prompt=PROMPT, models=MODELS, max_tokens=CAP)
-    pd.testing.assert_frame_equal(via_accessor.current_view(), _explorer(reviews).current_view())
+    direct = bb.explore_cost(reviews, prompt=PROMPT, models=MODELS, max_tokens=CAP)
+    pd.testing.assert_frame_equal(via_accessor.current_view(), direct.current_view())
 
 
 def test_frames_above_max_sample_are_counted_on_a_sample_and_scaled(reviews, monkeypatch):
