@@ -11,6 +11,7 @@ from .anthropic import AnthropicBatchBackend
 from .base import BatchBackend, Outcome, WireProvider
 from .executor import BatchAPIExecutor, backend_for, batch_progress, enqueued_tokens
 from .gemini import GEMINI_LIMITS, GEMINI_STATES, GeminiBatchBackend
+from .hosts import BATCH_HOSTS, BatchHost, batch_host, host_for_url
 from .jsonl import (
     ANTHROPIC_LIMITS,
     CUSTOM_ID_MAX_CHARS,
@@ -33,6 +34,7 @@ from .records import (
 
 __all__ = [
     "ANTHROPIC_LIMITS",
+    "BATCH_HOSTS",
     "CUSTOM_ID_MAX_CHARS",
     "GEMINI_LIMITS",
     "GEMINI_STATES",
@@ -44,6 +46,7 @@ __all__ = [
     "AnthropicBatchBackend",
     "BatchAPIExecutor",
     "BatchBackend",
+    "BatchHost",
     "BatchLimits",
     "Chunk",
     "GeminiBatchBackend",
@@ -53,9 +56,11 @@ __all__ = [
     "RequestCounts",
     "WireProvider",
     "backend_for",
+    "batch_host",
     "batch_progress",
     "custom_id_of",
     "enqueued_tokens",
+    "host_for_url",
     "iter_jsonl",
     "split_batches",
     "validate_custom_ids",

@@ -54,6 +54,7 @@ from ..tokens import estimate_message_tokens
 from .anthropic import AnthropicBatchBackend
 from .base import BatchBackend, Outcome, WireProvider
 from .gemini import GeminiBatchBackend
+from .hosts import BatchHost, batch_host, host_for_url
 from .jsonl import (
     BatchLimits,
     Chunk,
@@ -101,6 +102,22 @@ def backend_for(
     return cls(provider, limits)
 
 
+def _host_of(
+    host: str | BatchHost | None, backend: BatchBackend, provider: WireProvider
+) -> BatchHost | None:
+    """The OpenAI-format batch host to follow: ``host``, else the one of the base URL."""
+    if host is None:
+        if not isinstance(backend, OpenAIBatchBackend):
+            return None
+        return host_for_url(getattr(provider, "base_url", None))
+    if not isinstance(backend, OpenAIBatchBackend):
+        raise InputError(
+            f"host={host!r} is for OpenAI-format batch hosts; api={backend.name!r} has its own "
+            "limits"
+        )
+    return batch_host(host)
+
+
 def enqueued_tokens(request: BatchRequest) -> int:
     """What ``request`` adds to its model's enqueued tokens, as estimated here: the prompt's
     tokens (counted as :mod:`brainbatch.estimate` does) plus its ``max_tokens`` cap (0 when
@@ -131,6 +148,12 @@ class BatchAPIExecutor(Executor):
             up to ``max_poll_interval``.
         completion_window: OpenAI's window (``"24h"``); Anthropic's is fixed at 24 h.
         api: ``"openai"`` or ``"anthropic"`` when the provider's ``name`` is neither.
+        host: the OpenAI-format batch host (``"openai"``, ``"groq"``, ``"together"`` or a
+            :class:`~brainbatch.batchapi.hosts.BatchHost`); default: found from the
+            provider's ``base_url`` (none for other servers: OpenAI's limits, any window).
+            Its limits split the job, and ``completion_window`` and the endpoint are checked
+            against what it accepts before anything is sent (see
+            :mod:`brainbatch.batchapi.hosts`).
         max_requests_per_batch, max_bytes_per_batch: lower the provider's limits
             (50,000 / 200 MB for OpenAI, 100,000 / 256 MB for Anthropic) for servers with
             smaller ones.
@@ -171,6 +194,7 @@ class BatchAPIExecutor(Executor):
         poll_backoff: float = 1.5,
         completion_window: str = "24h",
         api: str | None = None,
+        host: str | BatchHost | None = None,
         max_requests_per_batch: int | None = None,
         max_bytes_per_batch: int | None = None,
         max_enqueued_tokens: TokenLimit = None,
@@ -199,6 +223,12 @@ class BatchAPIExecutor(Executor):
                 f"completion_window must be a string like '24h', got {completion_window!r}"
             )
         backend = backend_for(provider, api)
+        self.host = _host_of(host, backend, provider)
+        if self.host is not None and isinstance(backend, OpenAIBatchBackend):
+            self.host.check_window(completion_window)
+            self.host.check_endpoint(backend.endpoint)
+            backend.limits = self.host.limits
+            backend.file_purpose = self.host.file_purpose
         limits = backend.limits
         if max_requests_per_batch is not None and (
             not isinstance(max_requests_per_batch, int)
@@ -238,7 +268,8 @@ class BatchAPIExecutor(Executor):
 
     def __repr__(self) -> str:
         return (
-            f"BatchAPIExecutor(api={self.backend.name!r}, poll_interval={self.poll_interval}, "
+            f"BatchAPIExecutor(api={self.backend.name!r}, "
+            f"host={self.host.name if self.host else None!r}, poll_interval={self.poll_interval}, "
             f"max_poll_interval={self.max_poll_interval}, "
             f"completion_window={self.completion_window!r}, "
             f"max_enqueued_tokens={self.max_enqueued_tokens!r})"

@@ -87,6 +87,9 @@ class OpenAIBatchBackend(BatchBackend):
     """The batch's ``endpoint`` and every line's ``url``: the provider's ``batch_endpoint``
     when it has one (``"/v1/embeddings"`` for ``brainbatch.embeddings``' provider)."""
     one_model_per_batch = True
+    file_purpose = "batch"
+    """The ``purpose`` of the input file upload (``"batch-api"`` at Together: see
+    :mod:`brainbatch.batchapi.hosts`)."""
 
     def __init__(
         self, provider: WireProvider, limits: BatchLimits | None = None, **kwargs: Any
@@ -109,7 +112,7 @@ class OpenAIBatchBackend(BatchBackend):
             what="upload of the batch input file",
             idempotent=False,
             files={"file": (name, chunk.jsonl(), "application/jsonl")},
-            data={"purpose": "batch"},
+            data={"purpose": self.file_purpose},
         )
         record.input_file_id = str(file_obj["id"])
         batch = await self.call_json(

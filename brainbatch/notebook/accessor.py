@@ -371,7 +371,7 @@ class BrainbatchAccessor:
         expected_output_tokens: int | None = None,
         output_ratio: float = DEFAULT_OUTPUT_RATIO,
         price_model: PriceModel = None,
-        mode: str = "both",
+        mode: str = "all",
         sample: int | None = None,
         max_sample: int = MAX_SAMPLE,
         seed: int = 0,

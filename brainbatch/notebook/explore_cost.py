@@ -6,7 +6,7 @@
 
     ex = bb.explore_cost(df, prompt="Summarise: {text}", models=["gpt-4o-mini", "gpt-4o"],
                          params={"max_tokens": 150})
-    ex                       # the panel: models, real time / batch / both, answer length, sample
+    ex                       # the panel: models, real time / batch / flex, answer length, sample
     ex.current_view()        # the table shown, as a DataFrame
     print(ex.submit_code())  # the bb.submit(...) call for the chosen setting
 
@@ -18,6 +18,11 @@ sample-size slider takes the first *n* counted rows of that order and scales the
 whole frame, it never goes back to the frame. Prompt tokens are counted with the tokenizer of
 ``model`` (else the first of ``models``): exact for OpenAI models, the documented approximation
 otherwise; the other models' prices are applied to the same counts.
+
+Flex processing (OpenAI's ``service_tier="flex"``, ``bb.submit(mode="flex")``) is billed at the
+Batch API price: models that have it get a third bar and a ``flex`` row; models without it (every
+non-OpenAI model) get none, and the status line names them. The status line says where each
+mode's prices come from.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from ..estimate import (
     PriceModel,
     cost_table,
     expected_output,
+    has_flex,
     price_name,
     token_counts,
 )
@@ -46,8 +52,18 @@ __all__ = ["MAX_SAMPLE", "MODES", "CostExplorer", "explore_cost"]
 
 MAX_SAMPLE = 20_000
 """Most rows whose prompt tokens are counted (a random sample of larger frames, scaled up)."""
-MODES = ("both", "realtime", "batch")
-"""What the mode control offers: both side by side, real time only, batch only."""
+MODES = ("all", "both", "realtime", "batch", "flex")
+"""What the mode control offers: all three side by side, real time and batch, or one mode."""
+_SHOWN = {
+    "all": ("realtime", "batch", "flex"),
+    "both": ("realtime", "batch"),
+    "realtime": ("realtime",),
+    "batch": ("batch",),
+    "flex": ("flex",),
+}
+"""The modes priced under each setting of the mode control."""
+_MODE_NAMES = {"realtime": "real time", "batch": "batch", "flex": "flex"}
+_FLEX = "#f0ad4e"  # the flex bars' colour (real time and batch use the plots' colours)
 
 TABLE_COLUMNS = (
     "model",
@@ -98,7 +114,8 @@ class CostExplorer(Explorer):
     """The cost what-if panel. Made by :func:`explore_cost`; see the module docstring.
 
     Controls (ipywidgets, change them from code too): ``models`` (TagsInput over the priced
-    models), ``mode`` (``"both"``, ``"realtime"``, ``"batch"``), ``output_tokens`` (expected
+    models), ``mode`` (``"all"``: real time, batch and flex; ``"both"``: real time and batch;
+    ``"realtime"``, ``"batch"``, ``"flex"``), ``output_tokens`` (expected
     answer length per request, capped by each request's ``max_tokens``), ``from_max_tokens``
     (price every answer at its ``max_tokens``: the worst case), ``sample`` (rows whose counts
     are used, scaled to the whole frame), ``submit_model`` (the model the code uses).
@@ -146,10 +163,16 @@ class CostExplorer(Explorer):
             layout=w.Layout(width="100%"),
         )
         self.mode = w.ToggleButtons(
-            options=[("both", "both"), ("real time", "realtime"), ("batch", "batch")],
+            options=[
+                ("all", "all"),
+                ("both", "both"),
+                ("real time", "realtime"),
+                ("batch", "batch"),
+                ("flex", "flex"),
+            ],
             value=mode,
             description="mode",
-            style={"button_width": "90px"},
+            style={"button_width": "80px"},
         )
         # answers longer than max_tokens are capped: the slider stops at the largest cap
         top = int(np.nanmax(caps)) if self._has_caps else max(_SLIDER_MAX, 4 * output_tokens)
@@ -214,8 +237,7 @@ class CostExplorer(Explorer):
 
     def modes(self) -> tuple[str, ...]:
         """The modes priced under the current ``mode`` control."""
-        m = self.mode.value
-        return ("realtime", "batch") if m == "both" else (str(m),)
+        return _SHOWN[str(self.mode.value)]
 
     def output_setting(self) -> int | str:
         """``"max_tokens"`` or the expected answer length (tokens per request)."""
@@ -225,8 +247,9 @@ class CostExplorer(Explorer):
         """The table shown: one row per (model, mode), totals for the whole frame.
 
         Columns: ``model``, ``mode``, ``requests``, ``input_tokens``, ``output_tokens``,
-        ``cost_usd``, ``usd_per_1k_requests``, ``saving_usd``, ``saving_pct`` (batch against
-        real time for the same model) and ``price_source``; as :func:`brainbatch.cost_table`
+        ``cost_usd``, ``usd_per_1k_requests``, ``saving_usd``, ``saving_pct`` (batch or flex
+        against real time for the same model) and ``price_source``; a ``flex`` row only for
+        models with flex processing; as :func:`brainbatch.cost_table`
         with the sampled counts' sums scaled by rows / sample.
         """
         return self._view.copy()
@@ -291,7 +314,11 @@ class CostExplorer(Explorer):
         return str(costs["model"].iloc[cheapest])
 
     def _code_mode(self) -> str:
-        return "realtime" if self.mode.value == "realtime" else "batch"
+        """The submit code's mode: the one shown, batch when several are (the cheapest)."""
+        mode = str(self.mode.value)
+        if mode == "flex" and not has_flex(str(self.submit_model.value)):
+            return "batch"  # this model has no flex processing: half price is batch
+        return mode if mode in ("realtime", "flex") else "batch"
 
     # -- figure -------------------------------------------------------------------------------
 
@@ -308,32 +335,36 @@ class CostExplorer(Explorer):
         models = list(dict.fromkeys(view["model"]))
         x = np.arange(len(models), dtype=np.float64)
         modes = self.modes()
-        width = 0.38 if len(modes) == 2 else 0.6
-        cost = {
-            mode: view[view["mode"] == mode].set_index("model")["cost_usd"].reindex(models)
-            for mode in modes
-        }
-        if "realtime" in modes:
-            pos = x - width / 2 if len(modes) == 2 else x
-            ax.bar(pos, cost["realtime"].to_numpy(), width, color=_OK, label="real time")
-        if "batch" in modes:
-            pos = x + width / 2 if len(modes) == 2 else x
-            batch = cost["batch"].to_numpy()
-            rows = view[view["mode"] == "batch"].set_index("model").reindex(models)
+        width = 0.8 / len(modes) if len(modes) > 1 else 0.6
+        for i, mode in enumerate(modes):
+            rows = view[view["mode"] == mode].set_index("model")
+            present = [k for k, m in enumerate(models) if m in rows.index]  # no flex: no bar
+            if not present:
+                continue
+            pos = x[present] + (i - (len(modes) - 1) / 2) * width
+            rows = rows.reindex([models[k] for k in present])
+            cost = rows["cost_usd"].to_numpy(dtype=np.float64)
+            if mode == "realtime":
+                ax.bar(pos, cost, width, color=_OK, label="real time")
+                continue
+            color = _BATCH if mode == "batch" else _FLEX
+            name = "batch" if mode == "batch" else "flex (batch price, slower)"
+            ax.bar(pos, cost, width, color=color, label=name)
+            if mode == "flex":
+                continue
             saving = rows["saving_usd"].to_numpy(dtype=np.float64)
-            ax.bar(pos, batch, width, color=_BATCH, label="batch")
             ax.bar(
                 pos,
                 saving,
                 width,
-                bottom=batch,
+                bottom=cost,
                 fill=False,
                 hatch="//",
                 edgecolor=_BATCH,
                 linewidth=0.8,
                 label="batch saving",
             )
-            for px, top, pct in zip(pos, batch + saving, rows["saving_pct"], strict=True):
+            for px, top, pct in zip(pos, cost + saving, rows["saving_pct"], strict=True):
                 if np.isfinite(top) and np.isfinite(pct):
                     ax.annotate(
                         f"−{pct:.0f}%",
@@ -376,17 +407,35 @@ class CostExplorer(Explorer):
             rows = f"all {self._total:,} rows"
         else:
             rows = f"a sample of {n:,} of {self._total:,} rows, scaled up"
-        sources = "; ".join(dict.fromkeys(str(x) for x in self._view["price_source"]))
-        priced = f" · prices: {sources}" if sources else ""
-        return f"prompt tokens ({how}) counted once, from {rows}{priced}"
+        return f"prompt tokens ({how}) counted once, from {rows}{self._sources_text()}"
+
+    def _sources_text(self) -> str:
+        """Where each shown mode's prices come from, and which models have no flex."""
+        view = self._view
+        parts = []
+        for mode in self.modes():
+            sources = dict.fromkeys(str(x) for x in view.loc[view["mode"] == mode, "price_source"])
+            if sources:
+                parts.append(f"{_MODE_NAMES[mode]}: {', '.join(sources)}")
+        text = f" · prices: {'; '.join(parts)}" if parts else ""
+        if "flex" in self.modes():
+            flex = set(view.loc[view["mode"] == "flex", "model"])
+            without = [m for m in dict.fromkeys(view["model"]) if m not in flex]
+            if without:
+                text += f" · no flex processing (OpenAI models only): {', '.join(without)}"
+        return text
 
     # -- text views ---------------------------------------------------------------------------
 
     def _title(self) -> str:
         k = len(self.models.value)
-        mode = {"both": "real time vs batch", "realtime": "real time", "batch": "batch"}[
-            self.mode.value
-        ]
+        mode = {
+            "all": "real time vs batch vs flex",
+            "both": "real time vs batch",
+            "realtime": "real time",
+            "batch": "batch",
+            "flex": "flex",
+        }[self.mode.value]
         return (
             f"cost explorer · {self._total:,} rows · {k} model{'s' * (k != 1)} · {mode} · "
             f"{self._answers_text()}"
@@ -413,10 +462,12 @@ class CostExplorer(Explorer):
         view = self._view
         row = view[(view["model"] == model) & (view["mode"] == mode)]
         lines = []
+        if mode != self.mode.value and self.mode.value == "flex":
+            lines.append(f"# {model} has no flex processing (OpenAI models only): batch instead")
         if len(row):
             cost = float(row["cost_usd"].iloc[0])
-            note = f"# {model}, {'batch' if mode == 'batch' else 'real time'}: ~{_usd(cost)}"
-            if mode == "batch":
+            note = f"# {model}, {_MODE_NAMES[mode]}: ~{_usd(cost)}"
+            if mode != "realtime":
                 note += f" (real time ~{_usd(cost + float(row['saving_usd'].iloc[0]))})"
             lines.append(f"{note} for {self._total:,} rows, {self._answers_text()}")
         args = [self._df_name]
@@ -437,6 +488,15 @@ class CostExplorer(Explorer):
                     "# batch mode runs at the provider (set its API key); the in-process "
                     "simulator has no Batch API: offline, see notebooks/03-native-batch.ipynb "
                     "(bb.sim.SimServer)"
+                )
+        elif mode == "flex":
+            args.append('mode="flex"')
+            if call.get("provider") in _SIMULATOR_NAMES:
+                # bb.submit refuses mode="flex" on the in-process simulator (no flex tier)
+                call = {k: v for k, v in call.items() if k not in _SIMULATOR_ONLY}
+                lines.append(
+                    "# flex runs at OpenAI (set OPENAI_API_KEY); the in-process simulator has "
+                    "no flex tier: offline, use bb.sim.SimServer with provider='openai'"
                 )
         for key, value in call.items():
             if key != "prompt":
@@ -510,7 +570,7 @@ def explore_cost(
     expected_output_tokens: int | None = None,
     output_ratio: float = DEFAULT_OUTPUT_RATIO,
     price_model: PriceModel = None,
-    mode: str = "both",
+    mode: str = "all",
     sample: int | None = None,
     max_sample: int = MAX_SAMPLE,
     seed: int = 0,
@@ -532,7 +592,8 @@ def explore_cost(
         expected_output_tokens: the answer-length slider's start (default ``output_ratio`` x
             the mean prompt, as in :func:`brainbatch.estimate`).
         price_model: how row models map to priced models for the default ``models``.
-        mode: ``"both"``, ``"realtime"`` or ``"batch"`` at first.
+        mode: at first ``"all"`` (real time, batch and flex side by side), ``"both"`` (real
+            time and batch), ``"realtime"``, ``"batch"`` or ``"flex"``.
         sample: rows whose counts are used at first (default all counted rows).
         max_sample: most rows counted (a random sample of bigger frames, scaled up).
         seed: the sample's random order (fixed, so outputs are the same from run to run).

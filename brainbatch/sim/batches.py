@@ -20,23 +20,31 @@ from aiohttp import web
 
 from .batch_state import (
     SCENARIOS,
+    SIM_BATCH_PROFILES,
     BatchSimConfig,
     BatchSimState,
     SimBatch,
     SimFile,
     enqueued_token_error,
     validate_input,
+    window_hours,
 )
 from .common import SIM_STATE, check_auth
 from .observe import SIM_OBSERVERS, note
 from .state import SimState, body_hash
 from .wire import anthropic_error, openai_error
 
-__all__ = ["SCENARIOS", "SIM_BATCHES", "BatchSimConfig", "BatchSimState", "add_routes"]
+__all__ = [
+    "SCENARIOS",
+    "SIM_BATCHES",
+    "SIM_BATCH_PROFILES",
+    "BatchSimConfig",
+    "BatchSimState",
+    "add_routes",
+]
 
 _FILE_MAX_BYTES = 512 * 1024 * 1024  # any upload to the Files API (batch files: 200 MB)
 _OPEN = ("validating", "in_progress", "finalizing", "cancelling")  # tokens stay enqueued
-_ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings")
 _JSON = "application/json"
 
 #: The app's :class:`BatchSimState`.
@@ -296,20 +304,23 @@ async def create_batch(request: web.Request) -> web.Response:
     f = store.files.get(fid) if isinstance(fid, str) else None
     if f is None:
         return _oa_error(404, f"No such File object: {fid}", "input_file_id")
+    profile = store.profile
     endpoint = body.get("endpoint")
-    if endpoint not in _ENDPOINTS:
+    if endpoint not in profile.endpoints:
         return _oa_error(
             400,
             f"Invalid value for 'endpoint': {endpoint!r}; the simulated "
-            f"server supports {list(_ENDPOINTS)}.",
+            f"server supports {list(profile.endpoints)}.",
             "endpoint",
             "invalid_value",
         )
     window = body.get("completion_window")
-    if window != "24h":
+    hours = window_hours(window)
+    if hours is None or not profile.min_window_h <= hours <= profile.max_window_h:
         return _oa_error(
             400,
-            f"Invalid value for 'completion_window': {window!r}; supported values are ['24h'].",
+            f"Invalid value for 'completion_window': {window!r}; supported values are "
+            f"{profile.window_text}.",
             "completion_window",
             "invalid_value",
         )
@@ -336,7 +347,7 @@ async def create_batch(request: web.Request) -> web.Response:
             400, f"metadata.sim_scenario must be one of {SCENARIOS}", "metadata.sim_scenario"
         )
     now = time.monotonic()
-    parsed = validate_input(f.content, endpoint, config)
+    parsed = validate_input(f.content, endpoint, store.limits())
     errors = parsed.errors
     limit = _sim(request).config.token_limit(parsed.model) if parsed.model else None
     if not errors and limit is not None:
@@ -360,7 +371,7 @@ async def create_batch(request: web.Request) -> web.Response:
         time.time(),
         input_file_id=f.id,
         endpoint=endpoint,
-        completion_window=window,
+        completion_window=str(window),
         metadata=metadata,
         errors=errors,
         order=store.result_order(len(parsed.requests), _sim(request).config.seed),
@@ -543,19 +554,27 @@ async def delete_message_batch(request: web.Request) -> web.Response:
     return _json({"id": b.id, "type": "message_batch_deleted"})
 
 
-def add_routes(app: web.Application, config: BatchSimConfig | None = None) -> None:
-    """Add the simulated Batch API routes and their state (``app[SIM_BATCHES]``) to ``app``."""
+def add_routes(
+    app: web.Application, config: BatchSimConfig | None = None, profile: str = "openai"
+) -> None:
+    """Add the simulated Batch API routes and their state (``app[SIM_BATCHES]``) to ``app``.
+
+    ``profile`` is the OpenAI-format batch host played (see :data:`SIM_BATCH_PROFILES`): its
+    ``/files`` and ``/batches`` are served under its prefix (``/openai/v1`` for Groq) with
+    its limits and completion windows.
+    """
     observers = app.get(SIM_OBSERVERS)
-    app[SIM_BATCHES] = BatchSimState(config, observers)
+    state = app[SIM_BATCHES] = BatchSimState(config, observers, profile)
     r = app.router
-    r.add_post("/v1/files", upload_file)
-    r.add_get("/v1/files/{file_id}", get_file)
-    r.add_delete("/v1/files/{file_id}", delete_file)
-    r.add_get("/v1/files/{file_id}/content", file_content)
-    r.add_post("/v1/batches", create_batch)
-    r.add_get("/v1/batches", list_batches)
-    r.add_get("/v1/batches/{batch_id}", get_batch)
-    r.add_post("/v1/batches/{batch_id}/cancel", cancel_batch)
+    v1 = state.profile.prefix
+    r.add_post(f"{v1}/files", upload_file)
+    r.add_get(f"{v1}/files/{{file_id}}", get_file)
+    r.add_delete(f"{v1}/files/{{file_id}}", delete_file)
+    r.add_get(f"{v1}/files/{{file_id}}/content", file_content)
+    r.add_post(f"{v1}/batches", create_batch)
+    r.add_get(f"{v1}/batches", list_batches)
+    r.add_get(f"{v1}/batches/{{batch_id}}", get_batch)
+    r.add_post(f"{v1}/batches/{{batch_id}}/cancel", cancel_batch)
     r.add_post("/v1/messages/batches", create_message_batch)
     r.add_get("/v1/messages/batches", list_message_batches)
     r.add_get("/v1/messages/batches/{batch_id}", get_message_batch)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from ..errors import ConfigurationError
+from .batches import SIM_BATCHES
 from .config import SimConfig
 from .endpoint import SimEndpoint
 from .observe import SIM_OBSERVERS, Observer
@@ -39,6 +40,10 @@ class SimServer(SimEndpoint):
         host: interface to bind (loopback by default).
         observers: callbacks that see every request and its answer (after
             :attr:`default_observers`); see :mod:`brainbatch.sim.observe`.
+        batch_profile: the OpenAI-format batch host the ``/files`` + ``/batches`` routes
+            play: ``"openai"`` (default) or ``"groq"`` (served at :attr:`batch_base_url`,
+            ``/openai/v1``, with Groq's file size and its ``24h`` to ``7d`` windows); see
+            :data:`brainbatch.sim.batches.SIM_BATCH_PROFILES`.
     """
 
     #: Observers every ``SimServer`` created from now on starts with (a test suite puts
@@ -52,12 +57,13 @@ class SimServer(SimEndpoint):
         port: int = 0,
         host: str = "127.0.0.1",
         observers: Iterable[Observer] = (),
+        batch_profile: str = "openai",
         **overrides: Any,
     ) -> None:
         base = config or SimConfig()
         self._initial = base.replace(**overrides) if overrides else base
         self.app: web.Application = build_app(
-            self._initial, [*SimServer.default_observers, *observers]
+            self._initial, [*SimServer.default_observers, *observers], batch_profile
         )
         self.state: SimState = self.app[SIM_STATE]
         self._host = host
@@ -88,6 +94,12 @@ class SimServer(SimEndpoint):
     def base_url(self) -> str:
         """Same as :attr:`url`."""
         return self.url
+
+    @property
+    def batch_base_url(self) -> str:
+        """Where the played batch host's ``/files`` and ``/batches`` are (``batch_profile``):
+        :attr:`openai_base_url` for OpenAI, ``url + "/openai/v1"`` for Groq."""
+        return self.url + self.app[SIM_BATCHES].profile.prefix
 
     # -- behaviour at run time -------------------------------------------------------------
     @property

@@ -385,10 +385,14 @@ async def _on_shutdown(app: web.Application) -> None:
 
 
 def build_app(
-    config: SimConfig | None = None, observers: Iterable[Observer] = ()
+    config: SimConfig | None = None,
+    observers: Iterable[Observer] = (),
+    batch_profile: str = "openai",
 ) -> web.Application:
     """The simulated server's aiohttp app, with its :class:`SimState` at ``app[SIM_STATE]``
-    and ``observers`` (see :mod:`brainbatch.sim.observe`) at ``app[SIM_OBSERVERS]``."""
+    and ``observers`` (see :mod:`brainbatch.sim.observe`) at ``app[SIM_OBSERVERS]``;
+    ``batch_profile`` is the OpenAI-format batch host its ``/files`` + ``/batches`` play
+    (see :data:`brainbatch.sim.batches.SIM_BATCH_PROFILES`)."""
     # room for the largest upload (512 MB) so that the handlers, not aiohttp, refuse bodies
     app = web.Application(client_max_size=600 * 1024**2, middlewares=[observe_middleware])
     app[SIM_OBSERVERS] = Observers(tuple(observers))
@@ -404,6 +408,6 @@ def build_app(
         app.router.add_post(f"/{version}/models/{{model}}:generateContent", generate_content)
         app.router.add_post(f"/{version}/models/{{model}}:batchEmbedContents", gemini_batch_embed)
     app.router.add_get("/_sim/stats", stats)
-    add_batch_routes(app)  # native Batch APIs (own module)
+    add_batch_routes(app, profile=batch_profile)  # native Batch APIs (own module)
     add_gemini_batch_routes(app)  # Gemini Batch Mode and Files API (own module)
     return app

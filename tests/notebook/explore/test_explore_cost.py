@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ CAP = 40
 def _explorer(df: pd.DataFrame, **kwargs: Any) -> CostExplorer:
     kwargs.setdefault("models", MODELS)
     kwargs.setdefault("max_tokens", CAP)
+    kwargs.setdefault("mode", "both")  # real time and batch; flex has its own tests below
     return bb.explore_cost(df, prompt=PROMPT, **kwargs)
 
 
@@ -326,7 +328,8 @@ def test_table_widget_shows_the_current_view(reviews):
 
 def test_accessor_opens_the_same_explorer(reviews):
     via_accessor = reviews.bb.explore_cost(prompt=PROMPT, models=MODELS, max_tokens=CAP)
-    pd.testing.assert_frame_equal(via_accessor.current_view(), _explorer(reviews).current_view())
+    direct = bb.explore_cost(reviews, prompt=PROMPT, models=MODELS, max_tokens=CAP)
+    pd.testing.assert_frame_equal(via_accessor.current_view(), direct.current_view())
 
 
 def test_frames_above_max_sample_are_counted_on_a_sample_and_scaled(reviews, monkeypatch):
@@ -346,6 +349,116 @@ def test_frames_above_max_sample_are_counted_on_a_sample_and_scaled(reviews, mon
 
 def test_per_row_models_default_to_their_priced_names(reviews):
     reviews["model"] = ["sim/gpt-4o-mini" if i % 2 else "gpt-4o" for i in range(len(reviews))]
-    ex = bb.explore_cost(reviews, prompt=PROMPT, model="col:model")
+    ex = bb.explore_cost(reviews, prompt=PROMPT, model="col:model", mode="both")
     assert list(ex.models.value) == ["gpt-4o", "gpt-4o-mini"]
     assert ex.current_view()["requests"].tolist() == [len(reviews)] * 4
+
+
+# -- flex processing beside real time and batch ------------------------------------------------
+
+FLEX_BAR = "flex (batch price, slower)"
+MIXED = [*MODELS, "claude-haiku-4-5"]  # two OpenAI models (flex) and one without flex
+
+
+def _flex_explorer(df: pd.DataFrame, **kwargs: Any) -> CostExplorer:
+    kwargs.setdefault("models", MIXED)
+    kwargs.setdefault("max_tokens", CAP)
+    return bb.explore_cost(df, prompt=PROMPT, **kwargs)
+
+
+def test_default_view_prices_flex_beside_real_time_and_batch(reviews):
+    ex = _flex_explorer(reviews, models=MODELS, expected_output_tokens=12)
+    expected = cost_table(_counts(reviews), MODELS, ("realtime", "batch", "flex"), 12)
+    view = ex.current_view()
+    assert ex.mode.value == "all"
+    assert view[["model", "mode"]].values.tolist() == expected[["model", "mode"]].values.tolist()
+    np.testing.assert_allclose(view["cost_usd"], expected["cost_usd"], rtol=1e-12)
+
+
+def test_flex_rows_are_priced_at_the_batch_price(reviews):
+    view = _flex_explorer(reviews, models=MODELS).current_view()
+    assert _cost(view, "flex") == pytest.approx(_cost(view, "batch"), rel=1e-12)
+    assert _cost(view, "flex") == pytest.approx([c / 2 for c in _cost(view, "realtime")])
+
+
+def test_models_without_flex_get_no_flex_row(reviews):
+    view = _flex_explorer(reviews).current_view()
+    assert view.loc[view["mode"] == "flex", "model"].tolist() == MODELS
+    assert set(view.loc[view["model"] == "claude-haiku-4-5", "mode"]) == {"realtime", "batch"}
+
+
+def test_flex_bars_are_drawn_only_for_models_with_flex(reviews):
+    ex = _flex_explorer(reviews)
+    ax, view = ex.figure.axes[0], ex.current_view()
+    bars = _bars(ex)
+    assert len(bars["real time"]) == len(bars["batch"]) == 3
+    assert bars[FLEX_BAR] == pytest.approx(_cost(view, "flex"))
+    flex = next(c for c in ax.containers if c.get_label() == FLEX_BAR)
+    centres = [p.get_x() + p.get_width() / 2 for p in flex.patches]
+    assert [round(c) for c in centres] == [0, 1]  # beside gpt-4o-mini and gpt-4o, not claude
+
+
+def test_three_bars_of_one_model_sit_side_by_side(reviews):
+    ex = _flex_explorer(reviews, models=MODELS)
+    ax = ex.figure.axes[0]
+    first = {c.get_label(): c.patches[0] for c in ax.containers if c.get_label() != "batch saving"}
+    lefts = [first[k].get_x() for k in ("real time", "batch", FLEX_BAR)]
+    widths = [first[k].get_width() for k in ("real time", "batch", FLEX_BAR)]
+    assert lefts == sorted(lefts)
+    assert lefts[1] == pytest.approx(lefts[0] + widths[0])  # no overlap, no gap
+    assert lefts[2] == pytest.approx(lefts[1] + widths[1])
+
+
+def test_flex_mode_keeps_only_flex_rows_and_bars(reviews):
+    ex = _flex_explorer(reviews)
+    ex.mode.value = "flex"
+    view = ex.current_view()
+    assert set(view["mode"]) == {"flex"} and view["model"].tolist() == MODELS
+    assert set(_bars(ex)) == {FLEX_BAR}
+
+
+def test_status_line_says_where_each_modes_prices_come_from(reviews):
+    ex = _flex_explorer(reviews)
+    view = ex.current_view()
+    status = ex.status.value
+    for mode, name in (("realtime", "real time"), ("batch", "batch"), ("flex", "flex")):
+        source = view.loc[view["mode"] == mode, "price_source"].iloc[0]
+        assert f"{name}: {escape(source)}" in status
+    assert "flex processing: batch price" in status
+
+
+def test_status_line_names_the_models_without_flex(reviews):
+    ex = _flex_explorer(reviews)
+    assert "no flex processing (OpenAI models only): claude-haiku-4-5" in ex.status.value
+    ex.models.value = MODELS
+    assert "no flex processing" not in ex.status.value
+
+
+def test_flex_mode_submit_code_asks_for_flex_processing(reviews):
+    ex = _flex_explorer(reviews, df_name="reviews", max_concurrent=16)
+    ex.mode.value = "flex"
+    ex.submit_model.value = "gpt-4o"
+    seen = _submitted(ex.code.value, reviews)
+    assert seen["mode"] == "flex" and seen["model"] == "gpt-4o"
+    assert seen["max_concurrent"] == 16
+    assert "flex" in ex.code.value.splitlines()[0]
+
+
+def test_flex_submit_code_never_sends_flex_to_the_in_process_simulator(reviews):
+    # bb.submit refuses mode="flex" with provider="sim": the code gives OpenAI's flex call
+    ex = _flex_explorer(reviews, df_name="reviews", provider="sim", latency_ms=50)
+    ex.mode.value = "flex"
+    ex.submit_model.value = "gpt-4o-mini"
+    seen = _submitted(ex.code.value, reviews)
+    assert seen["mode"] == "flex"
+    assert "provider" not in seen and "latency_ms" not in seen
+    assert "SimServer" in ex.code.value
+
+
+def test_flex_mode_with_a_model_without_flex_gives_the_batch_call(reviews):
+    ex = _flex_explorer(reviews, df_name="reviews")
+    ex.mode.value = "flex"
+    ex.submit_model.value = "claude-haiku-4-5"
+    seen = _submitted(ex.code.value, reviews)
+    assert seen["mode"] == "batch" and seen["model"] == "claude-haiku-4-5"
+    assert "has no flex processing" in ex.code.value.splitlines()[0]
